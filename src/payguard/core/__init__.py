@@ -1,0 +1,1 @@
+"""Pure domain: events, decisions, reasons, errors, clock. No I/O and no framework imports."""

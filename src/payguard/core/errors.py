@@ -1,0 +1,57 @@
+"""The one domain error tree; `api/errors.py` maps it to HTTP and nothing else does.
+
+PayguardError
+├── ValidationFailed        input that breaks a domain rule (→ 422), names the field at fault
+├── NotFound                unknown id within the caller's tenant (→ 404)
+├── Conflict                state changed under us / duplicate with different content (→ 409)
+├── AuthenticationFailed    missing, unknown, revoked or expired credential (→ 401)
+├── PermissionDenied        authenticated but not allowed (→ 403)
+├── PayloadTooLarge         body or collection over its limit (→ 413)
+└── BackendUnavailable      a store, cache or bus did not answer (→ 503)
+"""
+
+from __future__ import annotations
+
+
+class PayguardError(Exception):
+    """Base of every error payguard raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationFailed(PayguardError):
+    """Input breaks a domain rule; `field` is the dotted path of the offending input."""
+
+    code = "validation_failed"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(PayguardError):
+    code = "not_found"
+
+
+class Conflict(PayguardError):
+    code = "conflict"
+
+
+class AuthenticationFailed(PayguardError):
+    code = "unauthenticated"
+
+
+class PermissionDenied(PayguardError):
+    code = "forbidden"
+
+
+class PayloadTooLarge(PayguardError):
+    code = "payload_too_large"
+
+
+class BackendUnavailable(PayguardError):
+    code = "backend_unavailable"

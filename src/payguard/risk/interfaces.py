@@ -1,0 +1,165 @@
+"""Ports the decision engine depends on, and its errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from payguard.core.decisions import Decision, ModelScore, Outcome
+from payguard.core.errors import Conflict
+
+
+class StateConflict(Conflict):
+    """An entity's state changed between our read and our write; recompute and retry."""
+
+
+@dataclass(slots=True)
+class EntityState:
+    """Opaque, JSON-serialisable state of one entity (`account:<id>`, `device:<id>`, ...).
+
+    `version` is 0 for an entity never written; each successful write stores version + 1.
+    The feature code owns the layout of `data`; stores only persist it.
+    """
+
+    key: str
+    version: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class EntityStateStore(Protocol):
+    """The feature/velocity store (KV port): load in one round trip, write with CAS."""
+
+    def load(self, tenant_id: str, keys: Sequence[str]) -> dict[str, EntityState]:
+        """Every requested key, absent ones as version-0 empty states; one round trip."""
+        ...
+
+    def apply(self, tenant_id: str, marker: str, updates: Sequence[EntityState]) -> bool:
+        """Write `updates` (each stored as version + 1) atomically if every stored version
+        still equals `update.version`; raise `StateConflict` otherwise. `marker` makes the
+        write idempotent: if a write with the same marker was already applied, nothing is
+        written and False is returned."""
+        ...
+
+
+class AssessmentStore(Protocol):
+    """Decisions and the entity state they change, persisted as one unit."""
+
+    def load_states(self, tenant_id: str, keys: Sequence[str]) -> dict[str, EntityState]: ...
+
+    def record(self, decision: Decision, updates: Sequence[EntityState]) -> Decision:
+        """Store `decision` and apply `updates` together. If the tenant already has a
+        decision for the same event_id, store nothing and return that earlier decision.
+        Raise `StateConflict` if an update's version is stale (nothing is written)."""
+        ...
+
+    def record_outcome(
+        self,
+        tenant_id: str,
+        assessment_id: str,
+        outcome: Outcome,
+        at: datetime,
+        updates: Sequence[EntityState],
+    ) -> Decision:
+        """Set the outcome label and apply `updates` together; `NotFound` if unknown."""
+        ...
+
+    def get(self, tenant_id: str, assessment_id: str) -> Decision | None: ...
+
+    def get_by_event(self, tenant_id: str, event_id: str) -> Decision | None: ...
+
+    def iter_decisions(
+        self,
+        tenant_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> Iterator[Decision]:
+        """Stored decisions in `occurred_at` order, for backtests and training."""
+        ...
+
+
+class ListKind(StrEnum):
+    """What a list's items identify."""
+
+    ACCOUNT = "account"
+    DEVICE = "device"
+    IP = "ip"
+    PAYEE = "payee"
+    MERCHANT = "merchant"
+
+
+@dataclass(frozen=True, slots=True)
+class ListItem:
+    list_name: str
+    kind: ListKind
+    value: str
+    added_at: datetime
+    expires_at: datetime | None = None
+    note: str | None = None
+
+
+class ListRepository(Protocol):
+    """Block and allow lists, per tenant. A list has one kind, fixed by its first item."""
+
+    def kind_of(self, tenant_id: str, list_name: str) -> ListKind | None: ...
+
+    def add(self, tenant_id: str, items: Sequence[ListItem]) -> int:
+        """Upsert items; returns how many were new."""
+        ...
+
+    def remove(self, tenant_id: str, list_name: str, values: Sequence[str]) -> int:
+        """Returns how many existed and were removed."""
+        ...
+
+    def items(
+        self, tenant_id: str, list_name: str, *, limit: int = 1000, after: str | None = None
+    ) -> list[ListItem]:
+        """Items ordered by value, paged by `after`."""
+        ...
+
+    def snapshot(
+        self, tenant_id: str, at: datetime
+    ) -> Mapping[ListKind, Mapping[str, tuple[str, ...]]]:
+        """Every unexpired item: kind → value → names of the lists holding it."""
+        ...
+
+    def version(self, tenant_id: str) -> int:
+        """Increases on every change to the tenant's lists (cheap to poll)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRuleSet:
+    tenant_id: str
+    version: int
+    source: str  # the YAML as submitted
+    created_at: datetime
+    created_by: str
+
+
+class RuleSetRepository(Protocol):
+    """Versioned rule sets per tenant; the highest version is the active one."""
+
+    def add(
+        self, tenant_id: str, source: str, created_at: datetime, created_by: str
+    ) -> StoredRuleSet:
+        """Store `source` as the tenant's next version and return it."""
+        ...
+
+    def active(self, tenant_id: str) -> StoredRuleSet | None: ...
+
+    def get(self, tenant_id: str, version: int) -> StoredRuleSet | None: ...
+
+    def active_version(self, tenant_id: str) -> int:
+        """0 when the tenant never stored a rule set (cheap to poll)."""
+        ...
+
+
+class Scorer(Protocol):
+    """The model hook: scores a feature vector; the ML capability plugs a trained model in."""
+
+    def score(self, features: Mapping[str, Any]) -> ModelScore | None: ...

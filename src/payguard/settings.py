@@ -1,0 +1,31 @@
+"""One settings object; every backend is chosen by URL.
+
+`PAYGUARD_DATABASE_URL`  sqlite:///var/payguard.db | postgresql://...
+`PAYGUARD_KV_URL`        memory:// | redis://...
+`PAYGUARD_BUS_URL`       memory:// | nats://...
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYGUARD_", extra="ignore")
+
+    database_url: str = "sqlite:///var/payguard.db"
+    kv_url: str = "memory://"
+    bus_url: str = "memory://"
+    #: Prefix for every KV key and bus subject, so several deployments share one server.
+    namespace: str = "payguard"
+    #: Largest request body accepted, in bytes (larger → 413).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: Log level for structlog's JSON output.
+    log_level: str = "INFO"
+    #: Seconds a cached rule set or list snapshot is trusted before re-checking its version.
+    cache_ttl_seconds: float = Field(default=2.0, ge=0)
+    #: Attempts at an assessment when another worker changed the same entity state meanwhile.
+    state_retries: int = Field(default=5, ge=1)
+    #: SQLAlchemy pool size for PostgreSQL.
+    db_pool_size: int = Field(default=10, ge=1)

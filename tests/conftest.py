@@ -1,0 +1,66 @@
+"""Shared fixtures: the clock, and the real PostgreSQL / Redis / NATS servers when CI names them.
+
+Each run gets its own PostgreSQL schema, Redis key prefix and NATS stream names, and removes
+them afterwards, because the servers outlive the test run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import pytest
+
+from payguard.core.clock import FrozenClock
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
+
+
+def _require(var: str) -> str:
+    url = os.environ.get(var)
+    if not url:
+        pytest.skip(f"{var} is not set; this test needs the real server (CI sets it)")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A SQLAlchemy URL whose search_path is a schema private to this test run."""
+    import sqlalchemy as sa
+
+    base = _require("PAYGUARD_TEST_POSTGRES_URL")
+    schema = f"pgtest_{RUN_ID}"
+    admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return _require("PAYGUARD_TEST_REDIS_URL")
+
+
+@pytest.fixture
+def nats_url() -> str:
+    return _require("PAYGUARD_TEST_NATS_URL")
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A key prefix / stream-name prefix private to one test."""
+    return f"pgtest{RUN_ID}{uuid.uuid4().hex[:6]}"
