@@ -29,3 +29,5 @@ class Settings(BaseSettings):
     state_retries: int = Field(default=5, ge=1)
     #: SQLAlchemy pool size for PostgreSQL.
     db_pool_size: int = Field(default=10, ge=1)
+    #: Mount `POST /bench/echo` (the bare JSON echo the benchmark compares against).
+    enable_echo: bool = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -73,3 +74,64 @@ class Event:
     geo: Geo | None = None
     channel: Channel | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def event_to_document(event: Event) -> dict[str, Any]:
+    """The event in wire format (amount as a decimal string), as stored with its decision."""
+    doc: dict[str, Any] = {
+        "event_id": event.event_id,
+        "event_type": event.event_type.value,
+        "occurred_at": event.occurred_at.isoformat(),
+        "account_id": event.account_id,
+    }
+    if event.amount is not None:
+        doc["amount"] = {"value": str(event.amount.value), "currency": event.amount.currency}
+    if event.payee is not None:
+        doc["payee"] = _compact(
+            {"id": event.payee.id, "name": event.payee.name, "account": event.payee.account}
+        )
+    if event.merchant is not None:
+        doc["merchant"] = _compact(
+            {"id": event.merchant.id, "mcc": event.merchant.mcc, "name": event.merchant.name}
+        )
+    if event.device is not None:
+        doc["device"] = _compact({"id": event.device.id, "fingerprint": event.device.fingerprint})
+    if event.ip is not None:
+        doc["ip"] = event.ip
+    if event.geo is not None:
+        doc["geo"] = _compact(
+            {"lat": event.geo.lat, "lon": event.geo.lon, "country": event.geo.country}
+        )
+    if event.channel is not None:
+        doc["channel"] = event.channel.value
+    if event.attributes:
+        doc["attributes"] = event.attributes
+    return doc
+
+
+def event_from_document(doc: dict[str, Any]) -> Event:
+    """Inverse of `event_to_document` for documents payguard stored itself (trusted input)."""
+    amount = doc.get("amount")
+    payee = doc.get("payee")
+    merchant = doc.get("merchant")
+    device = doc.get("device")
+    geo = doc.get("geo")
+    channel = doc.get("channel")
+    return Event(
+        event_id=doc["event_id"],
+        event_type=EventType(doc["event_type"]),
+        occurred_at=datetime.fromisoformat(doc["occurred_at"]),
+        account_id=doc["account_id"],
+        amount=None if amount is None else Money(Decimal(amount["value"]), amount["currency"]),
+        payee=None if payee is None else Payee(**payee),
+        merchant=None if merchant is None else Merchant(**merchant),
+        device=None if device is None else Device(**device),
+        ip=doc.get("ip"),
+        geo=None if geo is None else Geo(**geo),
+        channel=None if channel is None else Channel(channel),
+        attributes=dict(doc.get("attributes") or {}),
+    )
+
+
+def _compact(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}

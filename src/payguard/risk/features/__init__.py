@@ -1,0 +1,1 @@
+"""Feature computation from entity state: velocity windows, first-seen, profiles, geo."""

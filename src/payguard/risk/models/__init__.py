@@ -1,0 +1,1 @@
+"""Model scorers plugged into the engine through `risk.interfaces.Scorer`."""

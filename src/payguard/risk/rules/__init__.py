@@ -1,0 +1,1 @@
+"""Versioned rule sets: YAML documents of CEL conditions, compiled once per version."""

@@ -1,0 +1,127 @@
+"""Engines for the relational store, and its schema migrations.
+
+`sqlite:///path` is the embedded default (WAL, one file under `./var/`); `postgresql://...` is
+the store at scale (psycopg 3). Migrations ship inside the package and run programmatically,
+so no `alembic.ini` is needed at runtime.
+
+On SQLite, payguard takes transaction control away from the `sqlite3` module (which only
+begins a transaction before DML) and emits `BEGIN` itself, so reads and writes in one
+`engine.begin()` block are one transaction. Repositories pick how that transaction begins:
+`for_writes` takes the write lock up front (`BEGIN IMMEDIATE`) so a read-then-write waits on
+`busy_timeout` instead of failing, and `for_reads` runs single-statement reads without a
+transaction at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+__all__ = ["create_sql_engine", "for_reads", "for_writes", "migrate"]
+
+_MIGRATIONS = Path(__file__).resolve().with_name("migrations")
+
+#: Execution option read by the SQLite `begin` hook: "DEFERRED", "IMMEDIATE" or "NONE".
+_SQLITE_BEGIN = "payguard_sqlite_begin"
+
+#: One migration at a time per schema, across every process that shares the server.
+_MIGRATION_LOCK = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtext('payguard.migrate.' || coalesce(current_schema(), '')))"
+)
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+def create_sql_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
+    """An engine for `sqlite:///path` or `postgresql://...` (psycopg 3), ready for payguard."""
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed, pool_size=pool_size)
+    if backend in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_recycle=1800,
+        )
+    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
+
+
+def _sqlite_engine(url: sa.URL, *, pool_size: int) -> sa.Engine:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        connect_args={"check_same_thread": False},
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to the `begin` hook below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in _SQLITE_PRAGMAS:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+        if mode != "NONE":
+            conn.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
+
+    return engine
+
+
+def for_writes(engine: sa.Engine) -> sa.Engine:
+    """The engine to use for read-modify-write transactions.
+
+    On SQLite the transaction takes the write lock when it begins, so two writers queue on
+    `busy_timeout` instead of one failing when it upgrades a read lock.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+    return engine
+
+
+def for_reads(engine: sa.Engine) -> sa.Engine:
+    """The engine to use for single-statement reads: no transaction around the statement.
+
+    Saves the BEGIN and ROLLBACK round trips on PostgreSQL and the BEGIN on SQLite. Do not
+    use it for server-side cursors or for several statements that must see one snapshot.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{_SQLITE_BEGIN: "NONE"})
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration (`alembic upgrade head`); safe to repeat.
+
+    Tables and Alembic's version table land in the connection's first `search_path` schema
+    on PostgreSQL. Concurrent callers (several workers starting at once) are serialised by
+    an advisory lock on PostgreSQL and by the write lock on SQLite.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS).replace("%", "%%"))
+    with for_writes(engine).connect() as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(_MIGRATION_LOCK)
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")

@@ -1,0 +1,225 @@
+"""The relational schema as SQLAlchemy Core tables, and the column codecs the stores share.
+
+Every row carries its tenant (`audit_log.tenant_id` is null for tenantless events such as an
+unknown API key). Datetimes are stored in UTC and always come back timezone-aware; JSON
+columns are text written and read with orjson. On PostgreSQL `assessments` is hash-partitioned
+on `tenant_id` (see the migrations); the metadata here is what the stores query.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+
+__all__ = [
+    "ASSESSMENT_PARTITIONS",
+    "UtcDateTime",
+    "api_keys",
+    "assessments",
+    "audit_log",
+    "dialect_insert",
+    "entity_state",
+    "from_json",
+    "list_items",
+    "list_versions",
+    "lists",
+    "metadata",
+    "rule_sets",
+    "state_markers",
+    "tenants",
+    "to_json",
+]
+
+#: Hash partitions of `assessments` on PostgreSQL.
+ASSESSMENT_PARTITIONS = 8
+
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def to_json(value: Any) -> str:
+    """Serialise a JSON-able value for a text column."""
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
+
+def from_json(text: str | bytes) -> Any:
+    return orjson.loads(text)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL stores `timestamptz`; SQLite stores naive UTC text (which sorts correctly),
+    and the UTC zone is put back on the way out.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("payguard stores timezone-aware datetimes only")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def dialect_insert(dialect_name: str, table: sa.Table) -> PostgresInsert | SqliteInsert:
+    """An INSERT with the dialect's `ON CONFLICT` support (both spell it the same way)."""
+    if dialect_name == "postgresql":
+        return postgresql.insert(table)
+    if dialect_name == "sqlite":
+        return sqlite.insert(table)
+    raise ValueError(f"unsupported dialect {dialect_name!r}")
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("name", sa.String, nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String, primary_key=True),
+    sa.Column("tenant_id", sa.String, sa.ForeignKey("tenants.tenant_id"), nullable=False),
+    sa.Column("role", sa.String, nullable=False),
+    sa.Column("secret_hash", sa.String, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Index(None, "tenant_id"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    # Insertion order breaks ties between records stamped with the same instant.
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("record_id", sa.String, nullable=False, unique=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("tenant_id", sa.String),
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("action", sa.String, nullable=False),
+    sa.Column("target", sa.String, nullable=False),
+    sa.Column("outcome", sa.String, nullable=False),
+    sa.Column("source_ip", sa.String),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Index(None, "tenant_id", "at", "seq"),
+    sa.Index(None, "tenant_id", "action", "at", "seq"),
+)
+
+assessments = sa.Table(
+    "assessments",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("assessment_id", sa.String, primary_key=True),
+    sa.Column("event_id", sa.String, nullable=False),
+    sa.Column("event_type", sa.String, nullable=False),
+    sa.Column("account_id", sa.String, nullable=False),
+    sa.Column("decision", sa.String, nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("rule_set_version", sa.Integer, nullable=False),
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
+    sa.Column("decided_at", UtcDateTime, nullable=False),
+    sa.Column("outcome", sa.String),
+    sa.Column("outcome_at", UtcDateTime),
+    # `decision_to_document` as orjson text: the whole decision, the columns are for queries.
+    sa.Column("document", sa.Text, nullable=False),
+    sa.UniqueConstraint("tenant_id", "event_id"),
+    sa.Index(None, "tenant_id", "occurred_at"),
+    postgresql_partition_by="HASH (tenant_id)",
+)
+
+entity_state = sa.Table(
+    "entity_state",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+state_markers = sa.Table(
+    "state_markers",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("marker", sa.String, primary_key=True),
+    # For pruning old markers; the stores never read it.
+    sa.Column("applied_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    sqlite_with_rowid=False,
+)
+
+lists = sa.Table(
+    "lists",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("list_name", sa.String, primary_key=True),
+    # Fixed by the list's first item.
+    sa.Column("kind", sa.String, nullable=False),
+)
+
+list_items = sa.Table(
+    "list_items",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("list_name", sa.String, primary_key=True),
+    sa.Column("value", sa.String, primary_key=True),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("added_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime),
+    sa.Column("note", sa.Text),
+    sa.Index(None, "tenant_id", "kind", "value"),
+)
+
+list_versions = sa.Table(
+    "list_versions",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+rule_sets = sa.Table(
+    "rule_sets",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+)

@@ -1,0 +1,248 @@
+"""The composition root: the only place backends are built from settings and wired together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import ORJSONResponse
+
+from payguard import __version__
+from payguard.adapters.sql.assessments import SqlAssessmentStore
+from payguard.adapters.sql.audit import SqlAuditRepository
+from payguard.adapters.sql.engine import create_sql_engine, migrate
+from payguard.adapters.sql.lists import SqlListRepository
+from payguard.adapters.sql.rules import SqlRuleSetRepository
+from payguard.adapters.sql.tenants import SqlTenantRepository
+from payguard.api import errors
+from payguard.api.routes import assessments, audit, health, lists, rules
+from payguard.audit.service import AuditService
+from payguard.core.bus import LISTS_CHANGED, RULES_CHANGED, EventBus, Message
+from payguard.core.clock import Clock, SystemClock
+from payguard.risk.interfaces import AssessmentStore, Scorer
+from payguard.risk.lists import ListService
+from payguard.risk.models.null import NullScorer
+from payguard.risk.rules.service import RuleService
+from payguard.risk.service import AssessmentService
+from payguard.settings import Settings
+from payguard.tenancy.service import TenantService
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass
+class Services:
+    """Everything the API and CLI use, built once per process."""
+
+    settings: Settings
+    clock: Clock
+    engine: sa.Engine
+    bus: EventBus
+    audit: AuditService
+    tenants: TenantService
+    rules: RuleService
+    lists: ListService
+    assessments: AssessmentService
+    closers: list[Callable[[], None]]
+
+    def readiness(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {}
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            checks["database"] = True
+        except sa.exc.SQLAlchemyError:
+            checks["database"] = False
+        return checks
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            close()
+        self.engine.dispose()
+
+
+def _bus(settings: Settings) -> EventBus:
+    if settings.bus_url.startswith("memory://"):
+        from payguard.adapters.bus.memory import MemoryEventBus
+
+        return MemoryEventBus()
+    if settings.bus_url.startswith("nats://"):
+        from payguard.adapters.bus.nats import NatsEventBus
+
+        return NatsEventBus(settings.bus_url, namespace=settings.namespace)
+    raise ValueError(f"PAYGUARD_BUS_URL must be memory:// or nats://, not {settings.bus_url!r}")
+
+
+def _store(
+    settings: Settings, engine: sa.Engine, closers: list[Callable[[], None]]
+) -> AssessmentStore:
+    if settings.kv_url.startswith("memory://"):
+        from payguard.adapters.kv.memory import CachingAssessmentStore
+
+        # Embedded: entity state lives in the relational store, atomically with decisions,
+        # behind an in-process cache that version checks keep honest across workers.
+        return CachingAssessmentStore(SqlAssessmentStore(engine))
+    if settings.kv_url.startswith(("redis://", "rediss://")):
+        from payguard.adapters.kv.redis import RedisEntityStateStore
+
+        states = RedisEntityStateStore(settings.kv_url, namespace=settings.namespace)
+        closers.append(states.close)
+        return SqlAssessmentStore(engine, external_states=states)
+    raise ValueError(f"PAYGUARD_KV_URL must be memory:// or redis://, not {settings.kv_url!r}")
+
+
+def build_services(
+    settings: Settings | None = None, *, clock: Clock | None = None, scorer: Scorer | None = None
+) -> Services:
+    """Build every backend named by `settings` and the services on top of them."""
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    engine = create_sql_engine(settings.database_url, pool_size=settings.db_pool_size)
+    migrate(engine)
+    closers: list[Callable[[], None]] = []
+    bus = _bus(settings)
+    closers.append(bus.close)
+    audit_service = AuditService(SqlAuditRepository(engine), clock)
+    ttl = settings.cache_ttl_seconds
+    tenants = TenantService(SqlTenantRepository(engine), audit=audit_service, clock=clock, ttl=ttl)
+    rule_service = RuleService(
+        SqlRuleSetRepository(engine), audit=audit_service, bus=bus, clock=clock, ttl=ttl
+    )
+    list_service = ListService(
+        SqlListRepository(engine), audit=audit_service, bus=bus, clock=clock, ttl=ttl
+    )
+    assessment_service = AssessmentService(
+        store=_store(settings, engine, closers),
+        rules=rule_service,
+        lists=list_service,
+        scorer=scorer or NullScorer(),
+        bus=bus,
+        audit=audit_service,
+        clock=clock,
+        retries=settings.state_retries,
+    )
+    if settings.bus_url.startswith("memory://"):
+        # In one process the bus drops caches at once; across workers the TTL bounds staleness.
+        def drop_rules(subject: str, message: Message) -> None:
+            rule_service.invalidate(str(message.get("tenant_id")))
+
+        def drop_lists(subject: str, message: Message) -> None:
+            list_service.invalidate(str(message.get("tenant_id")))
+
+        bus.subscribe(RULES_CHANGED, drop_rules, durable="rules-cache")
+        bus.subscribe(LISTS_CHANGED, drop_lists, durable="lists-cache")
+    return Services(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        bus=bus,
+        audit=audit_service,
+        tenants=tenants,
+        rules=rule_service,
+        lists=list_service,
+        assessments=assessment_service,
+        closers=closers,
+    )
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413 before any parsing happens."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = self.limit + 1
+                if declared > self.limit:
+                    await self._refuse(send)
+                    return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        payload = orjson.dumps(
+            errors.error_body("payload_too_large", f"request body over {self.limit} bytes")
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+def create_app(services: Services | None = None, *, settings: Settings | None = None) -> FastAPI:
+    """The FastAPI application; builds its services from settings unless given them."""
+    owned = services is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            app.state.services.close()
+
+    app = FastAPI(
+        title="payguard",
+        version=__version__,
+        description="Real-time fraud decisions for mobile-payment operators and their partners.",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.services = services if services is not None else build_services(settings)
+    errors.install(app)
+    for module in (health, assessments, rules, lists, audit):
+        app.include_router(module.router)
+
+    if app.state.services.settings.enable_echo:
+
+        @app.post("/bench/echo", include_in_schema=False)
+        async def echo(request: Request) -> ORJSONResponse:
+            return ORJSONResponse(orjson.loads(await request.body()))
+
+    app.add_middleware(BodyLimit, limit=app.state.services.settings.max_body_bytes)
+    return app

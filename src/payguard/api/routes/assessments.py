@@ -1,0 +1,66 @@
+"""`/v1/assessments`: decide an event, read a decision, label its outcome."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import ORJSONResponse
+
+from payguard.api.deps import Assessor, Labeller, Reader, ServicesDep, client_ip
+from payguard.api.schemas import (
+    AssessmentPublic,
+    AssessmentRequest,
+    OutcomeIn,
+    assessment_public,
+)
+
+router = APIRouter(prefix="/v1/assessments", tags=["assessments"])
+
+AssessmentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.post(
+    "",
+    response_model=AssessmentPublic,
+    summary="Decide an event",
+    responses={200: {"description": "A repeat of an event_id: the first decision"}},
+    status_code=201,
+)
+def create_assessment(
+    body: AssessmentRequest, principal: Assessor, services: ServicesDep
+) -> ORJSONResponse:
+    event = body.to_event(now=services.clock.now())
+    decision, replayed = services.assessments.assess(principal.tenant_id, event)
+    return ORJSONResponse(assessment_public(decision, replayed=replayed), 200 if replayed else 201)
+
+
+@router.get("/{assessment_id}", response_model=AssessmentPublic, summary="Read a decision")
+def get_assessment(
+    assessment_id: AssessmentId, principal: Reader, services: ServicesDep
+) -> ORJSONResponse:
+    decision = services.assessments.get(principal.tenant_id, assessment_id)
+    return ORJSONResponse(assessment_public(decision, replayed=False))
+
+
+@router.post(
+    "/{assessment_id}/outcome",
+    response_model=AssessmentPublic,
+    summary="Record what really happened (fraud, chargeback, legit)",
+)
+def record_outcome(
+    assessment_id: AssessmentId,
+    body: OutcomeIn,
+    principal: Labeller,
+    services: ServicesDep,
+    request: Request,
+) -> ORJSONResponse:
+    decision = services.assessments.record_outcome(
+        tenant_id=principal.tenant_id,
+        assessment_id=assessment_id,
+        outcome=body.outcome,
+        actor=f"apikey:{principal.key_id}",
+        source_ip=client_ip(request),
+        note=body.note,
+    )
+    return ORJSONResponse(assessment_public(decision, replayed=False))

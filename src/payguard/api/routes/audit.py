@@ -1,0 +1,36 @@
+"""`/v1/audit`: the tenant's audit trail (admins only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from payguard.api.deps import Admin, ServicesDep
+from payguard.api.schemas import AuditRecordPublic
+from payguard.audit.interfaces import AuditAction
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+@router.get("", response_model=list[AuditRecordPublic], summary="Newest audit records first")
+def list_audit(
+    principal: Admin,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: AuditAction | None = None,
+) -> list[AuditRecordPublic]:
+    records = services.audit.list(tenant_id=principal.tenant_id, limit=limit, action=action)
+    return [
+        AuditRecordPublic(
+            id=r.id,
+            at=r.at,
+            actor=r.actor,
+            action=r.action.value,
+            target=r.target,
+            outcome=r.outcome.value,
+            source_ip=r.source_ip,
+            details=r.details,
+        )
+        for r in records
+    ]

@@ -1,0 +1,78 @@
+"""`/v1/rules`: read, replace (hot reload) and backtest the tenant's rule set."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from payguard.api.deps import Admin, Analyst, ServicesDep, client_ip
+from payguard.api.schemas import BacktestIn, BacktestPublic, RuleSetIn, RuleSetPublic
+from payguard.core.errors import ValidationFailed
+from payguard.risk.rules.ruleset import RuleSet
+
+router = APIRouter(prefix="/v1/rules", tags=["rules"])
+
+
+def _public(rule_set: RuleSet) -> RuleSetPublic:
+    return RuleSetPublic(
+        version=rule_set.version,
+        source=rule_set.source,
+        rules=[rule.spec.id for rule in rule_set.rules],
+        thresholds=rule_set.thresholds.model_dump(),
+    )
+
+
+@router.get("", response_model=RuleSetPublic, summary="The active rule set")
+def get_rules(principal: Analyst, services: ServicesDep) -> RuleSetPublic:
+    return _public(services.rules.active(principal.tenant_id))
+
+
+@router.put("", response_model=RuleSetPublic, summary="Replace the rule set (takes effect at once)")
+def put_rules(
+    body: RuleSetIn, principal: Admin, services: ServicesDep, request: Request
+) -> RuleSetPublic:
+    rule_set = services.rules.update(
+        tenant_id=principal.tenant_id,
+        source=body.source,
+        actor=f"apikey:{principal.key_id}",
+        source_ip=client_ip(request),
+    )
+    return _public(rule_set)
+
+
+@router.post("/backtest", response_model=BacktestPublic, summary="Replay stored events")
+def backtest(
+    body: BacktestIn, principal: Analyst, services: ServicesDep, request: Request
+) -> BacktestPublic:
+    if body.since and body.until and body.since >= body.until:
+        raise ValidationFailed("since must be before until", field="since")
+    report = services.rules.backtest(
+        tenant_id=principal.tenant_id,
+        source=body.source,
+        store=services.assessments.store,
+        scorer=services.assessments.scorer,
+        since=body.since,
+        until=body.until,
+        limit=body.limit,
+        actor=f"apikey:{principal.key_id}",
+        source_ip=client_ip(request),
+    )
+    return BacktestPublic(
+        events=report.events,
+        changed=report.changed,
+        current=dict(report.current),
+        candidate=dict(report.candidate),
+        transitions=[
+            {"from": old, "to": new, "count": n}
+            for (old, new), n in sorted(report.transitions.items())
+        ],
+        rule_hits=dict(report.rule_hits),
+        labelled={
+            "fraud": report.labelled_fraud,
+            "legit": report.labelled_legit,
+            "fraud_stopped_current": report.fraud_stopped_current,
+            "fraud_stopped_candidate": report.fraud_stopped_candidate,
+            "legit_stopped_current": report.legit_stopped_current,
+            "legit_stopped_candidate": report.legit_stopped_candidate,
+        },
+        examples=report.examples,
+    )

@@ -1,0 +1,318 @@
+"""API schemas (the wire shape partners code against) and their converters to domain types.
+
+Storage rows, domain objects and these schemas are three separate types; nothing here is
+returned from or handed to a store directly.
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from ipaddress import ip_address
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from payguard.core.decisions import Decision, Outcome
+from payguard.core.errors import ValidationFailed
+from payguard.core.events import (
+    MONEY_EVENTS,
+    Channel,
+    Device,
+    Event,
+    EventType,
+    Geo,
+    Merchant,
+    Payee,
+)
+from payguard.core.money import CURRENCIES, Money, minor_units
+from payguard.risk.interfaces import ListKind
+
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]*$"),
+]
+Text = Annotated[str, StringConstraints(max_length=256)]
+AttributeValue = Annotated[str, StringConstraints(max_length=512)] | bool | int | float | None
+
+#: How far ahead of the server's clock an event may claim to have happened.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_ATTRIBUTES = 32
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AmountIn(Strict):
+    value: Annotated[str, StringConstraints(pattern=r"^\d{1,15}(\.\d{1,4})?$")] = Field(
+        description='Decimal string, e.g. "12.50"; never a JSON number'
+    )
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(
+        description="ISO 4217 code"
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError("not an active ISO 4217 currency code")
+        return value
+
+
+class PayeeIn(Strict):
+    id: Identifier
+    name: Text | None = None
+    account: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class MerchantIn(Strict):
+    id: Identifier
+    mcc: Annotated[str, StringConstraints(pattern=r"^\d{4}$")] | None = None
+    name: Text | None = None
+
+
+class DeviceIn(Strict):
+    id: Identifier
+    fingerprint: Text | None = None
+
+
+class GeoIn(Strict):
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+
+
+class AssessmentRequest(Strict):
+    """One event to decide."""
+
+    event_id: Identifier = Field(
+        description="Your id for the event; a repeat returns the first decision"
+    )
+    event_type: EventType
+    occurred_at: AwareDatetime = Field(description="RFC 3339 with offset")
+    account_id: Identifier
+    amount: AmountIn | None = None
+    payee: PayeeIn | None = None
+    merchant: MerchantIn | None = None
+    device: DeviceIn | None = None
+    ip: Annotated[str, StringConstraints(max_length=45)] | None = None
+    geo: GeoIn | None = None
+    channel: Channel | None = None
+    attributes: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=64)], AttributeValue
+    ] = Field(default_factory=dict, description=f"At most {MAX_ATTRIBUTES} scalar values")
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ip_address(value))
+        except ValueError:
+            raise ValueError("not an IPv4 or IPv6 address") from None
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > MAX_ATTRIBUTES:
+            raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
+        for item in value.values():
+            if isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
+                raise ValueError("attribute numbers must be finite")
+        return value
+
+    def to_event(self, *, now: datetime) -> Event:
+        """The domain event; cross-field rules are checked here and name the field at fault."""
+        if self.occurred_at > now + MAX_CLOCK_SKEW:
+            raise ValidationFailed("occurred_at is in the future", field="occurred_at")
+        if self.occurred_at < EARLIEST:
+            raise ValidationFailed("occurred_at is before 2000-01-01", field="occurred_at")
+        money = None
+        if self.amount is not None:
+            try:
+                value = Decimal(self.amount.value)
+            except InvalidOperation:
+                raise ValidationFailed("not a decimal", field="amount.value") from None
+            digits = minor_units(self.amount.currency)
+            exponent = value.as_tuple().exponent
+            assert isinstance(exponent, int)
+            if -exponent > digits:
+                raise ValidationFailed(
+                    f"{self.amount.currency} allows {digits} decimal places", field="amount.value"
+                )
+            money = Money(value, self.amount.currency)
+        elif self.event_type in MONEY_EVENTS:
+            raise ValidationFailed(f"a {self.event_type.value} needs an amount", field="amount")
+        geo = self.geo
+        if geo is not None and (geo.lat is None) != (geo.lon is None):
+            raise ValidationFailed("lat and lon come together", field="geo.lat")
+        return Event(
+            event_id=self.event_id,
+            event_type=self.event_type,
+            occurred_at=self.occurred_at,
+            account_id=self.account_id,
+            amount=money,
+            payee=None if self.payee is None else Payee(**self.payee.model_dump()),
+            merchant=None if self.merchant is None else Merchant(**self.merchant.model_dump()),
+            device=None if self.device is None else Device(**self.device.model_dump()),
+            ip=self.ip,
+            geo=None if geo is None else Geo(lat=geo.lat, lon=geo.lon, country=geo.country),
+            channel=self.channel,
+            attributes=dict(self.attributes),
+        )
+
+
+class ReasonOut(BaseModel):
+    code: str
+    message: str
+
+
+class StepUpOut(BaseModel):
+    level: str = Field(description="AAL1, AAL2 or AAL3")
+    methods: list[str]
+
+
+class RuleHitOut(BaseModel):
+    rule_id: str
+    action: str
+    score: int
+    reason: str
+
+
+class ModelOut(BaseModel):
+    version: str
+    score: float
+
+
+class AssessmentPublic(BaseModel):
+    assessment_id: str
+    event_id: str
+    decision: str = Field(description="allow | challenge | review | block")
+    score: int = Field(ge=0, le=1000)
+    reasons: list[ReasonOut]
+    warnings: list[str]
+    step_up: StepUpOut | None
+    rule_hits: list[RuleHitOut]
+    model: ModelOut | None
+    rule_set_version: int
+    occurred_at: datetime
+    decided_at: datetime
+    outcome: str | None
+    replayed: bool = Field(description="True when this event_id was decided before")
+
+
+def assessment_public(decision: Decision, *, replayed: bool) -> dict[str, Any]:
+    """The response document for a decision (built by hand: this is the hot path)."""
+    step_up = decision.step_up
+    model = decision.model
+    return {
+        "assessment_id": decision.assessment_id,
+        "event_id": decision.event_id,
+        "decision": decision.decision.value,
+        "score": decision.score,
+        "reasons": [{"code": r.code, "message": r.message} for r in decision.reasons],
+        "warnings": list(decision.warnings),
+        "step_up": None
+        if step_up is None
+        else {"level": step_up.level.name, "methods": list(step_up.methods)},
+        "rule_hits": [
+            {
+                "rule_id": h.rule_id,
+                "action": h.action.value,
+                "score": h.score,
+                "reason": h.reason_code,
+            }
+            for h in decision.rule_hits
+        ],
+        "model": None if model is None else {"version": model.version, "score": model.score},
+        "rule_set_version": decision.rule_set_version,
+        "occurred_at": decision.occurred_at.isoformat(),
+        "decided_at": decision.decided_at.isoformat(),
+        "outcome": None if decision.outcome is None else decision.outcome.value,
+        "replayed": replayed,
+    }
+
+
+class OutcomeIn(Strict):
+    outcome: Outcome
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class RuleSetIn(Strict):
+    source: Annotated[str, StringConstraints(min_length=1, max_length=256 * 1024)] = Field(
+        description="The rule set as YAML"
+    )
+
+
+class RuleSetPublic(BaseModel):
+    version: int
+    source: str
+    rules: list[str]
+    thresholds: dict[str, int]
+
+
+class BacktestIn(Strict):
+    source: Annotated[str, StringConstraints(min_length=1, max_length=256 * 1024)]
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    limit: Annotated[int, Field(ge=1, le=100_000)] = 10_000
+
+
+class BacktestPublic(BaseModel):
+    events: int
+    changed: int
+    current: dict[str, int]
+    candidate: dict[str, int]
+    transitions: list[dict[str, Any]]
+    rule_hits: dict[str, int]
+    labelled: dict[str, int]
+    examples: list[dict[str, str]]
+
+
+ListValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class ListItemsIn(Strict):
+    kind: ListKind
+    items: Annotated[list[ListValue], Field(min_length=1, max_length=1000)]
+    expires_at: AwareDatetime | None = None
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class ListItemsRemove(Strict):
+    items: Annotated[list[ListValue], Field(min_length=1, max_length=1000)]
+
+
+class ListChangePublic(BaseModel):
+    list: str
+    changed: int
+
+
+class ListItemPublic(BaseModel):
+    value: str
+    kind: str
+    added_at: datetime
+    expires_at: datetime | None
+    note: str | None
+
+
+class ListPagePublic(BaseModel):
+    list: str
+    kind: str | None
+    items: builtins.list[ListItemPublic]
+    next_after: str | None
+
+
+class AuditRecordPublic(BaseModel):
+    id: str
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    source_ip: str | None
+    details: dict[str, Any]

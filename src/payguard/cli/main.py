@@ -1,0 +1,190 @@
+"""The `payguard` command: serve, demo, assess, tenants."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from payguard.tenancy.interfaces import Role
+
+app = typer.Typer(
+    no_args_is_help=True, help="payguard: real-time fraud decisions for mobile payments."
+)
+tenants_app = typer.Typer(no_args_is_help=True, help="Partner tenants and their API keys.")
+app.add_typer(tenants_app, name="tenants")
+
+err = Console(stderr=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Serve the API (backends from PAYGUARD_* settings; SQLite under ./var by default)."""
+    import uvicorn
+
+    from payguard.logconfig import configure
+    from payguard.settings import Settings
+
+    settings = Settings()
+    configure(settings.log_level)
+    uvicorn.run(
+        "payguard.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: Annotated[str, typer.Argument(help="The partner's name")],
+    role: Annotated[Role, typer.Option(help="Role of the first API key")] = Role.ADMIN,
+) -> None:
+    """Create a tenant; its API key is printed on the last line (shown once, stored hashed)."""
+    from payguard.api.app import build_services
+    from payguard.core.errors import PayguardError
+
+    services = build_services()
+    try:
+        tenant, key = services.tenants.create_tenant(name, actor="cli", role=role)
+    except PayguardError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+    typer.echo(f"tenant {tenant.id} {tenant.name} (key role: {role.value})")
+    typer.echo(key)
+
+
+@tenants_app.command("key")
+def tenants_key(
+    name: Annotated[str, typer.Argument(help="The tenant's name")],
+    role: Annotated[Role, typer.Option(help="Role of the new API key")] = Role.SERVICE,
+) -> None:
+    """Issue another API key for a tenant; printed on the last line."""
+    from payguard.api.app import build_services
+
+    services = build_services()
+    try:
+        tenant = next((t for t in services.tenants.tenants() if t.name == name), None)
+        if tenant is None:
+            err.print(f"[red]error:[/red] no tenant named {name!r}")
+            raise typer.Exit(2)
+        key, raw = services.tenants.issue_key(tenant.id, role=role, actor="cli")
+    finally:
+        services.close()
+    typer.echo(f"key {key.id} for tenant {tenant.name} (role: {role.value})")
+    typer.echo(raw)
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """List tenants."""
+    from payguard.api.app import build_services
+
+    services = build_services()
+    try:
+        for tenant in services.tenants.tenants():
+            typer.echo(f"{tenant.id}\t{tenant.name}\t{tenant.created_at.isoformat()}")
+    finally:
+        services.close()
+
+
+@app.command()
+def assess(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines of events")],
+    tenant: Annotated[str, typer.Option(help="Tenant name the events belong to")],
+) -> None:
+    """Decide every event in FILE (one wire-format request per line), in process.
+
+    Prints one JSON decision per line on stdout; a bad line prints
+    `{"line": N, "error": ...}` instead and the run goes on.
+    """
+    from payguard.api.app import build_services
+    from payguard.api.schemas import AssessmentRequest, assessment_public
+    from payguard.core.errors import PayguardError, ValidationFailed
+
+    services = build_services()
+    counts: dict[str, int] = {}
+    try:
+        owner = next((t for t in services.tenants.tenants() if t.name == tenant), None)
+        if owner is None:
+            err.print(f"[red]error:[/red] no tenant named {tenant!r}")
+            raise typer.Exit(2)
+        out = sys.stdout.buffer
+        with file.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    request = AssessmentRequest.model_validate_json(line)
+                    event = request.to_event(now=services.clock.now())
+                    decision, replayed = services.assessments.assess(owner.id, event)
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    field = ".".join(str(p) for p in first["loc"]) or "body"
+                    out.write(orjson.dumps({"line": number, "error": first["msg"], "field": field}))
+                    out.write(b"\n")
+                    counts["invalid"] = counts.get("invalid", 0) + 1
+                    continue
+                except ValidationFailed as exc:
+                    out.write(
+                        orjson.dumps({"line": number, "error": exc.message, "field": exc.field})
+                    )
+                    out.write(b"\n")
+                    counts["invalid"] = counts.get("invalid", 0) + 1
+                    continue
+                except PayguardError as exc:
+                    out.write(orjson.dumps({"line": number, "error": exc.message}))
+                    out.write(b"\n")
+                    counts["failed"] = counts.get("failed", 0) + 1
+                    continue
+                out.write(orjson.dumps(assessment_public(decision, replayed=replayed)))
+                out.write(b"\n")
+                counts[decision.decision.value] = counts.get(decision.decision.value, 0) + 1
+    finally:
+        services.close()
+    err.print("decisions: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    customers: Annotated[int, typer.Option(min=10, help="Simulated customers")] = 300,
+    days: Annotated[float, typer.Option(min=0.1, help="Days of traffic, ending now")] = 2.0,
+    seed: Annotated[int, typer.Option(help="Simulator seed")] = 7,
+    fraud_rate: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.02,
+    database: Annotated[str, typer.Option(help="Database URL")] = "sqlite:///var/demo.db",
+    keep_serving: Annotated[bool, typer.Option(help="Keep the API up after the traffic")] = True,
+) -> None:
+    """Serve on HOST:PORT with SQLite, create a demo tenant, stream simulated traffic with
+    fraud through the API and show a live summary of the decisions."""
+    from payguard.cli.demo import run_demo
+
+    run_demo(
+        host=host,
+        port=port,
+        customers=customers,
+        days=days,
+        seed=seed,
+        fraud_rate=fraud_rate,
+        database_url=database,
+        keep_serving=keep_serving,
+    )
+
+
+if __name__ == "__main__":
+    app()

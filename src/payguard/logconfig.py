@@ -1,0 +1,79 @@
+"""structlog JSON logs with secrets and PII scrubbed before anything is written."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SENSITIVE_KEYS = re.compile(
+    r"(authorization|api_?key|secret|password|passwd|token|pan|card_?number|cvv|otp)", re.I
+)
+_API_KEY = re.compile(r"pgk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
+_DIGITS = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _mask_text(text: str) -> str:
+    text = _API_KEY.sub("pgk_[redacted]", text)
+
+    def pan(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        return "[pan-redacted]" if _luhn(digits) else match.group(0)
+
+    return _DIGITS.sub(pan, text)
+
+
+def scrub(value: Any, key: str = "") -> Any:
+    """Redact values under sensitive keys, API keys and Luhn-valid card numbers anywhere."""
+    if key and _SENSITIVE_KEYS.search(key):
+        return "[redacted]"
+    if isinstance(value, str):
+        return _mask_text(value)
+    if isinstance(value, dict):
+        return {k: scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+def _scrub_processor(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    return {k: scrub(v, k) for k, v in event_dict.items()}
+
+
+def configure(level: str = "INFO") -> None:
+    """JSON lines on stderr; call once at process start."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _scrub_processor,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )

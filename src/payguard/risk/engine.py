@@ -1,0 +1,125 @@
+"""The pure decision step: features → rules + model → decision. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from payguard.core.decisions import (
+    SEVERITY,
+    STEP_UP_METHODS,
+    Action,
+    AssuranceLevel,
+    Decision,
+    ModelScore,
+    Reason,
+    RuleHit,
+    StepUp,
+)
+from payguard.core.events import Event
+from payguard.risk.interfaces import Scorer
+from payguard.risk.rules.ruleset import RuleSet, RuleSpec, assurance
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the rules and the model concluded, before it is stamped into a `Decision`."""
+
+    action: Action
+    score: int
+    reasons: tuple[Reason, ...]
+    warnings: tuple[str, ...]
+    step_up: StepUp | None
+    rule_hits: tuple[RuleHit, ...]
+    model: ModelScore | None
+
+
+def judge(
+    features: Mapping[str, Any], rule_set: RuleSet, scorer: Scorer, *, step_up_floor: int = 0
+) -> Verdict:
+    """Evaluate the rules and the model on `features` and combine them.
+
+    Score = sum of the hit rules' scores, raised to the model's score (times 1000) when a model
+    is present, clamped to 0-1000. Action = the most severe of the hit rules' actions and the
+    action the score's threshold band implies.
+    """
+    hits: list[RuleSpec] = rule_set.evaluate(features)
+    model = scorer.score(features)
+    score = sum(rule.score for rule in hits)
+    if model is not None:
+        score = max(score, round(model.score * 1000))
+    score = max(0, min(1000, score))
+
+    thresholds = rule_set.thresholds
+    if score >= thresholds.block:
+        action = Action.BLOCK
+    elif score >= thresholds.review:
+        action = Action.REVIEW
+    elif score >= thresholds.challenge:
+        action = Action.CHALLENGE
+    else:
+        action = Action.ALLOW
+    for rule in hits:
+        if SEVERITY[rule.action] > SEVERITY[action]:
+            action = rule.action
+
+    ordered = sorted(hits, key=lambda r: (-SEVERITY[r.action], -r.score))
+    reasons = tuple(Reason(rule.reason, rule.message) for rule in ordered)
+    warnings: list[str] = []
+    for rule in ordered:
+        if rule.warning and rule.warning not in warnings:
+            warnings.append(rule.warning)
+
+    step_up = None
+    if action == Action.CHALLENGE:
+        level = max(
+            [assurance(rule.step_up) for rule in hits if rule.action == Action.CHALLENGE]
+            or [AssuranceLevel.AAL2]
+        )
+        level = AssuranceLevel(max(level, step_up_floor))
+        step_up = StepUp(level=level, methods=STEP_UP_METHODS[level])
+
+    return Verdict(
+        action=action,
+        score=score,
+        reasons=reasons,
+        warnings=tuple(warnings),
+        step_up=step_up,
+        rule_hits=tuple(RuleHit(r.id, r.action, r.score, r.reason) for r in hits),
+        model=model,
+    )
+
+
+def stamp(
+    verdict: Verdict,
+    *,
+    assessment_id: str,
+    tenant_id: str,
+    event: Event,
+    event_document: dict[str, Any],
+    features: dict[str, Any],
+    rule_set_version: int,
+    decided_at: datetime,
+) -> Decision:
+    """Turn a verdict into the stored decision record."""
+    return Decision(
+        assessment_id=assessment_id,
+        tenant_id=tenant_id,
+        event_id=event.event_id,
+        event_type=event.event_type.value,
+        account_id=event.account_id,
+        decision=verdict.action,
+        score=verdict.score,
+        reasons=verdict.reasons,
+        warnings=verdict.warnings,
+        step_up=verdict.step_up,
+        rule_hits=verdict.rule_hits,
+        model=verdict.model,
+        rule_set_version=rule_set_version,
+        occurred_at=event.occurred_at,
+        decided_at=decided_at,
+        features=features,
+        event=event_document,
+    )

@@ -1,0 +1,407 @@
+"""Features of one event computed from the state of the entities it touches.
+
+The same code runs online (the engine) and offline (training replays events through it), so
+there is no train/serve skew. Counts and sums include the event being assessed; first-seen
+flags and profiles describe history before it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from payguard.core.decisions import FRAUD_OUTCOMES, Outcome
+from payguard.core.events import MONEY_EVENTS, Event, EventType
+from payguard.risk.features import windows as w
+from payguard.risk.interfaces import EntityState, ListKind
+
+#: Most members remembered per entity and dimension (devices of an account, senders to a
+#: payee, ...); beyond it the least recently seen is forgotten, so distinct counts saturate.
+MEMBER_CAP = 256
+
+ENTITIES: tuple[str, ...] = ("account", "device", "ip", "payee", "merchant")
+
+#: (entity, dimension) pairs whose distinct members are counted per window.
+DISTINCT: tuple[tuple[str, str], ...] = (
+    ("account", "device"),
+    ("account", "payee"),
+    ("account", "ip"),
+    ("account", "country"),
+    ("device", "account"),
+    ("ip", "account"),
+    ("payee", "account"),
+    ("merchant", "account"),
+    ("merchant", "device"),
+)
+
+#: Per-account counters of specific event types, over the 1 h and 24 h windows.
+ACCOUNT_TYPE_SERIES: dict[str, EventType] = {
+    "logins": EventType.LOGIN,
+    "credential_changes": EventType.CREDENTIAL_CHANGE,
+    "payee_adds": EventType.PAYEE_ADD,
+}
+_TYPE_WINDOWS = (w.WINDOW_BY_NAME["1h"], w.WINDOW_BY_NAME["24h"])
+
+IMPOSSIBLE_TRAVEL_KMH = 900.0
+IMPOSSIBLE_TRAVEL_MIN_KM = 300.0
+NIGHT_HOURS = range(0, 6)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRef:
+    """One entity an event touches: `account`, `device`, ... and its id."""
+
+    kind: str
+    id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+def entities_of(event: Event) -> list[EntityRef]:
+    """The entities whose state an event reads and updates, account first."""
+    refs = [EntityRef("account", event.account_id)]
+    if event.device is not None:
+        refs.append(EntityRef("device", event.device.id))
+    if event.ip is not None:
+        refs.append(EntityRef("ip", event.ip))
+    if event.payee is not None:
+        refs.append(EntityRef("payee", event.payee.id))
+    if event.merchant is not None:
+        refs.append(EntityRef("merchant", event.merchant.id))
+    return refs
+
+
+def _catalog() -> dict[str, Any]:
+    """Every feature name with its neutral value; rules may only reference these."""
+    names: dict[str, Any] = {
+        "event_type": "",
+        "channel": "",
+        "currency": "",
+        "amount": 0.0,
+        "amount_minor": 0,
+        "is_money_event": False,
+        "has_device": False,
+        "has_geo": False,
+        "country": "",
+        "local_hour": 0,
+        "is_night": False,
+        "login_failed": False,
+        "new_device": False,
+        "new_payee": False,
+        "new_ip": False,
+        "new_country": False,
+        "new_account": False,
+        "account_age_days": 0.0,
+        "device_age_days": 0.0,
+        "payee_age_days": 0.0,
+        "amount_zscore": 0.0,
+        "amount_to_mean": 0.0,
+        "account_payment_history": 0,
+        "geo_distance_km": 0.0,
+        "geo_speed_kmh": 0.0,
+        "impossible_travel": False,
+        "secs_since_credential_change": -1.0,
+        "secs_since_payee_add": -1.0,
+        "secs_since_new_device": -1.0,
+    }
+    for entity in ENTITIES:
+        names[f"{entity}_lists"] = []
+        names[f"{entity}_fraud_reports"] = 0
+        for window in w.WINDOWS:
+            names[f"{entity}_events_{window.name}"] = 0
+            names[f"{entity}_payments_{window.name}"] = 0
+            names[f"{entity}_amount_{window.name}"] = 0.0
+    for entity in ("account", "device", "ip"):
+        for window in _TYPE_WINDOWS:
+            names[f"{entity}_failed_logins_{window.name}"] = 0
+    for series in ACCOUNT_TYPE_SERIES:
+        for window in _TYPE_WINDOWS:
+            names[f"account_{series}_{window.name}"] = 0
+    for entity, dim in DISTINCT:
+        for window in w.WINDOWS:
+            names[f"{entity}_distinct_{dim}s_{window.name}"] = 0
+    return names
+
+
+#: Feature name → neutral value (the value when the entity is absent).
+FEATURES: Mapping[str, Any] = _catalog()
+
+
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 12742.0 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _member_dims(event: Event) -> dict[str, dict[str, str]]:
+    """For each entity kind, the members this event adds: {entity: {dimension: member}}."""
+    dims: dict[str, dict[str, str]] = {"account": {}}
+    if event.device is not None:
+        dims["account"]["device"] = event.device.id
+        dims["device"] = {"account": event.account_id}
+    if event.ip is not None:
+        dims["account"]["ip"] = event.ip
+        dims["ip"] = {"account": event.account_id}
+    if event.payee is not None:
+        dims["account"]["payee"] = event.payee.id
+        dims["payee"] = {"account": event.account_id}
+    if event.merchant is not None:
+        dims["merchant"] = {"account": event.account_id}
+        if event.device is not None:
+            dims["merchant"]["device"] = event.device.id
+    if event.geo is not None and event.geo.country:
+        dims["account"]["country"] = event.geo.country
+    return dims
+
+
+def compute(
+    event: Event,
+    states: Mapping[str, EntityState],
+    lists: Mapping[ListKind, Mapping[str, tuple[str, ...]]],
+) -> dict[str, Any]:
+    """All features of `event` given the entities' current state and the list snapshot."""
+    f: dict[str, Any] = dict(FEATURES)
+    at = event.occurred_at.timestamp()
+    is_money = event.event_type in MONEY_EVENTS
+    amount = float(event.amount.value) if event.amount is not None else 0.0
+
+    f["event_type"] = event.event_type.value
+    f["channel"] = event.channel.value if event.channel else ""
+    f["is_money_event"] = is_money
+    if event.amount is not None:
+        f["currency"] = event.amount.currency
+        f["amount"] = amount
+        exponent = event.amount.value.as_tuple().exponent
+        assert isinstance(exponent, int)
+        f["amount_minor"] = int(event.amount.value.scaleb(max(0, -exponent)))
+    hour = event.occurred_at.hour  # occurred_at keeps the partner's offset: this is local time
+    f["local_hour"] = hour
+    f["is_night"] = hour in NIGHT_HOURS
+    f["has_device"] = event.device is not None
+    f["login_failed"] = (
+        event.event_type == EventType.LOGIN and event.attributes.get("success") is False
+    )
+    geo = event.geo
+    f["has_geo"] = geo is not None and geo.lat is not None and geo.lon is not None
+    f["country"] = (geo.country or "") if geo is not None else ""
+
+    refs = entities_of(event)
+    dims = _member_dims(event)
+    for ref in refs:
+        data = states[ref.key].data if ref.key in states else {}
+        _entity_features(f, ref, data, at, amount, is_money, dims.get(ref.kind, {}))
+        kind_lists = lists.get(ListKind(ref.kind))
+        if kind_lists:
+            f[f"{ref.kind}_lists"] = list(kind_lists.get(ref.id, ()))
+
+    account = states.get(f"account:{event.account_id}")
+    _account_features(f, event, account.data if account else {}, at, amount, is_money)
+    if event.device is not None:
+        device = states.get(f"device:{event.device.id}")
+        first = (device.data if device else {}).get("fs")
+        f["device_age_days"] = 0.0 if first is None else max(0.0, (at - first) / 86400)
+    if event.payee is not None:
+        payee = states.get(f"payee:{event.payee.id}")
+        first = (payee.data if payee else {}).get("fs")
+        f["payee_age_days"] = 0.0 if first is None else max(0.0, (at - first) / 86400)
+    return f
+
+
+def _entity_features(
+    f: dict[str, Any],
+    ref: EntityRef,
+    data: Mapping[str, Any],
+    at: float,
+    amount: float,
+    is_money: bool,
+    adds: Mapping[str, str],
+) -> None:
+    kind = ref.kind
+    events = data.get("e")
+    payments = data.get("p")
+    for window in w.WINDOWS:
+        n, _ = w.totals(events.get(window.name) if events else None, window, at)
+        f[f"{kind}_events_{window.name}"] = n + 1
+        pn, ps = w.totals(payments.get(window.name) if payments else None, window, at)
+        if is_money:
+            pn, ps = pn + 1, ps + amount
+        f[f"{kind}_payments_{window.name}"] = pn
+        f[f"{kind}_amount_{window.name}"] = round(ps, 6)
+    f[f"{kind}_fraud_reports"] = int(data.get("fr", 0))
+    if kind in ("account", "device", "ip"):
+        fails = data.get("f")
+        failed_now = 1 if f["login_failed"] else 0
+        for window in _TYPE_WINDOWS:
+            n, _ = w.totals(fails.get(window.name) if fails else None, window, at)
+            f[f"{kind}_failed_logins_{window.name}"] = n + failed_now
+    members = data.get("m") or {}
+    for entity, dim in DISTINCT:
+        if entity != kind:
+            continue
+        seen = members.get(dim) or {}
+        current = adds.get(dim)
+        for window in w.WINDOWS:
+            n = w.distinct(seen, window, at)
+            if current is not None and not (
+                current in seen and seen[current] > at - window.seconds
+            ):
+                n += 1
+            f[f"{kind}_distinct_{dim}s_{window.name}"] = n
+
+
+def _account_features(
+    f: dict[str, Any],
+    event: Event,
+    data: Mapping[str, Any],
+    at: float,
+    amount: float,
+    is_money: bool,
+) -> None:
+    members = data.get("m") or {}
+    first_seen = data.get("fs")
+    f["new_account"] = first_seen is None
+    opened = data.get("op", first_seen)
+    f["account_age_days"] = 0.0 if opened is None else max(0.0, (at - opened) / 86400)
+    if first_seen is not None:
+        if event.device is not None:
+            f["new_device"] = event.device.id not in (members.get("device") or {})
+        if event.payee is not None:
+            f["new_payee"] = event.payee.id not in (members.get("payee") or {})
+        if event.ip is not None:
+            f["new_ip"] = event.ip not in (members.get("ip") or {})
+        if event.geo is not None and event.geo.country:
+            f["new_country"] = event.geo.country not in (members.get("country") or {})
+    types = data.get("t") or {}
+    for series in ACCOUNT_TYPE_SERIES:
+        current = 1 if event.event_type == ACCOUNT_TYPE_SERIES[series] else 0
+        for window in _TYPE_WINDOWS:
+            n, _ = w.totals((types.get(series) or {}).get(window.name), window, at)
+            f[f"account_{series}_{window.name}"] = n + current
+    for name, key in (
+        ("secs_since_credential_change", "lc"),
+        ("secs_since_payee_add", "lpa"),
+        ("secs_since_new_device", "lnd"),
+    ):
+        last = data.get(key)
+        f[name] = -1.0 if last is None else max(0.0, at - last)
+    profile = data.get("pr")
+    if is_money and profile:
+        n, mean, m2 = profile
+        f["account_payment_history"] = int(n)
+        if n >= 3:
+            std = math.sqrt(m2 / (n - 1)) if n > 1 else 0.0
+            f["amount_zscore"] = round((amount - mean) / max(std, 0.1 * mean, 1.0), 4)
+            f["amount_to_mean"] = round(amount / mean, 4) if mean > 0 else 0.0
+    last_geo = data.get("g")
+    geo = event.geo
+    if last_geo and geo is not None and geo.lat is not None and geo.lon is not None:
+        km = _haversine_km(last_geo[0], last_geo[1], geo.lat, geo.lon)
+        hours = max(at - last_geo[2], 60.0) / 3600
+        speed = km / hours
+        f["geo_distance_km"] = round(km, 3)
+        f["geo_speed_kmh"] = round(speed, 3)
+        f["impossible_travel"] = km > IMPOSSIBLE_TRAVEL_MIN_KM and speed > IMPOSSIBLE_TRAVEL_KMH
+
+
+def _remember(members: dict[str, float], member: str, at: float) -> None:
+    previous = members.get(member)
+    if previous is None or previous < at:
+        members[member] = at
+    if len(members) > MEMBER_CAP:
+        oldest = min(members, key=members.__getitem__)
+        del members[oldest]
+
+
+def _add_series(data: dict[str, Any], field: str, at: float, amount: float, windows: Any) -> None:
+    series = data.setdefault(field, {})
+    for window in windows:
+        w.add(series.setdefault(window.name, []), window, at, amount)
+
+
+def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]:
+    """The new state of every entity `event` touches (versions kept for the CAS write)."""
+    at = event.occurred_at.timestamp()
+    is_money = event.event_type in MONEY_EVENTS
+    amount = float(event.amount.value) if event.amount is not None else 0.0
+    failed = event.event_type == EventType.LOGIN and event.attributes.get("success") is False
+    dims = _member_dims(event)
+    updated: list[EntityState] = []
+    for ref in entities_of(event):
+        current = states.get(ref.key)
+        data: dict[str, Any] = dict(current.data) if current is not None else {}
+        data = _deep_copy(data)
+        if "fs" not in data or data["fs"] > at:
+            data["fs"] = at
+        data["ls"] = max(at, data.get("ls", at))
+        _add_series(data, "e", at, 0.0, w.WINDOWS)
+        if is_money:
+            _add_series(data, "p", at, amount, w.WINDOWS)
+        if failed and ref.kind in ("account", "device", "ip"):
+            _add_series(data, "f", at, 0.0, _TYPE_WINDOWS)
+        if ref.kind == "account":
+            _update_account(data, event, at, amount, is_money)
+        members = data.setdefault("m", {})
+        for dim, member in dims.get(ref.kind, {}).items():
+            _remember(members.setdefault(dim, {}), member, at)
+        updated.append(
+            EntityState(key=ref.key, version=current.version if current else 0, data=data)
+        )
+    return updated
+
+
+def _update_account(
+    data: dict[str, Any], event: Event, at: float, amount: float, is_money: bool
+) -> None:
+    for series, event_type in ACCOUNT_TYPE_SERIES.items():
+        if event.event_type == event_type:
+            types = data.setdefault("t", {})
+            target = types.setdefault(series, {})
+            for window in _TYPE_WINDOWS:
+                w.add(target.setdefault(window.name, []), window, at, 0.0)
+    if event.event_type == EventType.ACCOUNT_OPEN:
+        data["op"] = at
+    if event.event_type == EventType.CREDENTIAL_CHANGE:
+        data["lc"] = at
+    if event.event_type == EventType.PAYEE_ADD:
+        data["lpa"] = at
+    if event.device is not None and event.device.id not in (data.get("m", {}).get("device") or {}):
+        data["lnd"] = at
+    if is_money:
+        n, mean, m2 = data.get("pr") or (0, 0.0, 0.0)
+        n += 1
+        delta = amount - mean
+        mean += delta / n
+        m2 += delta * (amount - mean)
+        data["pr"] = [n, mean, m2]
+    geo = event.geo
+    if geo is not None and geo.lat is not None and geo.lon is not None:
+        data["g"] = [geo.lat, geo.lon, at]
+
+
+def apply_outcome(
+    states: Mapping[str, EntityState], keys: list[str], old: Outcome | None, new: Outcome
+) -> list[EntityState]:
+    """Fraud reports counted on the entities of a labelled assessment (relabels adjust)."""
+    delta = int(new in FRAUD_OUTCOMES) - int(old in FRAUD_OUTCOMES)
+    if delta == 0:
+        return []
+    updated = []
+    for key in keys:
+        current = states.get(key) or EntityState(key=key)
+        data = _deep_copy(current.data)
+        data["fr"] = max(0, int(data.get("fr", 0)) + delta)
+        updated.append(EntityState(key=key, version=current.version, data=data))
+    return updated
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value

@@ -1,0 +1,182 @@
+"""Rule set versions per tenant: hot reload, audit, and backtests against stored decisions."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+
+from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
+from payguard.core.bus import RULES_CHANGED, EventBus
+from payguard.core.clock import Clock
+from payguard.core.decisions import FRAUD_OUTCOMES, SEVERITY, Action, Outcome
+from payguard.core.errors import PayguardError, ValidationFailed
+from payguard.risk.engine import judge
+from payguard.risk.interfaces import AssessmentStore, RuleSetRepository, Scorer
+from payguard.risk.rules.ruleset import RuleSet, compile_rule_set
+
+MAX_BACKTEST_EVENTS = 100_000
+
+
+def default_source() -> str:
+    """The YAML of the rule set shipped with payguard (version 0 for every tenant)."""
+    return resources.files("payguard.risk.rules").joinpath("default.yaml").read_text("utf-8")
+
+
+@dataclass(slots=True)
+class BacktestReport:
+    """How a candidate rule set would have decided the stored events."""
+
+    events: int = 0
+    changed: int = 0
+    current: Counter[str] = field(default_factory=Counter)
+    candidate: Counter[str] = field(default_factory=Counter)
+    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rule_hits: Counter[str] = field(default_factory=Counter)
+    labelled_fraud: int = 0
+    labelled_legit: int = 0
+    fraud_stopped_current: int = 0
+    fraud_stopped_candidate: int = 0
+    legit_stopped_current: int = 0
+    legit_stopped_candidate: int = 0
+    examples: list[dict[str, str]] = field(default_factory=list)
+
+
+class RuleService:
+    """Serves each tenant's active compiled rule set; compiles each version once."""
+
+    def __init__(
+        self,
+        repository: RuleSetRepository,
+        *,
+        audit: AuditWriter,
+        bus: EventBus,
+        clock: Clock,
+        ttl: float,
+    ) -> None:
+        self._repository = repository
+        self._audit = audit
+        self._bus = bus
+        self._clock = clock
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, RuleSet]] = {}
+        self.default = compile_rule_set(default_source(), version=0)
+
+    def active(self, tenant_id: str) -> RuleSet:
+        entry = self._cache.get(tenant_id)
+        now = time.monotonic()
+        if entry is not None and now - entry[0] < self._ttl:
+            return entry[1]
+        version = self._repository.active_version(tenant_id)
+        if entry is not None and entry[1].version == version:
+            rule_set = entry[1]
+        elif version == 0:
+            rule_set = self.default
+        else:
+            stored = self._repository.get(tenant_id, version)
+            if stored is None:  # raced with nothing: versions are never deleted
+                rule_set = self.default
+            else:
+                rule_set = compile_rule_set(stored.source, version=stored.version)
+        with self._lock:
+            self._cache[tenant_id] = (now, rule_set)
+        return rule_set
+
+    def invalidate(self, tenant_id: str) -> None:
+        with self._lock:
+            self._cache.pop(tenant_id, None)
+
+    def update(self, *, tenant_id: str, source: str, actor: str, source_ip: str | None) -> RuleSet:
+        """Validate and compile `source`, store it as the next version and make it active."""
+        try:
+            compile_rule_set(source, version=0)
+        except PayguardError as exc:
+            self._audit.record(
+                action=AuditAction.RULES_UPDATE,
+                actor=actor,
+                target="rules",
+                outcome=AuditOutcome.FAILURE,
+                tenant_id=tenant_id,
+                source_ip=source_ip,
+                details={"error": exc.message, "field": getattr(exc, "field", None)},
+            )
+            raise
+        stored = self._repository.add(tenant_id, source, self._clock.now(), actor)
+        rule_set = compile_rule_set(stored.source, version=stored.version)
+        with self._lock:
+            self._cache[tenant_id] = (time.monotonic(), rule_set)
+        self._audit.record(
+            action=AuditAction.RULES_UPDATE,
+            actor=actor,
+            target=f"rules:v{stored.version}",
+            outcome=AuditOutcome.SUCCESS,
+            tenant_id=tenant_id,
+            source_ip=source_ip,
+            details={"version": stored.version, "rules": len(rule_set.rules)},
+        )
+        self._bus.publish(RULES_CHANGED, {"tenant_id": tenant_id, "version": stored.version})
+        return rule_set
+
+    def backtest(
+        self,
+        *,
+        tenant_id: str,
+        source: str,
+        store: AssessmentStore,
+        scorer: Scorer,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        actor: str,
+        source_ip: str | None,
+    ) -> BacktestReport:
+        """Re-decide stored events with the features they had, under `source`."""
+        if not 1 <= limit <= MAX_BACKTEST_EVENTS:
+            raise ValidationFailed(f"limit must be 1-{MAX_BACKTEST_EVENTS}", field="limit")
+        candidate = compile_rule_set(source, version=-1)
+        report = BacktestReport()
+        for decision in store.iter_decisions(tenant_id, since=since, until=until, limit=limit):
+            verdict = judge(decision.features, candidate, scorer)
+            old, new = decision.decision, verdict.action
+            report.events += 1
+            report.current[old.value] += 1
+            report.candidate[new.value] += 1
+            report.transitions[(old.value, new.value)] += 1
+            report.rule_hits.update(hit.rule_id for hit in verdict.rule_hits)
+            if old != new:
+                report.changed += 1
+                if len(report.examples) < 20:
+                    report.examples.append(
+                        {"assessment_id": decision.assessment_id, "from": old, "to": new}
+                    )
+            if decision.outcome is not None:
+                fraud = decision.outcome in FRAUD_OUTCOMES
+                stopped_old = _stops(old)
+                stopped_new = _stops(new)
+                if fraud:
+                    report.labelled_fraud += 1
+                    report.fraud_stopped_current += stopped_old
+                    report.fraud_stopped_candidate += stopped_new
+                elif decision.outcome == Outcome.LEGIT:
+                    report.labelled_legit += 1
+                    report.legit_stopped_current += stopped_old
+                    report.legit_stopped_candidate += stopped_new
+        self._audit.record(
+            action=AuditAction.RULES_BACKTEST,
+            actor=actor,
+            target="rules:candidate",
+            outcome=AuditOutcome.SUCCESS,
+            tenant_id=tenant_id,
+            source_ip=source_ip,
+            details={"events": report.events, "changed": report.changed},
+        )
+        return report
+
+
+def _stops(action: Action) -> int:
+    """1 when the action keeps the money from moving without more proof."""
+    return int(SEVERITY[action] >= SEVERITY[Action.CHALLENGE])

@@ -1,0 +1,143 @@
+"""Assessments: the hot path from a validated event to a stored, published decision."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+
+from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
+from payguard.core.bus import DECISION_MADE, OUTCOME_RECORDED, EventBus
+from payguard.core.clock import Clock
+from payguard.core.decisions import Decision, Outcome
+from payguard.core.errors import Conflict, NotFound
+from payguard.core.events import Event, event_from_document, event_to_document
+from payguard.risk.engine import judge, stamp
+from payguard.risk.features.extractor import apply_outcome, compute, entities_of, update
+from payguard.risk.interfaces import AssessmentStore, Scorer, StateConflict
+from payguard.risk.lists import ListService
+from payguard.risk.rules.service import RuleService
+
+log = structlog.get_logger(__name__)
+
+
+class AssessmentService:
+    """Decides events: load state in one round trip, compute features, judge, persist, publish."""
+
+    def __init__(
+        self,
+        *,
+        store: AssessmentStore,
+        rules: RuleService,
+        lists: ListService,
+        scorer: Scorer,
+        bus: EventBus,
+        audit: AuditWriter,
+        clock: Clock,
+        retries: int = 5,
+    ) -> None:
+        self._store = store
+        self._rules = rules
+        self._lists = lists
+        self._scorer = scorer
+        self._bus = bus
+        self._audit = audit
+        self._clock = clock
+        self._retries = retries
+
+    @property
+    def store(self) -> AssessmentStore:
+        return self._store
+
+    @property
+    def scorer(self) -> Scorer:
+        return self._scorer
+
+    def assess(self, tenant_id: str, event: Event) -> tuple[Decision, bool]:
+        """Decide `event`; returns (decision, replayed). A replayed event_id returns the
+        first decision and changes no state."""
+        keys = [ref.key for ref in entities_of(event)]
+        document = event_to_document(event)
+        for _ in range(self._retries):
+            states = self._store.load_states(tenant_id, keys)
+            features = compute(event, states, self._lists.snapshot(tenant_id))
+            rule_set = self._rules.active(tenant_id)
+            verdict = judge(features, rule_set, self._scorer)
+            decision = stamp(
+                verdict,
+                assessment_id=uuid.uuid4().hex,
+                tenant_id=tenant_id,
+                event=event,
+                event_document=document,
+                features=features,
+                rule_set_version=rule_set.version,
+                decided_at=self._clock.now(),
+            )
+            try:
+                stored = self._store.record(decision, update(event, states))
+            except StateConflict:
+                continue
+            if stored.assessment_id != decision.assessment_id:
+                return stored, True
+            self._bus.publish(
+                DECISION_MADE,
+                {
+                    "tenant_id": tenant_id,
+                    "assessment_id": stored.assessment_id,
+                    "event_id": stored.event_id,
+                    "event_type": stored.event_type,
+                    "decision": stored.decision.value,
+                    "score": stored.score,
+                    "reasons": [r.code for r in stored.reasons],
+                },
+            )
+            return stored, False
+        raise Conflict("the entities of this event kept changing concurrently; retry")
+
+    def get(self, tenant_id: str, assessment_id: str) -> Decision:
+        decision = self._store.get(tenant_id, assessment_id)
+        if decision is None:
+            raise NotFound(f"no assessment {assessment_id!r}")
+        return decision
+
+    def record_outcome(
+        self,
+        *,
+        tenant_id: str,
+        assessment_id: str,
+        outcome: Outcome,
+        actor: str,
+        source_ip: str | None,
+        note: str | None = None,
+    ) -> Decision:
+        """Label an assessment; fraud labels count against its device, payee, IP and merchant."""
+        for _ in range(self._retries):
+            decision = self.get(tenant_id, assessment_id)
+            keys = [ref.key for ref in entities_of(event_from_document(decision.event))]
+            states = self._store.load_states(tenant_id, keys)
+            updates = apply_outcome(states, keys, decision.outcome, outcome)
+            try:
+                labelled = self._store.record_outcome(
+                    tenant_id, assessment_id, outcome, self._clock.now(), updates
+                )
+            except StateConflict:
+                continue
+            details: dict[str, Any] = {"outcome": outcome.value, "previous": decision.outcome}
+            if note:
+                details["note"] = note
+            self._audit.record(
+                action=AuditAction.OUTCOME_RECORD,
+                actor=actor,
+                target=f"assessment:{assessment_id}",
+                outcome=AuditOutcome.SUCCESS,
+                tenant_id=tenant_id,
+                source_ip=source_ip,
+                details=details,
+            )
+            self._bus.publish(
+                OUTCOME_RECORDED,
+                {"tenant_id": tenant_id, "assessment_id": assessment_id, "outcome": outcome.value},
+            )
+            return labelled
+        raise Conflict("the entities of this assessment kept changing concurrently; retry")

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from payguard.core.decisions import Outcome
+from payguard.core.events import Event, EventType
+from payguard.risk.features.extractor import FEATURES, apply_outcome, compute, entities_of, update
+from payguard.risk.interfaces import EntityState, ListKind
+
+
+class Replay:
+    """Feeds events through compute/update the way the engine does, with states in a dict."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, EntityState] = {}
+        self.lists: Mapping[ListKind, Mapping[str, tuple[str, ...]]] = {}
+
+    def __call__(self, event: Event) -> dict[str, object]:
+        keys = [ref.key for ref in entities_of(event)]
+        current = {k: self.states.get(k, EntityState(k)) for k in keys}
+        features = compute(event, current, self.lists)
+        for state in update(event, current):
+            self.states[state.key] = EntityState(state.key, state.version + 1, state.data)
+        return features
+
+
+def test_every_feature_is_in_the_catalog(make_event) -> None:
+    features = Replay()(make_event())
+    assert set(features) == set(FEATURES)
+
+
+def test_velocity_counts_include_the_current_event(make_event) -> None:
+    replay = Replay()
+    for i in range(4):
+        features = replay(make_event(seconds=i * 5, amount="10.00"))
+    assert features["account_payments_1m"] == 4
+    assert features["account_amount_1m"] == 40.0
+    assert features["device_events_1h"] == 4
+    later = replay(make_event(seconds=3 * 3600, amount="1.00"))
+    assert later["account_payments_1m"] == 1
+    assert later["account_payments_24h"] == 5
+
+
+def test_first_seen_flags(make_event) -> None:
+    replay = Replay()
+    first = replay(make_event())
+    assert first["new_account"] and not first["new_device"]
+    same = replay(make_event(seconds=60))
+    assert not same["new_device"] and not same["new_payee"]
+    other = replay(make_event(seconds=120, device="dev-2", payee="payee-2", country="MY"))
+    assert other["new_device"] and other["new_payee"] and other["new_country"]
+    assert other["account_distinct_devices_1h"] == 2
+
+
+def test_amount_zscore_against_the_accounts_history(make_event) -> None:
+    replay = Replay()
+    for i, amount in enumerate(("20.00", "22.00", "18.00", "21.00", "19.00")):
+        replay(make_event(seconds=i * 600, amount=amount))
+    big = replay(make_event(seconds=4000, amount="400.00"))
+    assert big["amount_zscore"] > 10
+    assert big["account_payment_history"] == 5
+
+
+def test_impossible_travel(make_event) -> None:
+    replay = Replay()
+    replay(make_event())
+    # Singapore to London in ten minutes.
+    jump = replay(make_event(seconds=600, lat=51.5072, lon=-0.1276, country="GB"))
+    assert jump["impossible_travel"]
+    assert jump["geo_distance_km"] > 10_000
+
+
+def test_ato_sequence_timers(make_event) -> None:
+    replay = Replay()
+    replay(make_event(event_type=EventType.LOGIN, amount=None, payee=None))
+    replay(
+        make_event(event_type=EventType.CREDENTIAL_CHANGE, seconds=60, amount=None, payee=None, device="evil")
+    )
+    replay(make_event(event_type=EventType.PAYEE_ADD, seconds=120, amount=None, payee="mule"))
+    pay = replay(make_event(seconds=180, payee="mule", device="evil", amount="900.00"))
+    assert pay["secs_since_credential_change"] == 120
+    assert pay["secs_since_payee_add"] == 60
+    assert pay["account_credential_changes_24h"] == 1
+
+
+def test_failed_logins_counted(make_event) -> None:
+    replay = Replay()
+    for i in range(6):
+        features = replay(
+            make_event(event_type=EventType.LOGIN, seconds=i, amount=None, payee=None, success=False)
+        )
+    assert features["account_failed_logins_1h"] == 6
+    assert features["ip_failed_logins_1h"] == 6
+
+
+def test_list_membership_and_fraud_reports(make_event) -> None:
+    replay = Replay()
+    replay.lists = {ListKind.PAYEE: {"payee-1": ("blocked_payees",)}}
+    event = make_event()
+    features = replay(event)
+    assert features["payee_lists"] == ["blocked_payees"]
+    keys = [ref.key for ref in entities_of(event)]
+    flagged = apply_outcome(replay.states, keys, None, Outcome.FRAUD)
+    assert {s.data["fr"] for s in flagged} == {1}
+    assert apply_outcome(replay.states, keys, Outcome.FRAUD, Outcome.CHARGEBACK) == []
+    for state in flagged:
+        replay.states[state.key] = state
+    assert replay(make_event(seconds=10, account="acct-2"))["payee_fraud_reports"] == 1
+
+
+def test_state_is_json_serialisable(make_event) -> None:
+    import orjson
+
+    replay = Replay()
+    replay(make_event())
+    for state in replay.states.values():
+        assert orjson.loads(orjson.dumps(state.data)) == state.data
