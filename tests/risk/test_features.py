@@ -74,7 +74,13 @@ def test_ato_sequence_timers(make_event) -> None:
     replay = Replay()
     replay(make_event(event_type=EventType.LOGIN, amount=None, payee=None))
     replay(
-        make_event(event_type=EventType.CREDENTIAL_CHANGE, seconds=60, amount=None, payee=None, device="evil")
+        make_event(
+            event_type=EventType.CREDENTIAL_CHANGE,
+            seconds=60,
+            amount=None,
+            payee=None,
+            device="evil",
+        )
     )
     replay(make_event(event_type=EventType.PAYEE_ADD, seconds=120, amount=None, payee="mule"))
     pay = replay(make_event(seconds=180, payee="mule", device="evil", amount="900.00"))
@@ -87,7 +93,9 @@ def test_failed_logins_counted(make_event) -> None:
     replay = Replay()
     for i in range(6):
         features = replay(
-            make_event(event_type=EventType.LOGIN, seconds=i, amount=None, payee=None, success=False)
+            make_event(
+                event_type=EventType.LOGIN, seconds=i, amount=None, payee=None, success=False
+            )
         )
     assert features["account_failed_logins_1h"] == 6
     assert features["ip_failed_logins_1h"] == 6

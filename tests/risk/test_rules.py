@@ -41,12 +41,30 @@ def test_default_rule_set_compiles_and_allows_a_neutral_event() -> None:
     [
         ("rules: [", "rules"),
         ("- just a list", "rules"),
-        ("rules:\n  - id: x\n    when: amount >\n    action: block\n    reason: X\n    message: m", "rules[0].when"),
-        ("rules:\n  - id: x\n    when: nope > 1\n    action: block\n    reason: X\n    message: m", "rules[0].when"),
-        ("rules:\n  - id: x\n    when: amount\n    action: block\n    reason: X\n    message: m", "rules[0].when"),
-        ("rules:\n  - id: x\n    when: 'true'\n    action: maybe\n    reason: X\n    message: m", "rules[0].action"),
-        ("rules:\n  - id: Bad Id\n    when: 'true'\n    action: block\n    reason: X\n    message: m", "rules[0].id"),
-        ("rules:\n  - id: x\n    when: 'true'\n    action: block\n    reason: X\n    message: m\n    extra: 1", "rules[0].extra"),
+        (
+            "rules:\n  - id: x\n    when: amount >\n    action: block\n    reason: X\n    message: m",
+            "rules[0].when",
+        ),
+        (
+            "rules:\n  - id: x\n    when: nope > 1\n    action: block\n    reason: X\n    message: m",
+            "rules[0].when",
+        ),
+        (
+            "rules:\n  - id: x\n    when: amount\n    action: block\n    reason: X\n    message: m",
+            "rules[0].when",
+        ),
+        (
+            "rules:\n  - id: x\n    when: 'true'\n    action: maybe\n    reason: X\n    message: m",
+            "rules[0].action",
+        ),
+        (
+            "rules:\n  - id: Bad Id\n    when: 'true'\n    action: block\n    reason: X\n    message: m",
+            "rules[0].id",
+        ),
+        (
+            "rules:\n  - id: x\n    when: 'true'\n    action: block\n    reason: X\n    message: m\n    extra: 1",
+            "rules[0].extra",
+        ),
         (
             "rules:\n  - {id: x, when: 'true', action: block, reason: X, message: m}\n"
             "  - {id: x, when: 'true', action: block, reason: X, message: m}",
@@ -90,7 +108,9 @@ rules:
     rule_set = compile_rule_set(source, version=1)
     assert judge(features(amount=1.5), rule_set, NullScorer()).action == Action.CHALLENGE
     assert judge(features(amount=2.5), rule_set, NullScorer()).action == Action.BLOCK
-    low = compile_rule_set(source.replace("150", "10").replace("200, reason", "10, reason"), version=2)
+    low = compile_rule_set(
+        source.replace("150", "10").replace("200, reason", "10, reason"), version=2
+    )
     assert judge(features(amount=3.5), low, NullScorer()).action == Action.REVIEW
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
 
 from payguard import __version__
 from payguard.adapters.sql.assessments import SqlAssessmentStore
@@ -20,6 +19,7 @@ from payguard.adapters.sql.lists import SqlListRepository
 from payguard.adapters.sql.rules import SqlRuleSetRepository
 from payguard.adapters.sql.tenants import SqlTenantRepository
 from payguard.api import errors
+from payguard.api.responses import FastJSON
 from payguard.api.routes import assessments, audit, health, lists, rules
 from payguard.audit.service import AuditService
 from payguard.core.bus import LISTS_CHANGED, RULES_CHANGED, EventBus, Message
@@ -231,7 +231,6 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
         version=__version__,
         description="Real-time fraud decisions for mobile-payment operators and their partners.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     app.state.services = services if services is not None else build_services(settings)
     errors.install(app)
@@ -241,8 +240,8 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
     if app.state.services.settings.enable_echo:
 
         @app.post("/bench/echo", include_in_schema=False)
-        async def echo(request: Request) -> ORJSONResponse:
-            return ORJSONResponse(orjson.loads(await request.body()))
+        async def echo(request: Request) -> FastJSON:
+            return FastJSON(orjson.loads(await request.body()))
 
     app.add_middleware(BodyLimit, limit=app.state.services.settings.max_body_bytes)
     return app

@@ -1,9 +1,14 @@
-"""Request dependencies: the services container, the caller, and role checks."""
+"""Request dependencies: the services container, the caller, and role checks.
+
+Handlers and dependencies are `async def` and call the (synchronous) services directly on the
+event loop: a worker then runs one store transaction at a time, which is what SQLite's single
+writer wants and saves a thread hop per request. Scale out with more workers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -15,7 +20,7 @@ if TYPE_CHECKING:
     from payguard.api.app import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -35,11 +40,11 @@ def get_principal(request: Request) -> Principal:
     return services.tenants.authenticate(token, source_ip=client_ip(request))
 
 
-def require(*roles: Role) -> Callable[[Request], Principal]:
+def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency admitting only `roles`; every other caller is refused and audited."""
     allowed = frozenset(roles)
 
-    def dependency(request: Request) -> Principal:
+    async def dependency(request: Request) -> Principal:
         principal = get_principal(request)
         if principal.role not in allowed:
             services: Services = request.app.state.services

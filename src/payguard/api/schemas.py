@@ -12,7 +12,15 @@ from decimal import Decimal, InvalidOperation
 from ipaddress import ip_address
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from payguard.core.decisions import Decision, Outcome
 from payguard.core.errors import ValidationFailed
@@ -29,12 +37,32 @@ from payguard.core.events import (
 from payguard.core.money import CURRENCIES, Money, minor_units
 from payguard.risk.interfaces import ListKind
 
+
+def _storable(value: str) -> str:
+    """Refuse text no store can hold: NUL (PostgreSQL) and lone surrogates (UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
 Identifier = Annotated[
     str,
     StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]*$"),
 ]
-Text = Annotated[str, StringConstraints(max_length=256)]
-AttributeValue = Annotated[str, StringConstraints(max_length=512)] | bool | int | float | None
+Text = Annotated[str, StringConstraints(max_length=256), AfterValidator(_storable)]
+#: Integers JSON readers everywhere agree on (±2^53).
+SafeInt = Annotated[int, Field(ge=-(2**53), le=2**53)]
+AttributeValue = (
+    Annotated[str, StringConstraints(max_length=512), AfterValidator(_storable)]
+    | bool
+    | SafeInt
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | None
+)
 
 #: How far ahead of the server's clock an event may claim to have happened.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -65,7 +93,9 @@ class AmountIn(Strict):
 class PayeeIn(Strict):
     id: Identifier
     name: Text | None = None
-    account: Annotated[str, StringConstraints(max_length=64)] | None = None
+    account: Annotated[str, StringConstraints(max_length=64), AfterValidator(_storable)] | None = (
+        None
+    )
 
 
 class MerchantIn(Strict):
@@ -102,7 +132,8 @@ class AssessmentRequest(Strict):
     geo: GeoIn | None = None
     channel: Channel | None = None
     attributes: dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=64)], AttributeValue
+        Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_storable)],
+        AttributeValue,
     ] = Field(default_factory=dict, description=f"At most {MAX_ATTRIBUTES} scalar values")
 
     @field_validator("ip")
@@ -114,6 +145,15 @@ class AssessmentRequest(Strict):
             return str(ip_address(value))
         except ValueError:
             raise ValueError("not an IPv4 or IPv6 address") from None
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attribute_integers(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, int) and not isinstance(item, bool) and abs(item) > 2**53:
+                    raise ValueError(f"attribute {str(key)[:64]!r}: integers must be within ±2^53")
+        return value
 
     @field_validator("attributes")
     @classmethod
@@ -239,7 +279,7 @@ def assessment_public(decision: Decision, *, replayed: bool) -> dict[str, Any]:
 
 class OutcomeIn(Strict):
     outcome: Outcome
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    note: Annotated[str, StringConstraints(max_length=500), AfterValidator(_storable)] | None = None
 
 
 class RuleSetIn(Strict):
@@ -273,14 +313,16 @@ class BacktestPublic(BaseModel):
     examples: list[dict[str, str]]
 
 
-ListValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+ListValue = Annotated[
+    str, StringConstraints(min_length=1, max_length=256), AfterValidator(_storable)
+]
 
 
 class ListItemsIn(Strict):
     kind: ListKind
     items: Annotated[list[ListValue], Field(min_length=1, max_length=1000)]
     expires_at: AwareDatetime | None = None
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    note: Annotated[str, StringConstraints(max_length=500), AfterValidator(_storable)] | None = None
 
 
 class ListItemsRemove(Strict):

@@ -19,6 +19,7 @@ from payguard.core.decisions import (
     StepUp,
 )
 from payguard.core.events import Event
+from payguard.risk.features.extractor import FEATURES
 from payguard.risk.interfaces import Scorer
 from payguard.risk.rules.ruleset import RuleSet, RuleSpec, assurance
 
@@ -120,6 +121,16 @@ def stamp(
         rule_set_version=rule_set_version,
         occurred_at=event.occurred_at,
         decided_at=decided_at,
-        features=features,
+        features=sparse(features),
         event=event_document,
     )
+
+
+def sparse(features: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the features that differ from their neutral value: what a decision stores."""
+    return {name: value for name, value in features.items() if value != FEATURES.get(name)}
+
+
+def dense(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored (sparse) feature vector with every other feature at its neutral value."""
+    return {**FEATURES, **stored}

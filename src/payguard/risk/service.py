@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import structlog
@@ -13,6 +12,7 @@ from payguard.core.clock import Clock
 from payguard.core.decisions import Decision, Outcome
 from payguard.core.errors import Conflict, NotFound
 from payguard.core.events import Event, event_from_document, event_to_document
+from payguard.core.ids import new_id
 from payguard.risk.engine import judge, stamp
 from payguard.risk.features.extractor import apply_outcome, compute, entities_of, update
 from payguard.risk.interfaces import AssessmentStore, Scorer, StateConflict
@@ -66,7 +66,7 @@ class AssessmentService:
             verdict = judge(features, rule_set, self._scorer)
             decision = stamp(
                 verdict,
-                assessment_id=uuid.uuid4().hex,
+                assessment_id=new_id(),
                 tenant_id=tenant_id,
                 event=event,
                 event_document=document,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import accumulate
 from random import Random
-from typing import Any
+from typing import Any, TypeVar
 
 from payguard.sim import wire
 from payguard.sim.population import (
@@ -29,6 +29,8 @@ from payguard.sim.population import (
     random_hex,
 )
 from payguard.sim.wire import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
+
+T = TypeVar("T")
 
 #: Relative session starts per local hour: quiet nights, lunch and evening peaks.
 _WEEKDAY_HOURS = (
@@ -119,6 +121,16 @@ def expected_events_per_day(customer: Customer) -> float:
     return customer.sessions_per_day * (5 + 2 * WEEKEND_ACTIVITY) / 7 * MEAN_EVENTS_PER_SESSION
 
 
+def _pick(rng: Random, options: Sequence[T]) -> T:
+    """`rng.choice` without its rejection sampling: a negligible bias, several times faster."""
+    return options[int(rng.random() * len(options))]
+
+
+def _between(rng: Random, low: int, high: int) -> int:
+    """A uniform integer in [low, high); the fast counterpart of `rng.randrange`."""
+    return low + int(rng.random() * (high - low))
+
+
 def poisson(rng: Random, mean: float) -> int:
     """A Poisson draw (Knuth's method: fine for the small means used here)."""
     limit = math.exp(-mean)
@@ -173,21 +185,36 @@ class CustomerActivity:
         self._out: list[tuple[int, dict[str, Any]]] = []
 
     def __iter__(self) -> Iterator[tuple[int, int, dict[str, Any]]]:
+        # Only one session is built ahead of the merge: buffering whole days for thousands of
+        # customers keeps enough objects alive to make the garbage collector the bottleneck.
+        rng = self._rng
+        out = self._out
+        end = self._end
         home = self._c.city
         day = (self._start + home.utc_offset_minutes * MINUTE_MS) // DAY_MS
         while True:
             place = self._next_day()
             midnight = day * DAY_MS - place.utc_offset_minutes * MINUTE_MS
-            if self._end is not None and midnight >= self._end:
+            if end is not None and midnight >= end:
                 return
-            self._day(day, midnight, place)
-            for t, req in self._out:
-                if t < self._start:
+            starts = iter(self._plan_day(day, midnight, place))
+            while True:
+                for t, req in out:
+                    if end is not None and t >= end:
+                        return
+                    yield t, self._stream, req
+                out.clear()
+                planned = next(starts, None)
+                if planned is None:
+                    break
+                if planned < self._start:
+                    # Sessions cut by the start of the run are left out whole.
                     continue
-                if self._end is not None and t >= self._end:
-                    return
-                yield t, self._stream, req
-            self._out.clear()
+                # Sessions never overlap, which keeps the stream in time order by construction.
+                earliest = self._t + 20 * SECOND_MS
+                self._session(
+                    planned if planned > earliest else earliest + _between(rng, 0, MINUTE_MS)
+                )
             day += 1
 
     def _next_day(self) -> City:
@@ -197,31 +224,29 @@ class CustomerActivity:
             if self._trip_days <= 0:
                 self._trip = None
         elif rng.random() < TRIP_CHANCE:
-            self._trip = rng.choice([c for c in CITIES if c is not self._c.city])
+            self._trip = _pick(rng, [c for c in CITIES if c is not self._c.city])
             self._trip_days = rng.randint(2, 6)
         if rng.random() < NEW_PHONE_CHANCE:
             self._phone = new_device(self._rng, kind="phone")
             self._fresh_device = True
         return self._trip or self._c.city
 
-    def _day(self, day: int, midnight: int, place: City) -> None:
+    def _plan_day(self, day: int, midnight: int, place: City) -> list[int]:
+        """Session start times for one local day; emits the account opening if it falls due."""
         rng = self._rng
         weekend = (day + 3) % 7 >= 5  # day 0 (1970-01-01) was a Thursday
         mean = self._c.sessions_per_day * (WEEKEND_ACTIVITY if weekend else 1.0)
         count = poisson(rng, mean)
         hours = rng.choices(_HOURS, cum_weights=_WEEKEND_CUM if weekend else _WEEKDAY_CUM, k=count)
-        starts = sorted(midnight + h * HOUR_MS + rng.randrange(HOUR_MS) for h in hours)
+        starts = sorted(midnight + h * HOUR_MS + _between(rng, 0, HOUR_MS) for h in hours)
         opens_at = self._opens_at
         if opens_at is not None:
             if opens_at >= midnight + DAY_MS:
-                return
+                return []
             starts = [t for t in starts if t > opens_at]
             self._opening(opens_at, place)
             self._opens_at = None
-        for planned in starts:
-            # Sessions never overlap, which keeps the stream in time order by construction.
-            earliest = self._t + 20 * SECOND_MS
-            self._session(planned if planned > earliest else earliest + rng.randrange(MINUTE_MS))
+        return starts
 
     def _emit(
         self,
@@ -268,7 +293,7 @@ class CustomerActivity:
         session = f"ses-{random_hex(rng, 48)}"
         base = {"session_id": session, "os": self._phone.os}
         self._emit(t, "account_open", self._phone, ip, where, {**base, "kyc_level": "basic"})
-        t += rng.randrange(30 * SECOND_MS, 5 * MINUTE_MS)
+        t += _between(rng, 30 * SECOND_MS, 5 * MINUTE_MS)
         self._emit(
             t, "login", self._phone, ip, where, {**base, "result": "success", "method": "password"}
         )
@@ -287,9 +312,9 @@ class CustomerActivity:
         where: dict[str, Any] | None = None
         if kind == "shop":
             if trip is not None or rng.random() < 0.15:
-                shop = rng.choice(self._pop.merchants_by_city[city.name])
+                shop = _pick(rng, self._pop.merchants_by_city[city.name])
             else:
-                shop = rng.choice(c.merchants)
+                shop = _pick(rng, c.merchants)
             where = geo(
                 shop.lat + (rng.random() - 0.5) * 0.001,
                 shop.lon + (rng.random() - 0.5) * 0.001,
@@ -307,13 +332,13 @@ class CustomerActivity:
 
         if trip is not None:
             if rng.random() < 0.05:
-                ip = rng.choice(self._pop.hosting_ips)
+                ip = _pick(rng, self._pop.hosting_ips)
             else:
-                ip = rng.choice(self._pop.ips_by_city[trip.name])
+                ip = _pick(rng, self._pop.ips_by_city[trip.name])
         elif device.kind == "browser" or rng.random() < 0.6:
-            ip = rng.choice(c.home_ips)
+            ip = _pick(rng, c.home_ips)
         else:
-            ip = rng.choice(self._pop.ips_by_city[c.city.name])
+            ip = _pick(rng, self._pop.ips_by_city[c.city.name])
 
         base = {"session_id": f"ses-{random_hex(rng, 48)}", "os": device.os}
         if device.kind == "browser":
@@ -328,24 +353,24 @@ class CustomerActivity:
             self._emit(
                 t, "login", device, ip, where, {**base, "result": "failure", "method": method}
             )
-            t += rng.randrange(4 * SECOND_MS, 40 * SECOND_MS)
+            t += _between(rng, 4 * SECOND_MS, 40 * SECOND_MS)
         self._emit(t, "login", device, ip, where, {**base, "result": "success", "method": method})
-        t += rng.randrange(3 * SECOND_MS, 90 * SECOND_MS)
+        t += _between(rng, 3 * SECOND_MS, 90 * SECOND_MS)
 
         if kind == "shop":
             assert shop is not None
             self._pay_shop(t, shop, device, ip, where, base)
             if rng.random() < 0.25:
-                t = self._t + rng.randrange(2 * MINUTE_MS, 20 * MINUTE_MS)
-                shop = rng.choice(
-                    c.merchants if trip is None else self._pop.merchants_by_city[city.name]
+                t = self._t + _between(rng, 2 * MINUTE_MS, 20 * MINUTE_MS)
+                shop = _pick(
+                    rng, c.merchants if trip is None else self._pop.merchants_by_city[city.name]
                 )
                 self._pay_shop(t, shop, device, ip, geo(shop.lat, shop.lon, city.country), base)
         elif kind == "online":
             if rng.random() < 0.85:
-                merchant = rng.choice(c.online_merchants)
+                merchant = _pick(rng, c.online_merchants)
             else:
-                merchant = rng.choice(self._pop.online_merchants)
+                merchant = _pick(rng, self._pop.online_merchants)
             category = merchant.category
             value = category.median_usd * c.spending_level * rng.lognormvariate(0, category.spread)
             self._emit(
@@ -359,16 +384,16 @@ class CustomerActivity:
                 merchant=merchant,
             )
         elif kind == "p2p":
-            self._send(t, rng.choice(self._payees), device, ip, where, base)
+            self._send(t, _pick(rng, self._payees), device, ip, where, base)
         elif kind == "new_payee":
             payee = self._new_payee()
-            source = rng.choice(("contacts", "contacts", "manual", "qr_scan"))
+            source = _pick(rng, ("contacts", "contacts", "manual", "qr_scan"))
             self._emit(
                 t, "payee_add", device, ip, where, {**base, "payee_source": source}, payee=payee
             )
             self._payees.append(payee)
             self._send(
-                t + rng.randrange(15 * SECOND_MS, 3 * MINUTE_MS), payee, device, ip, where, base
+                t + _between(rng, 15 * SECOND_MS, 3 * MINUTE_MS), payee, device, ip, where, base
             )
         elif kind == "withdrawal":
             home = c.city
@@ -383,7 +408,7 @@ class CustomerActivity:
                 amount=wire.amount(round_to(value, home.small_unit * 10), home.currency),
             )
         elif kind == "credential":
-            credential = rng.choice(("password", "password", "pin", "email", "phone"))
+            credential = _pick(rng, ("password", "password", "pin", "email", "phone"))
             self._emit(
                 t, "credential_change", device, ip, where, {**base, "credential": credential}
             )
@@ -447,7 +472,7 @@ class CustomerActivity:
         rng = self._rng
         customers = self._pop.customers
         if len(customers) > 1 and rng.random() < 0.5:
-            other = customers[rng.randrange(len(customers))]
+            other = _pick(rng, customers)
             if other is not self._c:
                 return other.as_payee
         return Payee(
@@ -459,5 +484,5 @@ class CustomerActivity:
     def _funding(self, card_share: float) -> dict[str, Any]:
         cards = self._c.cards
         if cards and self._rng.random() < card_share:
-            return self._rng.choice(cards).attributes()
+            return _pick(self._rng, cards).attributes()
         return {"funding": "balance"}

@@ -39,6 +39,7 @@ class MemoryEventBus:
         self._in_flight = False
         self._closed = False
         self._handlers: dict[tuple[str, str], Handler] = {}
+        self._subscribed: dict[str, bool] = {}
         self._thread = threading.Thread(
             target=self._dispatch, name="payguard-bus-memory", daemon=True
         )
@@ -50,8 +51,19 @@ class MemoryEventBus:
         with self._cond:
             if self._closed:
                 raise BackendUnavailable("the event bus is closed")
+            if not self._has_subscriber(subject):
+                # Dropped as it would be by the dispatcher, without waking it: on the hot
+                # path a thread switch per message costs more than the assessment.
+                return
             self._queue.append((subject, payload))
             self._cond.notify_all()
+
+    def _has_subscriber(self, subject: str) -> bool:
+        known = self._subscribed.get(subject)
+        if known is None:
+            known = any(subject_matches(pattern, subject) for pattern, _ in self._handlers)
+            self._subscribed[subject] = known
+        return known
 
     def subscribe(self, subject: str, handler: Handler, *, durable: str) -> None:
         check_subject(subject, wildcards=True)
@@ -61,6 +73,7 @@ class MemoryEventBus:
             if self._closed:
                 raise BackendUnavailable("the event bus is closed")
             self._handlers[(subject, durable)] = handler
+            self._subscribed.clear()
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every message published so far has been through its handlers.

@@ -16,6 +16,9 @@ The bus owns an asyncio loop on a daemon thread; the synchronous methods hand wo
 - `flush` waits until the server acknowledged every publish; `close` flushes, lets running
   handlers finish, drains the connection and stops the loop.
 
+Namespaces sharing one server must not prefix one another (`payguard` and `payguard.eu`):
+their streams would capture overlapping subjects, which JetStream refuses.
+
 Errors: an unreachable server at construction, a closed bus, or publishes the server did not
 acknowledge raise `BackendUnavailable`; invalid subjects raise `ValueError`.
 """
@@ -33,7 +36,7 @@ import uuid
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -84,7 +87,7 @@ class _Subscription:
     executor: ThreadPoolExecutor
     task: asyncio.Task[None] | None = None
     fetching: bool = False
-    stopped: bool = field(default=False)
+    stopped: bool = False
 
 
 class NatsEventBus:
@@ -305,8 +308,13 @@ class NatsEventBus:
             )
             try:
                 await self._js.add_stream(config)
-            except nats.js.errors.BadRequestError:
-                await self._js.stream_info(self._stream)  # another worker created it meanwhile
+            except nats.js.errors.BadRequestError as exc:
+                try:
+                    await self._js.stream_info(self._stream)  # another worker created it meanwhile
+                except nats.js.errors.NotFoundError:
+                    raise BackendUnavailable(
+                        f"NATS refused to create the stream {self._stream!r}: {exc.description}"
+                    ) from exc
 
     async def _send(self, subject: str, payload: bytes) -> None:
         headers = {"Nats-Msg-Id": uuid.uuid4().hex}
@@ -442,7 +450,8 @@ class NatsEventBus:
         log.warning("bus.nats_error", error=repr(exc))
 
     async def _on_disconnected(self) -> None:
-        log.warning("bus.nats_disconnected")
+        if not self._closed:
+            log.warning("bus.nats_disconnected")
 
     async def _on_reconnected(self) -> None:
         log.info("bus.nats_reconnected")

@@ -30,6 +30,12 @@ _StateKey = tuple[str, str]  # (tenant_id, entity key)
 _Stored = tuple[int, bytes]  # (version, orjson-encoded data)
 
 
+def _check_unique(updates: Sequence[EntityState]) -> None:
+    """Two updates of one key in one write can only be a caller's bug; refuse it loudly."""
+    if len({u.key for u in updates}) != len(updates):
+        raise ValueError("each entity key may appear at most once in one write")
+
+
 class MemoryEntityStateStore:
     """`EntityStateStore` in a dict guarded by a lock; keys and markers scoped by tenant.
 
@@ -56,6 +62,7 @@ class MemoryEntityStateStore:
         }
 
     def apply(self, tenant_id: str, marker: str, updates: Sequence[EntityState]) -> bool:
+        _check_unique(updates)
         # Encode before taking the lock: a value orjson refuses fails the call with nothing written.
         encoded = [(u.key, u.version, orjson.dumps(u.data)) for u in updates]
         with self._lock:
@@ -113,6 +120,12 @@ class CachingAssessmentStore:
         return {key: hits[key] if key in hits else fetched[key] for key in keys}
 
     def record(self, decision: Decision, updates: Sequence[EntityState]) -> Decision:
+        """Delegates, then caches `updates` as version + 1 if `decision` is the one stored.
+
+        An earlier decision for the event (another assessment id) means our updates were not
+        applied, so their keys are forgotten instead. This relies on one assessment id never
+        being recorded with two different sets of updates.
+        """
         try:
             stored = self._inner.record(decision, updates)
         except BaseException:
@@ -134,16 +147,17 @@ class CachingAssessmentStore:
         at: datetime,
         updates: Sequence[EntityState],
     ) -> Decision:
+        """Delegates, then forgets the updated keys instead of caching them.
+
+        The returned decision cannot tell a fresh write from a replay that applied nothing
+        (an inner store may answer a repeated outcome with the decision as it stands), and
+        caching updates that were never written could let a later write pass the version
+        check on data the store never held. Outcomes are rare; the next load refetches.
+        """
         try:
-            stored = self._inner.record_outcome(tenant_id, assessment_id, outcome, at, updates)
-        except BaseException:
+            return self._inner.record_outcome(tenant_id, assessment_id, outcome, at, updates)
+        finally:
             self._forget(tenant_id, updates)
-            raise
-        if stored.assessment_id == assessment_id and stored.outcome == outcome:
-            self._remember(tenant_id, updates, bump=True)
-        else:
-            self._forget(tenant_id, updates)
-        return stored
 
     def get(self, tenant_id: str, assessment_id: str) -> Decision | None:
         return self._inner.get(tenant_id, assessment_id)

@@ -113,6 +113,8 @@ class RedisEntityStateStore:
         return states
 
     def apply(self, tenant_id: str, marker: str, updates: Sequence[EntityState]) -> bool:
+        if len({u.key for u in updates}) != len(updates):
+            raise ValueError("each entity key may appear at most once in one write")
         tag = _tenant_tag(self._namespace, tenant_id)
         keys = [f"{tag}marker:{marker}"]
         keys.extend(f"{tag}state:{u.key}" for u in updates)

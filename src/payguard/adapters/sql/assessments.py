@@ -1,121 +1,117 @@
-"""Decisions and entity state in the relational store: the write half of the hot path.
+"""Decisions and entity state in the relational store: the storage half of the hot path.
 
-`SqlEntityStateStore` is the feature store on SQL (compare-and-set on a version column,
-idempotent through markers). `SqlAssessmentStore` persists a decision together with the
-state it changes: in one transaction when the states live in the same database, or state
-first and decision second when they live elsewhere (Redis at scale), which is safe because
-the state write is idempotent per event and the decision insert is unique per event.
+`SqlEntityStateStore` is the feature store on SQL: compare-and-set on a version column,
+idempotent through markers. `SqlAssessmentStore` persists a decision together with the state
+it changes: in one transaction when the state lives in the same database (the decision's
+unique event id makes that write idempotent, with no marker row), or state first and decision
+second when it lives elsewhere (Redis at scale). The second order is safe because that state
+write is idempotent per event (its marker) and the decision is unique per event.
+
+`load_states`, `record` and the lookups by id run plain SQL on pooled driver connections
+(see `_dbapi`): on SQLite SQLAlchemy's statement overhead would be most of the cost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from payguard.adapters.sql import tables
+from payguard.adapters.sql._dbapi import RawDialect, RawRead, RawTransaction
 from payguard.adapters.sql._errors import StoreErrors
-from payguard.adapters.sql.engine import for_reads, for_writes
 from payguard.core.decisions import Decision, Outcome, decision_from_document, decision_to_document
 from payguard.core.errors import Conflict, NotFound
 from payguard.risk.interfaces import EntityState, EntityStateStore, StateConflict
 
 __all__ = ["SqlAssessmentStore", "SqlEntityStateStore"]
 
-_A = tables.assessments
-_S = tables.entity_state
-_M = tables.state_markers
-
-_LOAD_STATES = sa.select(_S.c.key, _S.c.version, _S.c.data).where(
-    _S.c.tenant_id == sa.bindparam("tenant_id"),
-    _S.c.key.in_(sa.bindparam("keys", expanding=True)),
+_LOAD_STATES = 'SELECT "key", version, data FROM entity_state WHERE tenant_id = ? AND "key" '
+_CLAIM_MARKER = (
+    "INSERT INTO state_markers (tenant_id, marker) VALUES (?, ?) "
+    "ON CONFLICT (tenant_id, marker) DO NOTHING"
 )
 _UPDATE_STATE = (
-    sa.update(_S)
-    .where(
-        _S.c.tenant_id == sa.bindparam("b_tenant_id"),
-        _S.c.key == sa.bindparam("b_key"),
-        _S.c.version == sa.bindparam("b_expected"),
-    )
-    .values(version=_S.c.version + 1, data=sa.bindparam("b_data"))
+    "UPDATE entity_state SET version = version + 1, data = ? "
+    'WHERE tenant_id = ? AND "key" = ? AND version = ?'
 )
-_INSERT_STATE = sa.insert(_S)
+_CREATE_STATE = 'INSERT INTO entity_state (tenant_id, "key", version, data) VALUES (?, ?, 1, ?)'
 
-_INSERT_ASSESSMENT = sa.insert(_A)
-_BY_ID = sa.select(_A.c.document, _A.c.outcome).where(
-    _A.c.tenant_id == sa.bindparam("tenant_id"),
-    _A.c.assessment_id == sa.bindparam("assessment_id"),
+_INSERT_ASSESSMENT = (
+    "INSERT INTO assessments (tenant_id, assessment_id, event_id, event_type, account_id, "
+    "decision, score, rule_set_version, occurred_at, decided_at, outcome, document) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_BY_EVENT = sa.select(_A.c.document, _A.c.outcome).where(
-    _A.c.tenant_id == sa.bindparam("tenant_id"),
-    _A.c.event_id == sa.bindparam("event_id"),
-)
+_BY_ID = "SELECT document, outcome FROM assessments WHERE tenant_id = ? AND assessment_id = ?"
+_BY_EVENT = "SELECT document, outcome FROM assessments WHERE tenant_id = ? AND event_id = ?"
 _SET_OUTCOME = (
-    sa.update(_A)
-    .where(
-        _A.c.tenant_id == sa.bindparam("b_tenant_id"),
-        _A.c.assessment_id == sa.bindparam("b_assessment_id"),
-    )
-    .values(outcome=sa.bindparam("b_outcome"), outcome_at=sa.bindparam("b_outcome_at"))
-    .returning(_A.c.document)
+    "UPDATE assessments SET outcome = ?, outcome_at = ? "
+    "WHERE tenant_id = ? AND assessment_id = ? RETURNING document"
 )
 
+_A = tables.assessments
 
-class _StateTable:
-    """The statements on `entity_state` and `state_markers`, run on a caller's connection."""
 
-    __slots__ = ("_claim",)
+class _EntityStateSql:
+    """The statements on `entity_state` and `state_markers`, run on a caller's cursor."""
 
-    def __init__(self, dialect_name: str) -> None:
-        self._claim = tables.dialect_insert(dialect_name, _M).on_conflict_do_nothing(
-            index_elements=[_M.c.tenant_id, _M.c.marker]
-        )
+    __slots__ = ("_claim", "_create", "_in_lists", "_load_any", "_update", "dialect")
+
+    def __init__(self, dialect: RawDialect) -> None:
+        self.dialect = dialect
+        self._claim = dialect.sql(_CLAIM_MARKER)
+        self._update = dialect.sql(_UPDATE_STATE)
+        self._create = dialect.sql(_CREATE_STATE)
+        self._load_any = dialect.sql(_LOAD_STATES + "= ANY(?)")
+        self._in_lists: dict[int, str] = {}
 
     def load(
-        self, conn: sa.Connection, tenant_id: str, keys: Sequence[str]
+        self, cursor: DBAPICursor, tenant_id: str, keys: Sequence[str]
     ) -> dict[str, EntityState]:
         states = {key: EntityState(key) for key in keys}
-        if states:
-            rows = conn.execute(_LOAD_STATES, {"tenant_id": tenant_id, "keys": list(states)})
-            for key, version, data in rows:
-                states[key] = EntityState(key, version, tables.from_json(data))
+        wanted = list(states)
+        if self.dialect.is_sqlite:
+            sql = self._in_lists.get(len(wanted))
+            if sql is None:
+                sql = _LOAD_STATES + "IN (" + ", ".join("?" * len(wanted)) + ")"
+                if len(wanted) <= 64:
+                    self._in_lists[len(wanted)] = sql
+            cursor.execute(sql, (tenant_id, *wanted))
+        else:
+            cursor.execute(self._load_any, (tenant_id, wanted))
+        for key, version, data in cursor.fetchall():
+            states[key] = EntityState(key, version, tables.from_json(data))
         return states
 
-    def claim(self, conn: sa.Connection, tenant_id: str, marker: str) -> bool:
-        """Record `marker`; False if it was already recorded (the write already happened)."""
-        result = conn.execute(self._claim, {"tenant_id": tenant_id, "marker": marker})
-        return result.rowcount == 1
+    def claim(self, cursor: DBAPICursor, tenant_id: str, marker: str) -> bool:
+        """Record `marker`; False if it was recorded before (the write already happened)."""
+        cursor.execute(self._claim, (tenant_id, marker))
+        return cursor.rowcount == 1
 
-    def write(self, conn: sa.Connection, tenant_id: str, updates: Sequence[EntityState]) -> None:
+    def write(self, cursor: DBAPICursor, tenant_id: str, updates: Sequence[EntityState]) -> None:
         """Store each update as version + 1, or raise `StateConflict` if any is stale."""
-        changed: list[dict[str, Any]] = []
-        created: list[dict[str, Any]] = []
-        # One lock order for every writer, so two transactions cannot deadlock on PostgreSQL.
+        changed: list[tuple[str, str, str, int]] = []
+        created: list[tuple[str, str, str]] = []
+        # One lock order for every writer, so two PostgreSQL transactions cannot deadlock.
         for update in sorted(updates, key=_by_key):
             data = tables.to_json(update.data)
             if update.version > 0:
-                changed.append(
-                    {
-                        "b_tenant_id": tenant_id,
-                        "b_key": update.key,
-                        "b_expected": update.version,
-                        "b_data": data,
-                    }
-                )
+                changed.append((data, tenant_id, update.key, update.version))
             elif update.version == 0:
-                created.append(
-                    {"tenant_id": tenant_id, "key": update.key, "version": 1, "data": data}
-                )
+                created.append((tenant_id, update.key, data))
             else:
-                raise ValueError(f"negative version for {update.key!r}")
-        if changed and conn.execute(_UPDATE_STATE, changed).rowcount != len(changed):
-            raise StateConflict("entity state changed since it was read")
+                raise ValueError(f"negative version for entity state {update.key!r}")
+        if changed:
+            cursor.executemany(self._update, changed)
+            if cursor.rowcount != len(changed):
+                raise StateConflict("entity state changed since it was read")
         if created:
             try:
-                conn.execute(_INSERT_STATE, created)
-            except sa.exc.IntegrityError as exc:
+                cursor.executemany(self._create, created)
+            except self.dialect.dbapi.IntegrityError as exc:
                 raise StateConflict("entity state was created since it was read") from exc
 
 
@@ -127,78 +123,102 @@ class SqlEntityStateStore:
     """`EntityStateStore` on SQL: versions checked by `UPDATE ... WHERE version = :expected`."""
 
     def __init__(self, engine: sa.Engine) -> None:
-        self._reads = for_reads(engine)
-        self._writes = for_writes(engine)
-        self._table = _StateTable(engine.dialect.name)
-        self._guard = StoreErrors(StateConflict)
+        self._engine = engine
+        self._dialect = RawDialect(engine)
+        self._sql = _EntityStateSql(self._dialect)
+        self._guard = StoreErrors(engine, StateConflict)
 
     def load(self, tenant_id: str, keys: Sequence[str]) -> dict[str, EntityState]:
         if not keys:
             return {}
-        with self._guard, self._reads.connect() as conn:
-            return self._table.load(conn, tenant_id, keys)
+        with self._guard, RawRead(self._engine, self._dialect) as cursor:
+            return self._sql.load(cursor, tenant_id, keys)
 
     def apply(self, tenant_id: str, marker: str, updates: Sequence[EntityState]) -> bool:
-        with self._guard, self._writes.begin() as conn:
-            if not self._table.claim(conn, tenant_id, marker):
+        with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
+            if not self._sql.claim(cursor, tenant_id, marker):
                 return False
-            self._table.write(conn, tenant_id, updates)
+            self._sql.write(cursor, tenant_id, updates)
             return True
 
 
 class _AlreadyStored(Exception):
-    """The tenant already has a decision for this event; the transaction must roll back."""
+    """The tenant already has a decision for this event; roll the transaction back."""
 
 
 class SqlAssessmentStore:
     """`AssessmentStore` on SQL.
 
     With `external_states=None` the entity state lives in this database and `record` is one
-    transaction. With an external state store (Redis at scale), the state is written first
-    under the marker `assessment:<event_id>` and the decision after it.
+    transaction. With an external state store, the state is written first under the marker
+    `assessment:<event_id>` and the decision after it.
     """
 
     def __init__(self, engine: sa.Engine, external_states: EntityStateStore | None = None) -> None:
         self._engine = engine
-        self._reads = for_reads(engine)
-        self._writes = for_writes(engine)
-        self._states = _StateTable(engine.dialect.name)
+        self._dialect = dialect = RawDialect(engine)
+        self._states = _EntityStateSql(dialect)
         self._external = external_states
-        self._guard = StoreErrors(StateConflict)
+        self._guard = StoreErrors(engine, StateConflict)
+        self._insert = dialect.sql(_INSERT_ASSESSMENT)
+        self._by_id = dialect.sql(_BY_ID)
+        self._by_event = dialect.sql(_BY_EVENT)
+        self._set_outcome = dialect.sql(_SET_OUTCOME)
+        bind_time = tables.UtcDateTime().dialect_impl(engine.dialect).bind_processor(engine.dialect)
+        self._bind_time: Callable[[datetime], Any] = bind_time or _unchanged
 
     def load_states(self, tenant_id: str, keys: Sequence[str]) -> dict[str, EntityState]:
         if self._external is not None:
             return self._external.load(tenant_id, keys)
         if not keys:
             return {}
-        with self._guard, self._reads.connect() as conn:
-            return self._states.load(conn, tenant_id, keys)
+        with self._guard, RawRead(self._engine, self._dialect) as cursor:
+            return self._states.load(cursor, tenant_id, keys)
 
     def record(self, decision: Decision, updates: Sequence[EntityState]) -> Decision:
-        row = _assessment_row(decision)
+        tenant_id = decision.tenant_id
+        row = self._row(decision)
         marker = f"assessment:{decision.event_id}"
+        integrity_error = self._dialect.dbapi.IntegrityError
         if self._external is not None:
-            earlier = self.get_by_event(decision.tenant_id, decision.event_id)
+            earlier = self.get_by_event(tenant_id, decision.event_id)
             if earlier is not None:
                 return earlier
-            self._external.apply(decision.tenant_id, marker, updates)
+            self._external.apply(tenant_id, marker, updates)
             try:
-                with self._guard, self._writes.begin() as conn:
-                    conn.execute(_INSERT_ASSESSMENT, row)
-            except sa.exc.IntegrityError:
+                with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
+                    cursor.execute(self._insert, row)
+            except integrity_error:
                 return self._stored_instead_of(decision)
             return decision
         try:
-            with self._guard, self._writes.begin() as conn:
+            with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
                 try:
-                    conn.execute(_INSERT_ASSESSMENT, row)
-                except sa.exc.IntegrityError as exc:
+                    cursor.execute(self._insert, row)
+                except integrity_error as exc:
                     raise _AlreadyStored from exc
-                if self._states.claim(conn, decision.tenant_id, marker):
-                    self._states.write(conn, decision.tenant_id, updates)
+                # The decision's unique (tenant, event_id) already makes this write
+                # idempotent; a marker row per assessment would only grow the table.
+                self._states.write(cursor, tenant_id, updates)
         except _AlreadyStored:
             return self._stored_instead_of(decision)
         return decision
+
+    def _row(self, decision: Decision) -> tuple[Any, ...]:
+        return (
+            decision.tenant_id,
+            decision.assessment_id,
+            decision.event_id,
+            decision.event_type,
+            decision.account_id,
+            decision.decision.value,
+            decision.score,
+            decision.rule_set_version,
+            self._bind_time(decision.occurred_at),
+            self._bind_time(decision.decided_at),
+            None if decision.outcome is None else decision.outcome.value,
+            tables.to_json(decision_to_document(decision)),
+        )
 
     def _stored_instead_of(self, decision: Decision) -> Decision:
         earlier = self.get_by_event(decision.tenant_id, decision.event_id)
@@ -215,46 +235,37 @@ class SqlAssessmentStore:
         updates: Sequence[EntityState],
     ) -> Decision:
         marker = f"outcome:{assessment_id}:{outcome.value}:{at.isoformat()}"
-        label = {
-            "b_tenant_id": tenant_id,
-            "b_assessment_id": assessment_id,
-            "b_outcome": outcome.value,
-            "b_outcome_at": at,
-        }
+        label = (outcome.value, self._bind_time(at), tenant_id, assessment_id)
         if self._external is not None:
             if self.get(tenant_id, assessment_id) is None:
                 raise NotFound(f"unknown assessment {assessment_id!r}")
             self._external.apply(tenant_id, marker, updates)
-            with self._guard, self._writes.begin() as conn:
-                document = conn.execute(_SET_OUTCOME, label).scalar_one_or_none()
-        else:
-            with self._guard, self._writes.begin() as conn:
-                if not self._states.claim(conn, tenant_id, marker):
-                    # Applied before: report the decision as it stands.
-                    row = conn.execute(
-                        _BY_ID, {"tenant_id": tenant_id, "assessment_id": assessment_id}
-                    ).first()
-                    if row is None:
-                        raise NotFound(f"unknown assessment {assessment_id!r}")
-                    return _decision(row[0], row[1])
-                document = conn.execute(_SET_OUTCOME, label).scalar_one_or_none()
-                if document is None:
-                    raise NotFound(f"unknown assessment {assessment_id!r}")
-                self._states.write(conn, tenant_id, updates)
-        if document is None:
-            raise NotFound(f"unknown assessment {assessment_id!r}")
-        return _decision(document, outcome.value)
+            with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
+                cursor.execute(self._set_outcome, label)
+                found = cursor.fetchone()
+            if found is None:
+                raise NotFound(f"unknown assessment {assessment_id!r}")
+            return _decision(found[0], outcome.value)
+        # Versions, not markers, keep this exact: a concurrent relabel makes one of the two
+        # writes stale, and the caller recomputes the updates from the new outcome.
+        with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
+            cursor.execute(self._set_outcome, label)
+            found = cursor.fetchone()
+            if found is None:
+                raise NotFound(f"unknown assessment {assessment_id!r}")
+            self._states.write(cursor, tenant_id, updates)
+        return _decision(found[0], outcome.value)
 
     def get(self, tenant_id: str, assessment_id: str) -> Decision | None:
-        with self._guard, self._reads.connect() as conn:
-            row = conn.execute(
-                _BY_ID, {"tenant_id": tenant_id, "assessment_id": assessment_id}
-            ).first()
-        return None if row is None else _decision(row[0], row[1])
+        return self._find(self._by_id, tenant_id, assessment_id)
 
     def get_by_event(self, tenant_id: str, event_id: str) -> Decision | None:
-        with self._guard, self._reads.connect() as conn:
-            row = conn.execute(_BY_EVENT, {"tenant_id": tenant_id, "event_id": event_id}).first()
+        return self._find(self._by_event, tenant_id, event_id)
+
+    def _find(self, sql: str, tenant_id: str, ident: str) -> Decision | None:
+        with self._guard, RawRead(self._engine, self._dialect) as cursor:
+            cursor.execute(sql, (tenant_id, ident))
+            row = cursor.fetchone()
         return None if row is None else _decision(row[0], row[1])
 
     def iter_decisions(
@@ -273,29 +284,15 @@ class SqlAssessmentStore:
         if until is not None:
             query = query.where(_A.c.occurred_at < until)
         query = query.order_by(_A.c.occurred_at, _A.c.assessment_id).limit(limit)
-        # A transaction, not `for_reads`: PostgreSQL's server-side cursor needs one.
+        # In a transaction: PostgreSQL's server-side cursor needs one.
         with self._guard, self._engine.connect() as conn:
             rows = conn.execution_options(yield_per=500).execute(query)
             for document, outcome in rows:
                 yield _decision(document, outcome)
 
 
-def _assessment_row(decision: Decision) -> dict[str, Any]:
-    return {
-        "tenant_id": decision.tenant_id,
-        "assessment_id": decision.assessment_id,
-        "event_id": decision.event_id,
-        "event_type": decision.event_type,
-        "account_id": decision.account_id,
-        "decision": decision.decision.value,
-        "score": decision.score,
-        "rule_set_version": decision.rule_set_version,
-        "occurred_at": decision.occurred_at,
-        "decided_at": decision.decided_at,
-        "outcome": None if decision.outcome is None else decision.outcome.value,
-        "outcome_at": None,
-        "document": tables.to_json(decision_to_document(decision)),
-    }
+def _unchanged(value: datetime) -> Any:
+    return value
 
 
 def _decision(document: str, outcome: str | None) -> Decision:

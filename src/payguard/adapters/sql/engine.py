@@ -60,14 +60,18 @@ def create_sql_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
 
 def _sqlite_engine(url: sa.URL, *, pool_size: int) -> sa.Engine:
     database = url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(
-        url.set(drivername="sqlite+pysqlite"),
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        connect_args={"check_same_thread": False},
-    )
+    url = url.set(drivername="sqlite+pysqlite")
+    connect_args = {"check_same_thread": False}
+    if not database or database == ":memory:":
+        # One shared connection, or every checkout would see its own empty database:
+        # for single-threaded tests and tools only.
+        engine = sa.create_engine(url, poolclass=sa.StaticPool, connect_args=connect_args)
+    else:
+        if not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
+        )
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

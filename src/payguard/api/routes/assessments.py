@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import ORJSONResponse
 
 from payguard.api.deps import Assessor, Labeller, Reader, ServicesDep, client_ip
+from payguard.api.responses import FastJSON
 from payguard.api.schemas import (
     AssessmentPublic,
     AssessmentRequest,
@@ -27,20 +27,20 @@ AssessmentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za
     responses={200: {"description": "A repeat of an event_id: the first decision"}},
     status_code=201,
 )
-def create_assessment(
+async def create_assessment(
     body: AssessmentRequest, principal: Assessor, services: ServicesDep
-) -> ORJSONResponse:
+) -> FastJSON:
     event = body.to_event(now=services.clock.now())
     decision, replayed = services.assessments.assess(principal.tenant_id, event)
-    return ORJSONResponse(assessment_public(decision, replayed=replayed), 200 if replayed else 201)
+    return FastJSON(assessment_public(decision, replayed=replayed), 200 if replayed else 201)
 
 
 @router.get("/{assessment_id}", response_model=AssessmentPublic, summary="Read a decision")
-def get_assessment(
+async def get_assessment(
     assessment_id: AssessmentId, principal: Reader, services: ServicesDep
-) -> ORJSONResponse:
+) -> FastJSON:
     decision = services.assessments.get(principal.tenant_id, assessment_id)
-    return ORJSONResponse(assessment_public(decision, replayed=False))
+    return FastJSON(assessment_public(decision, replayed=False))
 
 
 @router.post(
@@ -48,13 +48,13 @@ def get_assessment(
     response_model=AssessmentPublic,
     summary="Record what really happened (fraud, chargeback, legit)",
 )
-def record_outcome(
+async def record_outcome(
     assessment_id: AssessmentId,
     body: OutcomeIn,
     principal: Labeller,
     services: ServicesDep,
     request: Request,
-) -> ORJSONResponse:
+) -> FastJSON:
     decision = services.assessments.record_outcome(
         tenant_id=principal.tenant_id,
         assessment_id=assessment_id,
@@ -63,4 +63,4 @@ def record_outcome(
         source_ip=client_ip(request),
         note=body.note,
     )
-    return ORJSONResponse(assessment_public(decision, replayed=False))
+    return FastJSON(assessment_public(decision, replayed=False))

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
 @router.get("", response_model=list[AuditRecordPublic], summary="Newest audit records first")
-def list_audit(
+async def list_audit(
     principal: Admin,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -21,7 +21,7 @@ ListName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z][a-z
 
 
 @router.put("/{name}/items", response_model=ListChangePublic, summary="Add items to a list")
-def add_items(
+async def add_items(
     name: ListName, body: ListItemsIn, principal: Admin, services: ServicesDep, request: Request
 ) -> ListChangePublic:
     added = services.lists.add(
@@ -38,7 +38,7 @@ def add_items(
 
 
 @router.delete("/{name}/items", response_model=ListChangePublic, summary="Remove items")
-def remove_items(
+async def remove_items(
     name: ListName, body: ListItemsRemove, principal: Admin, services: ServicesDep, request: Request
 ) -> ListChangePublic:
     removed = services.lists.remove(
@@ -52,7 +52,7 @@ def remove_items(
 
 
 @router.get("/{name}/items", response_model=ListPagePublic, summary="Page through a list")
-def list_items(
+async def list_items(
     name: ListName,
     principal: Analyst,
     services: ServicesDep,

@@ -22,12 +22,12 @@ def _public(rule_set: RuleSet) -> RuleSetPublic:
 
 
 @router.get("", response_model=RuleSetPublic, summary="The active rule set")
-def get_rules(principal: Analyst, services: ServicesDep) -> RuleSetPublic:
+async def get_rules(principal: Analyst, services: ServicesDep) -> RuleSetPublic:
     return _public(services.rules.active(principal.tenant_id))
 
 
 @router.put("", response_model=RuleSetPublic, summary="Replace the rule set (takes effect at once)")
-def put_rules(
+async def put_rules(
     body: RuleSetIn, principal: Admin, services: ServicesDep, request: Request
 ) -> RuleSetPublic:
     rule_set = services.rules.update(

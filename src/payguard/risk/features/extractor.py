@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from payguard.core.decisions import FRAUD_OUTCOMES, Outcome
 from payguard.core.events import MONEY_EVENTS, Event, EventType
 from payguard.risk.features import windows as w
@@ -212,6 +214,35 @@ def compute(
     return f
 
 
+def _velocity_names(kind: str) -> tuple[tuple[w.Window, str, str, str], ...]:
+    return tuple(
+        (
+            window,
+            f"{kind}_events_{window.name}",
+            f"{kind}_payments_{window.name}",
+            f"{kind}_amount_{window.name}",
+        )
+        for window in w.WINDOWS
+    )
+
+
+# Feature names built once: formatting them per event costs more than the arithmetic.
+_VELOCITY = {kind: _velocity_names(kind) for kind in ENTITIES}
+_FAILED = {
+    kind: tuple((window, f"{kind}_failed_logins_{window.name}") for window in _TYPE_WINDOWS)
+    for kind in ("account", "device", "ip")
+}
+_DISTINCT = {
+    kind: tuple(
+        (dim, tuple(f"{kind}_distinct_{dim}s_{window.name}" for window in w.WINDOWS))
+        for entity, dim in DISTINCT
+        if entity == kind
+    )
+    for kind in ENTITIES
+}
+_REPORTS = {kind: f"{kind}_fraud_reports" for kind in ENTITIES}
+
+
 def _entity_features(
     f: dict[str, Any],
     ref: EntityRef,
@@ -222,36 +253,38 @@ def _entity_features(
     adds: Mapping[str, str],
 ) -> None:
     kind = ref.kind
-    events = data.get("e")
-    payments = data.get("p")
-    for window in w.WINDOWS:
-        n, _ = w.totals(events.get(window.name) if events else None, window, at)
-        f[f"{kind}_events_{window.name}"] = n + 1
-        pn, ps = w.totals(payments.get(window.name) if payments else None, window, at)
-        if is_money:
-            pn, ps = pn + 1, ps + amount
-        f[f"{kind}_payments_{window.name}"] = pn
-        f[f"{kind}_amount_{window.name}"] = round(ps, 6)
-    f[f"{kind}_fraud_reports"] = int(data.get("fr", 0))
-    if kind in ("account", "device", "ip"):
-        fails = data.get("f")
+    series = data.get("w") or {}
+    paid = 1 if is_money else 0
+    for window, events_name, payments_name, amount_name in _VELOCITY[kind]:
+        n, pn, ps = w.totals(series.get(window.name), window, at)
+        f[events_name] = n + 1
+        f[payments_name] = pn + paid
+        f[amount_name] = round(ps + amount * paid, 6)
+    fr = data.get("fr")
+    if fr:
+        f[_REPORTS[kind]] = int(fr)
+    failed_names = _FAILED.get(kind)
+    if failed_names:
+        fails = data.get("f") or {}
         failed_now = 1 if f["login_failed"] else 0
-        for window in _TYPE_WINDOWS:
-            n, _ = w.totals(fails.get(window.name) if fails else None, window, at)
-            f[f"{kind}_failed_logins_{window.name}"] = n + failed_now
+        for window, name in failed_names:
+            n, _, _ = w.totals(fails.get(window.name), window, at)
+            f[name] = n + failed_now
     members = data.get("m") or {}
-    for entity, dim in DISTINCT:
-        if entity != kind:
-            continue
-        seen = members.get(dim) or {}
+    for dim, names in _DISTINCT[kind]:
+        seen = members.get(dim)
         current = adds.get(dim)
-        for window in w.WINDOWS:
-            n = w.distinct(seen, window, at)
-            if current is not None and not (
-                current in seen and seen[current] > at - window.seconds
-            ):
+        if not seen:
+            if current is not None:
+                for name in names:
+                    f[name] = 1
+            continue
+        counts = w.distinct_counts(seen, at)
+        last = seen.get(current) if current is not None else None
+        for window, n, name in zip(w.WINDOWS, counts, names, strict=True):
+            if current is not None and (last is None or last <= at - window.seconds):
                 n += 1
-            f[f"{kind}_distinct_{dim}s_{window.name}"] = n
+            f[name] = n
 
 
 def _account_features(
@@ -280,7 +313,7 @@ def _account_features(
     for series in ACCOUNT_TYPE_SERIES:
         current = 1 if event.event_type == ACCOUNT_TYPE_SERIES[series] else 0
         for window in _TYPE_WINDOWS:
-            n, _ = w.totals((types.get(series) or {}).get(window.name), window, at)
+            n, _, _ = w.totals((types.get(series) or {}).get(window.name), window, at)
             f[f"account_{series}_{window.name}"] = n + current
     for name, key in (
         ("secs_since_credential_change", "lc"),
@@ -317,10 +350,12 @@ def _remember(members: dict[str, float], member: str, at: float) -> None:
         del members[oldest]
 
 
-def _add_series(data: dict[str, Any], field: str, at: float, amount: float, windows: Any) -> None:
+def _add_series(
+    data: dict[str, Any], field: str, at: float, payment: bool, amount: float, windows: Any
+) -> None:
     series = data.setdefault(field, {})
     for window in windows:
-        w.add(series.setdefault(window.name, []), window, at, amount)
+        w.add(series.setdefault(window.name, []), window, at, payment, amount)
 
 
 def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]:
@@ -333,16 +368,13 @@ def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]
     updated: list[EntityState] = []
     for ref in entities_of(event):
         current = states.get(ref.key)
-        data: dict[str, Any] = dict(current.data) if current is not None else {}
-        data = _deep_copy(data)
+        data: dict[str, Any] = _deep_copy(current.data) if current is not None else {}
         if "fs" not in data or data["fs"] > at:
             data["fs"] = at
         data["ls"] = max(at, data.get("ls", at))
-        _add_series(data, "e", at, 0.0, w.WINDOWS)
-        if is_money:
-            _add_series(data, "p", at, amount, w.WINDOWS)
+        _add_series(data, "w", at, is_money, amount if is_money else 0.0, w.WINDOWS)
         if failed and ref.kind in ("account", "device", "ip"):
-            _add_series(data, "f", at, 0.0, _TYPE_WINDOWS)
+            _add_series(data, "f", at, False, 0.0, _TYPE_WINDOWS)
         if ref.kind == "account":
             _update_account(data, event, at, amount, is_money)
         members = data.setdefault("m", {})
@@ -362,7 +394,7 @@ def _update_account(
             types = data.setdefault("t", {})
             target = types.setdefault(series, {})
             for window in _TYPE_WINDOWS:
-                w.add(target.setdefault(window.name, []), window, at, 0.0)
+                w.add(target.setdefault(window.name, []), window, at, False, 0.0)
     if event.event_type == EventType.ACCOUNT_OPEN:
         data["op"] = at
     if event.event_type == EventType.CREDENTIAL_CHANGE:
@@ -399,9 +431,7 @@ def apply_outcome(
     return updated
 
 
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value
+def _deep_copy(value: dict[str, Any]) -> dict[str, Any]:
+    # A JSON round trip through orjson is several times faster than a recursive copy here.
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(value))
+    return copied

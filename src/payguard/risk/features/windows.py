@@ -3,13 +3,17 @@
 A window of length L kept in buckets of width B answers "how many / how much in the last L"
 with an error of at most one bucket (B/L of the window: 1/6 for 1 min, 1/12 for 1 h, 1/24 for
 24 h, 1/28 for 7 d, 1/30 for 30 d), in bounded space whatever the entity's traffic.
+
+A bucket is `[index, events, payments, amount]`: every event counts in `events`, money
+events also in `payments` and `amount`.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
-Bucket = list[float]  # [bucket index, count, sum]
+Bucket = list[float]  # [bucket index, events, payments, amount]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,41 +37,51 @@ WINDOWS: tuple[Window, ...] = (
 WINDOW_BY_NAME = {w.name: w for w in WINDOWS}
 
 
-def totals(series: list[Bucket] | None, window: Window, at: float) -> tuple[int, float]:
-    """Count and sum of the buckets that fall inside `window` ending at `at`."""
+def totals(series: list[Bucket] | None, window: Window, at: float) -> tuple[int, int, float]:
+    """Events, payments and amount in the buckets inside `window` ending at `at`."""
     if not series:
-        return 0, 0.0
+        return 0, 0, 0.0
     current = int(at // window.bucket_seconds)
     oldest = current - window.buckets + 1
-    count = 0
+    events = payments = 0
     amount = 0.0
-    for index, c, s in series:
+    for index, e, p, s in series:
         if oldest <= index <= current:
-            count += int(c)
+            events += int(e)
+            payments += int(p)
             amount += s
-    return count, amount
+    return events, payments, amount
 
 
-def add(series: list[Bucket], window: Window, at: float, amount: float) -> list[Bucket]:
-    """Add one event at `at` to `series` and drop buckets that no window end near `at` needs."""
+def add(series: list[Bucket], window: Window, at: float, payment: bool, amount: float) -> None:
+    """Add one event at `at` and drop buckets too old for any window ending near `at`."""
     index = int(at // window.bucket_seconds)
-    for bucket in series:
-        if bucket[0] == index:
-            bucket[1] += 1
-            bucket[2] += amount
-            break
+    p = 1 if payment else 0
+    if series and series[-1][0] == index:  # the common case: in-order traffic
+        bucket = series[-1]
+        bucket[1] += 1
+        bucket[2] += p
+        bucket[3] += amount
     else:
-        series.append([index, 1, amount])
-        series.sort(key=lambda b: b[0])
+        for bucket in series:
+            if bucket[0] == index:
+                bucket[1] += 1
+                bucket[2] += p
+                bucket[3] += amount
+                break
+        else:
+            series.append([index, 1, p, amount])
+            if len(series) > 1 and series[-2][0] > index:
+                series.sort(key=lambda b: b[0])
     oldest = index - window.buckets + 1
     if series[0][0] < oldest:
         series[:] = [b for b in series if b[0] >= oldest]
-    return series
 
 
-def distinct(members: dict[str, float] | None, window: Window, at: float) -> int:
-    """How many members were last seen within `window` ending at `at`."""
+def distinct_counts(members: dict[str, float] | None, at: float) -> list[int]:
+    """For each of `WINDOWS`, how many members were last seen within it, ending at `at`."""
     if not members:
-        return 0
-    since = at - window.seconds
-    return sum(1 for seen in members.values() if seen > since)
+        return [0] * len(WINDOWS)
+    seen = sorted(members.values())
+    total = len(seen)
+    return [total - bisect_right(seen, at - window.seconds) for window in WINDOWS]

@@ -14,7 +14,7 @@ from payguard.core.bus import RULES_CHANGED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.decisions import FRAUD_OUTCOMES, SEVERITY, Action, Outcome
 from payguard.core.errors import PayguardError, ValidationFailed
-from payguard.risk.engine import judge
+from payguard.risk.engine import dense, judge
 from payguard.risk.interfaces import AssessmentStore, RuleSetRepository, Scorer
 from payguard.risk.rules.ruleset import RuleSet, compile_rule_set
 
@@ -140,7 +140,7 @@ class RuleService:
         candidate = compile_rule_set(source, version=-1)
         report = BacktestReport()
         for decision in store.iter_decisions(tenant_id, since=since, until=until, limit=limit):
-            verdict = judge(decision.features, candidate, scorer)
+            verdict = judge(dense(decision.features), candidate, scorer)
             old, new = decision.decision, verdict.action
             report.events += 1
             report.current[old.value] += 1

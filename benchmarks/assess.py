@@ -1,0 +1,221 @@
+"""Benchmark the assessment hot path: in process, and over HTTP beside a bare JSON echo.
+
+Prints in-process decisions/s with p50/p99 µs, HTTP requests/s with p50/p99 ms for
+`POST /v1/assessments` and for `POST /bench/echo` on the same server stack (uvicorn +
+FastAPI, one worker), and `ratio assess/echo: R`.
+
+The load generator is a minimal HTTP/1.1 keep-alive client on asyncio streams in its own
+process, so that it costs the 2-core machine as little as possible and the same for both
+endpoints. Usage: python benchmarks/assess.py [--events N] [--seconds S] [--connections C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from payguard.api.app import build_services
+from payguard.api.schemas import AssessmentRequest
+from payguard.settings import Settings
+from payguard.sim.traffic import simulate
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def traffic(count: int, seed: int) -> list[dict[str, object]]:
+    start = datetime.now(UTC) - timedelta(days=3)
+    requests = []
+    for simulated in simulate(seed=seed, customers=3000, days=3, start=start, fraud_rate=0.02):
+        requests.append(simulated.request)
+        if len(requests) == count:
+            break
+    return requests
+
+
+def in_process(requests: list[dict[str, object]], workdir: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{workdir}/inproc.db")
+    services = build_services(settings)
+    tenant, _ = services.tenants.create_tenant("bench", actor="bench")
+    events = [
+        AssessmentRequest.model_validate(r).to_event(now=services.clock.now()) for r in requests
+    ]
+    warm = min(1000, len(events) // 10)
+    for event in events[:warm]:
+        services.assessments.assess(tenant.id, event)
+    timings = []
+    started = time.perf_counter()
+    for event in events[warm:]:
+        t0 = time.perf_counter_ns()
+        services.assessments.assess(tenant.id, event)
+        timings.append((time.perf_counter_ns() - t0) / 1000)
+    elapsed = time.perf_counter() - started
+    services.close()
+    print(
+        f"in-process assess(): {len(timings) / elapsed:,.0f} decisions/s  "
+        f"p50 {percentile(timings, 0.5):.0f} µs  p99 {percentile(timings, 0.99):.0f} µs  "
+        f"({len(timings)} events, SQLite, default rule set)"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _connection(
+    port: int,
+    bodies: list[bytes],
+    path: str,
+    key: str,
+    deadline: float,
+    out: list[float],
+    codes: dict[int, int],
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n"
+        "Content-Type: application/json\r\n"
+    ).encode()
+    try:
+        while bodies and time.perf_counter() < deadline:
+            body = bodies.pop()
+            request = head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            t0 = time.perf_counter()
+            writer.write(request)
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            out.append(time.perf_counter() - t0)
+            code = int(status_line.split()[1])
+            codes[code] = codes.get(code, 0) + 1
+    finally:
+        writer.close()
+
+
+def _load(
+    port: int,
+    bodies: list[bytes],
+    path: str,
+    key: str,
+    seconds: float,
+    connections: int,
+    result: multiprocessing.Queue[object],
+) -> None:
+    async def main() -> None:
+        latencies: list[float] = []
+        codes: dict[int, int] = {}
+        deadline = time.perf_counter() + seconds
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                _connection(port, bodies, path, key, deadline, latencies, codes)
+                for _ in range(connections)
+            )
+        )
+        result.put((len(latencies) / (time.perf_counter() - started), latencies, codes))
+
+    asyncio.run(main())
+
+
+def load(
+    port: int, bodies: list[bytes], path: str, key: str, seconds: float, connections: int
+) -> tuple[float, list[float], dict[int, int]]:
+    queue: multiprocessing.Queue[object] = multiprocessing.Queue()
+    process = multiprocessing.Process(
+        target=_load, args=(port, bodies, path, key, seconds, connections, queue)
+    )
+    process.start()
+    rate, latencies, codes = queue.get()  # type: ignore[misc]
+    process.join()
+    return rate, latencies, codes
+
+
+def over_http(
+    requests: list[dict[str, object]], workdir: Path, seconds: float, connections: int
+) -> None:
+    env = {
+        **os.environ,
+        "PAYGUARD_DATABASE_URL": f"sqlite:///{workdir}/http.db",
+        "PAYGUARD_ENABLE_ECHO": "true",
+        "PAYGUARD_LOG_LEVEL": "WARNING",
+    }
+    payguard = str(Path(sys.executable).with_name("payguard"))
+    created = subprocess.run(
+        [payguard, "tenants", "create", "bench", "--role", "service"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = created.stdout.strip().splitlines()[-1]
+    port = free_port()
+    server = subprocess.Popen([payguard, "serve", "--port", str(port)], env=env)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        bodies = [orjson.dumps(r) for r in requests]
+        warm = bodies[-500:]
+        del bodies[-500:]
+        load(port, warm, "/v1/assessments", key, 5, connections)
+        echo_bodies = [orjson.dumps(r) for r in requests]
+        echo_rate, echo_lat, echo_codes = load(
+            port, echo_bodies, "/bench/echo", key, seconds, connections
+        )
+        rate, lat, codes = load(port, bodies, "/v1/assessments", key, seconds, connections)
+    finally:
+        server.terminate()
+        server.wait(10)
+    print(
+        f"HTTP POST /v1/assessments: {rate:,.0f} requests/s  p50 {percentile(lat, 0.5) * 1000:.1f} ms  "
+        f"p99 {percentile(lat, 0.99) * 1000:.1f} ms  ({len(lat)} requests, {connections} connections, statuses {codes})"
+    )
+    print(
+        f"HTTP POST /bench/echo:     {echo_rate:,.0f} requests/s  p50 {percentile(echo_lat, 0.5) * 1000:.1f} ms  "
+        f"p99 {percentile(echo_lat, 0.99) * 1000:.1f} ms  (statuses {echo_codes})"
+    )
+    print(f"ratio assess/echo: {rate / echo_rate:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {datetime.now(UTC):%Y-%m-%d}"
+    )
+    requests = traffic(args.events, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        in_process(requests, Path(tmp))
+        over_http(requests, Path(tmp), args.seconds, args.connections)
+
+
+if __name__ == "__main__":
+    main()

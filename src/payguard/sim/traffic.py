@@ -1,0 +1,146 @@
+"""Merges every customer's legitimate stream and the attack campaigns into one labelled stream.
+
+Streams are generated lazily and merged with `heapq.merge`, so memory grows with the number
+of customers, never with the length of the run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from heapq import merge
+from typing import Any
+
+from payguard.sim.attacks import TYPOLOGIES, AttackCampaigns
+from payguard.sim.legit import CustomerActivity, expected_events_per_day
+from payguard.sim.population import Population, build_population
+from payguard.sim.wire import DAY_MS
+
+_Item = tuple[int, int, dict[str, Any]]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedEvent:
+    """One assessment request in wire format with its ground truth."""
+
+    request: dict[str, Any]
+    #: "fraud" for attack events, None for legitimate ones.
+    label: str | None
+    #: "account_takeover" | "card_testing" | None
+    typology: str | None
+
+
+def simulate(
+    *, seed: int, customers: int, days: float, start: datetime, fraud_rate: float = 0.01
+) -> Iterator[SimulatedEvent]:
+    """`days` of traffic from `customers` account holders, in `occurred_at` order.
+
+    The same arguments always give the same events, byte for byte. `fraud_rate` is roughly
+    the share of events that belong to attack campaigns.
+    """
+    if not math.isfinite(days) or days < 0:
+        raise ValueError("days must be a finite number >= 0")
+    start_ms = _epoch_ms(start)
+    population = _population(seed, customers, fraud_rate)
+    return _events(population, seed, start_ms, start_ms + round(days * DAY_MS), fraud_rate)
+
+
+def stream(
+    *,
+    seed: int,
+    customers: int,
+    rate_per_second: float | None = None,
+    start: datetime,
+    fraud_rate: float = 0.01,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[SimulatedEvent]:
+    """Endless traffic for live demos, simulated from `start` onwards.
+
+    With `rate_per_second`, events are handed out no faster than that in wall-clock time
+    (`sleep` and `monotonic` are injectable for tests); simulated time runs at whatever pace
+    the population's own activity gives.
+    """
+    if rate_per_second is not None and not rate_per_second > 0:
+        raise ValueError("rate_per_second must be positive")
+    start_ms = _epoch_ms(start)
+    population = _population(seed, customers, fraud_rate)
+    events = _events(population, seed, start_ms, None, fraud_rate)
+    if rate_per_second is None:
+        return events
+    return _paced(events, rate_per_second, sleep, monotonic)
+
+
+def _epoch_ms(start: datetime) -> int:
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValueError("start must be timezone-aware")
+    # Rounded up, so that no event falls before `start` once shown to the millisecond.
+    return -((_EPOCH - start) // timedelta(milliseconds=1))
+
+
+def _population(seed: int, customers: int, fraud_rate: float) -> Population:
+    if not 0 <= fraud_rate < 1:
+        raise ValueError("fraud_rate must be in [0, 1)")
+    if customers < 1:
+        raise ValueError("customers must be at least 1")
+    return build_population(seed=seed, customers=customers)
+
+
+def _events(
+    population: Population, seed: int, start_ms: int, end_ms: int | None, fraud_rate: float
+) -> Iterator[SimulatedEvent]:
+    people = population.customers
+    streams: list[Iterator[_Item]] = [
+        iter(
+            CustomerActivity(
+                customer, population, seed=seed, start_ms=start_ms, end_ms=end_ms, stream=i
+            )
+        )
+        for i, customer in enumerate(people)
+    ]
+    legit_per_ms = sum(expected_events_per_day(c) for c in people) / DAY_MS
+    if fraud_rate > 0:
+        streams.append(
+            iter(
+                AttackCampaigns(
+                    population,
+                    seed=seed,
+                    start_ms=start_ms,
+                    end_ms=end_ms,
+                    events_per_ms=legit_per_ms * fraud_rate / (1 - fraud_rate),
+                    stream_base=len(people),
+                )
+            )
+        )
+    legit = len(people)
+    # Each stream key belongs to one input, so ties never reach the request dicts.
+    for n, (_, key, request) in enumerate(merge(*streams)):
+        request["event_id"] = f"evt-{seed}-{n:09d}"
+        if key < legit:
+            yield SimulatedEvent(request, None, None)
+        else:
+            yield SimulatedEvent(request, "fraud", TYPOLOGIES[key - legit])
+
+
+def _paced(
+    events: Iterator[SimulatedEvent],
+    rate_per_second: float,
+    sleep: Callable[[float], None],
+    monotonic: Callable[[], float],
+) -> Iterator[SimulatedEvent]:
+    interval = 1.0 / rate_per_second
+    due = monotonic()
+    for event in events:
+        now = monotonic()
+        if due > now:
+            sleep(due - now)
+        elif now - due > 1.0:
+            # A consumer that stalled gets the pace back, not a burst of catch-up events.
+            due = now
+        due += interval
+        yield event

@@ -1,0 +1,456 @@
+"""Contract tests for `SqlEntityStateStore` and `SqlAssessmentStore` on every SQL backend.
+
+The assessment store runs in both of its modes: entity state in the same database (one
+transaction) and entity state in an external store (here the SQL state store standing in
+for Redis).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from payguard.adapters.sql import tables
+from payguard.adapters.sql.assessments import SqlAssessmentStore, SqlEntityStateStore
+from payguard.core.decisions import (
+    Action,
+    AssuranceLevel,
+    Decision,
+    ModelScore,
+    Outcome,
+    Reason,
+    RuleHit,
+    StepUp,
+)
+from payguard.core.errors import NotFound
+from payguard.risk.interfaces import AssessmentStore, EntityState, EntityStateStore, StateConflict
+
+DecisionFactory = Callable[..., Decision]
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def states(sql_engine: sa.Engine) -> EntityStateStore:
+    return SqlEntityStateStore(sql_engine)
+
+
+@pytest.fixture(params=["embedded", "external"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Where the assessment store keeps entity state: its own database, or another store."""
+    param: str = request.param
+    return param
+
+
+@pytest.fixture
+def store(mode: str, sql_engine: sa.Engine) -> AssessmentStore:
+    if mode == "embedded":
+        return SqlAssessmentStore(sql_engine)
+    return SqlAssessmentStore(sql_engine, external_states=SqlEntityStateStore(sql_engine))
+
+
+def _seed(engine: sa.Engine, tenant: str, **data: int) -> None:
+    """Give each key version 1 with `{"n": value}`."""
+    updates = [EntityState(key, 0, {"n": value}) for key, value in data.items()]
+    assert SqlEntityStateStore(engine).apply(tenant, f"seed:{uuid.uuid4().hex}", updates)
+
+
+# --- entity state store ------------------------------------------------------------------
+
+
+def test_unknown_keys_load_as_version_zero(states: EntityStateStore, tenant: str) -> None:
+    loaded = states.load(tenant, ["account:a", "device:d"])
+    assert loaded == {
+        "account:a": EntityState("account:a", 0, {}),
+        "device:d": EntityState("device:d", 0, {}),
+    }
+    assert states.load(tenant, []) == {}
+
+
+def test_apply_creates_then_updates_with_version_check(
+    states: EntityStateStore, tenant: str
+) -> None:
+    assert states.apply(tenant, "m1", [EntityState("account:a", 0, {"n": 1, "seen": ["x"]})])
+    first = states.load(tenant, ["account:a"])["account:a"]
+    assert first == EntityState("account:a", 1, {"n": 1, "seen": ["x"]})
+
+    assert states.apply(tenant, "m2", [EntityState("account:a", 1, {"n": 2})])
+    assert states.load(tenant, ["account:a"])["account:a"] == EntityState("account:a", 2, {"n": 2})
+
+
+def test_stale_version_raises_and_writes_nothing(
+    sql_engine: sa.Engine, states: EntityStateStore, tenant: str
+) -> None:
+    _seed(sql_engine, tenant, **{"account:a": 1, "device:d": 1})
+    with pytest.raises(StateConflict):
+        states.apply(
+            tenant,
+            "m-stale",
+            [
+                EntityState("account:a", 1, {"n": 2}),  # current
+                EntityState("device:d", 7, {"n": 2}),  # stale
+                EntityState("payee:p", 0, {"n": 2}),  # new
+            ],
+        )
+    loaded = states.load(tenant, ["account:a", "device:d", "payee:p"])
+    assert loaded["account:a"] == EntityState("account:a", 1, {"n": 1})
+    assert loaded["device:d"] == EntityState("device:d", 1, {"n": 1})
+    assert loaded["payee:p"] == EntityState("payee:p", 0, {})
+    # The marker was rolled back too, so a corrected retry goes through.
+    assert states.apply(tenant, "m-stale", [EntityState("device:d", 1, {"n": 3})])
+
+
+def test_creating_an_existing_key_conflicts(
+    sql_engine: sa.Engine, states: EntityStateStore, tenant: str
+) -> None:
+    _seed(sql_engine, tenant, **{"account:a": 1})
+    with pytest.raises(StateConflict):
+        states.apply(tenant, "m", [EntityState("account:a", 0, {"n": 9})])
+    assert states.load(tenant, ["account:a"])["account:a"].data == {"n": 1}
+
+
+def test_updating_a_missing_key_conflicts(states: EntityStateStore, tenant: str) -> None:
+    with pytest.raises(StateConflict):
+        states.apply(tenant, "m", [EntityState("account:a", 3, {"n": 9})])
+    assert states.load(tenant, ["account:a"])["account:a"].version == 0
+
+
+def test_a_marker_applies_once(states: EntityStateStore, tenant: str) -> None:
+    assert states.apply(tenant, "event-1", [EntityState("account:a", 0, {"n": 1})])
+    # A replay, even with different content and stale versions, writes nothing.
+    assert not states.apply(tenant, "event-1", [EntityState("account:a", 0, {"n": 99})])
+    assert states.load(tenant, ["account:a"])["account:a"] == EntityState("account:a", 1, {"n": 1})
+
+
+def test_state_is_per_tenant(states: EntityStateStore, tenant: str, other_tenant: str) -> None:
+    assert states.apply(tenant, "same-marker", [EntityState("account:a", 0, {"owner": "A"})])
+    # Same marker and key in another tenant: independent.
+    assert states.apply(other_tenant, "same-marker", [EntityState("account:a", 0, {"owner": "B"})])
+    assert states.load(tenant, ["account:a"])["account:a"].data == {"owner": "A"}
+    assert states.load(other_tenant, ["account:a"])["account:a"].data == {"owner": "B"}
+    with pytest.raises(StateConflict):
+        states.apply(other_tenant, "m", [EntityState("account:a", 5, {"owner": "B"})])
+    assert states.load(tenant, ["account:a"])["account:a"].version == 1
+
+
+# --- assessment store --------------------------------------------------------------------
+
+
+def test_record_then_get_by_id_and_event(
+    store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    decision = make_decision(tenant)
+    assert store.record(decision, [EntityState("account:acct-1", 0, {"n": 1})]) == decision
+    assert store.get(tenant, decision.assessment_id) == decision
+    assert store.get_by_event(tenant, decision.event_id) == decision
+    assert store.load_states(tenant, ["account:acct-1"])["account:acct-1"] == EntityState(
+        "account:acct-1", 1, {"n": 1}
+    )
+    assert store.get(tenant, "nope") is None
+    assert store.get_by_event(tenant, "nope") is None
+
+
+def test_duplicate_event_returns_the_first_decision_and_leaves_state(
+    store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    first = make_decision(tenant, event_id="evt-1", score=10)
+    store.record(first, [EntityState("account:acct-1", 0, {"n": 1})])
+
+    again = make_decision(tenant, event_id="evt-1", score=90, decision=Action.BLOCK)
+    stored = store.record(again, [EntityState("account:acct-1", 1, {"n": 2})])
+
+    assert stored == first
+    assert store.get(tenant, again.assessment_id) is None
+    assert store.load_states(tenant, ["account:acct-1"])["account:acct-1"] == EntityState(
+        "account:acct-1", 1, {"n": 1}
+    )
+
+
+def test_stale_state_raises_and_stores_nothing(
+    sql_engine: sa.Engine, store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    _seed(sql_engine, tenant, **{"account:acct-1": 1, "device:d": 1})
+    decision = make_decision(tenant)
+    with pytest.raises(StateConflict):
+        store.record(
+            decision,
+            [
+                EntityState("account:acct-1", 1, {"n": 2}),
+                EntityState("device:d", 0, {"n": 2}),  # stale: it exists
+            ],
+        )
+    assert store.get(tenant, decision.assessment_id) is None
+    assert store.get_by_event(tenant, decision.event_id) is None
+    loaded = store.load_states(tenant, ["account:acct-1", "device:d"])
+    assert [s.version for s in loaded.values()] == [1, 1]
+    # Recomputed with fresh versions, the same event goes through.
+    assert store.record(decision, [EntityState("device:d", 1, {"n": 2})]) == decision
+
+
+def test_two_writers_from_the_same_read_one_wins(
+    sql_engine: sa.Engine, store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    _seed(sql_engine, tenant, **{"account:acct-1": 1})
+    read = store.load_states(tenant, ["account:acct-1"])["account:acct-1"]
+    store.record(make_decision(tenant), [EntityState(read.key, read.version, {"n": 2})])
+    loser = make_decision(tenant)
+    with pytest.raises(StateConflict):
+        store.record(loser, [EntityState(read.key, read.version, {"n": 2})])
+    assert store.get(tenant, loser.assessment_id) is None
+
+
+def test_concurrent_writers_lose_no_update(
+    store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    writers, each = 4, 8
+
+    def write(_: int) -> int:
+        conflicts = 0
+        for _n in range(each):
+            decision = make_decision(tenant)
+            while True:
+                counter = store.load_states(tenant, ["account:acct-1"])["account:acct-1"]
+                n = counter.data.get("n", 0)
+                try:
+                    store.record(
+                        decision, [EntityState(counter.key, counter.version, {"n": n + 1})]
+                    )
+                    break
+                except StateConflict:
+                    conflicts += 1
+        return conflicts
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        list(pool.map(write, range(writers)))
+
+    counter = store.load_states(tenant, ["account:acct-1"])["account:acct-1"]
+    assert counter == EntityState("account:acct-1", writers * each, {"n": writers * each})
+    assert len(list(store.iter_decisions(tenant))) == writers * each
+
+
+def test_record_outcome_labels_and_applies_updates_once(
+    store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    decision = make_decision(tenant)
+    store.record(decision, [EntityState("account:acct-1", 0, {"frauds": 0})])
+    at = T0 + timedelta(days=3)
+
+    labelled = store.record_outcome(
+        tenant,
+        decision.assessment_id,
+        Outcome.FRAUD,
+        at,
+        [EntityState("account:acct-1", 1, {"frauds": 1})],
+    )
+    assert labelled.outcome is Outcome.FRAUD
+    assert labelled.assessment_id == decision.assessment_id
+    got = store.get(tenant, decision.assessment_id)
+    assert got is not None
+    assert got.outcome is Outcome.FRAUD
+    assert got == labelled
+    assert store.load_states(tenant, ["account:acct-1"])["account:acct-1"].data == {"frauds": 1}
+
+    # The same report again with the state it read before: never counted twice. In one
+    # database the stale version refuses it (the service then recomputes from the new
+    # outcome); with an external store the marker turns it into a no-op.
+    try:
+        replay = store.record_outcome(
+            tenant,
+            decision.assessment_id,
+            Outcome.FRAUD,
+            at,
+            [EntityState("account:acct-1", 1, {"frauds": 1})],
+        )
+        assert replay.outcome is Outcome.FRAUD
+    except StateConflict:
+        pass
+    state = store.load_states(tenant, ["account:acct-1"])["account:acct-1"]
+    assert state == EntityState("account:acct-1", 2, {"frauds": 1})
+
+    # A later, different label replaces it.
+    relabelled = store.record_outcome(
+        tenant, decision.assessment_id, Outcome.LEGIT, at + timedelta(hours=1), []
+    )
+    assert relabelled.outcome is Outcome.LEGIT
+    latest = store.get(tenant, decision.assessment_id)
+    assert latest is not None
+    assert latest.outcome is Outcome.LEGIT
+
+
+def test_record_outcome_with_stale_state_changes_nothing(
+    mode: str, store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    decision = make_decision(tenant)
+    store.record(decision, [EntityState("account:acct-1", 0, {"frauds": 0})])
+    with pytest.raises(StateConflict):
+        store.record_outcome(
+            tenant,
+            decision.assessment_id,
+            Outcome.CHARGEBACK,
+            T0,
+            [EntityState("account:acct-1", 0, {"frauds": 1})],
+        )
+    got = store.get(tenant, decision.assessment_id)
+    assert got is not None
+    if mode == "embedded":
+        # One transaction: the label was rolled back with the state.
+        assert got.outcome is None
+    assert store.load_states(tenant, ["account:acct-1"])["account:acct-1"].version == 1
+
+
+def test_record_outcome_of_an_unknown_assessment_is_not_found(
+    store: AssessmentStore, tenant: str
+) -> None:
+    with pytest.raises(NotFound):
+        store.record_outcome(
+            tenant, "missing", Outcome.LEGIT, T0, [EntityState("account:a", 0, {"n": 1})]
+        )
+    assert store.load_states(tenant, ["account:a"])["account:a"].version == 0
+
+
+def test_tenants_never_see_each_other(
+    store: AssessmentStore, tenant: str, other_tenant: str, make_decision: DecisionFactory
+) -> None:
+    mine = make_decision(tenant, event_id="evt-shared")
+    store.record(mine, [EntityState("account:acct-1", 0, {"owner": "A"})])
+
+    assert store.get(other_tenant, mine.assessment_id) is None
+    assert store.get_by_event(other_tenant, mine.event_id) is None
+    assert list(store.iter_decisions(other_tenant)) == []
+    assert store.load_states(other_tenant, ["account:acct-1"])["account:acct-1"].version == 0
+    with pytest.raises(NotFound):
+        store.record_outcome(other_tenant, mine.assessment_id, Outcome.FRAUD, T0, [])
+
+    # The same event id in another tenant is a different event, not a duplicate.
+    theirs = make_decision(other_tenant, event_id="evt-shared")
+    assert store.record(theirs, [EntityState("account:acct-1", 0, {"owner": "B"})]) == theirs
+    assert store.get_by_event(tenant, "evt-shared") == mine
+    assert store.load_states(tenant, ["account:acct-1"])["account:acct-1"].data == {"owner": "A"}
+    untouched = store.get(tenant, mine.assessment_id)
+    assert untouched is not None
+    assert untouched.outcome is None
+
+
+def test_iter_decisions_in_time_order_with_window_and_limit(
+    store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    recorded = [make_decision(tenant, occurred_at=T0 + timedelta(minutes=m)) for m in (5, 1, 3)]
+    for decision in recorded:
+        store.record(decision, [])
+    in_order = sorted(recorded, key=lambda d: d.occurred_at)
+
+    assert list(store.iter_decisions(tenant)) == in_order
+    assert list(store.iter_decisions(tenant, limit=2)) == in_order[:2]
+    assert list(store.iter_decisions(tenant, limit=0)) == []
+    window = store.iter_decisions(
+        tenant, since=T0 + timedelta(minutes=3), until=T0 + timedelta(minutes=5)
+    )
+    assert list(window) == [in_order[1]]
+    # A bound in another zone means the same instant.
+    plus_three = timezone(timedelta(hours=3))
+    since = (T0 + timedelta(minutes=2)).astimezone(plus_three)
+    assert list(store.iter_decisions(tenant, since=since)) == in_order[1:]
+
+
+def test_the_document_column_holds_the_decision_as_json(
+    sql_engine: sa.Engine, store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    decision = make_decision(tenant, decision=Action.REVIEW, score=55)
+    store.record(decision, [])
+    a = tables.assessments
+    with sql_engine.connect() as conn:
+        row = conn.execute(
+            sa.select(a.c.decision, a.c.score, a.c.occurred_at, a.c.document).where(
+                a.c.tenant_id == tenant
+            )
+        ).one()
+    assert row.decision == "review"
+    assert row.score == 55
+    assert row.occurred_at == decision.occurred_at
+    assert row.occurred_at.tzinfo == UTC
+    assert tables.from_json(row.document)["assessment_id"] == decision.assessment_id
+
+
+# --- round trip ----------------------------------------------------------------------------
+
+# PostgreSQL text cannot hold NUL; orjson refuses lone surrogates.
+_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20)
+_json_scalar = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _text
+)
+_json = st.recursive(
+    _json_scalar,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=12,
+)
+_zones = st.sampled_from([UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=-5))])
+_times = st.datetimes(
+    min_value=datetime(1971, 1, 1), max_value=datetime(2199, 12, 31), timezones=_zones
+)
+_actions = st.sampled_from(list(Action))
+
+
+@st.composite
+def decisions(draw: st.DrawFn, tenant_id: str) -> Decision:
+    return Decision(
+        assessment_id=uuid.uuid4().hex,
+        tenant_id=tenant_id,
+        event_id=draw(_text.filter(bool)),
+        event_type=draw(st.sampled_from(["login", "payment", "payee_add", "withdrawal"])),
+        account_id=draw(_text),
+        decision=draw(_actions),
+        score=draw(st.integers(0, 1000)),
+        reasons=tuple(draw(st.lists(st.builds(Reason, _text, _text), max_size=3))),
+        warnings=tuple(draw(st.lists(_text, max_size=3))),
+        step_up=draw(
+            st.none()
+            | st.builds(
+                StepUp,
+                st.sampled_from(list(AssuranceLevel)),
+                st.lists(_text, max_size=3).map(tuple),
+            )
+        ),
+        rule_hits=tuple(
+            draw(
+                st.lists(
+                    st.builds(RuleHit, _text, _actions, st.integers(-1000, 1000), _text),
+                    max_size=3,
+                )
+            )
+        ),
+        model=draw(
+            st.none()
+            | st.builds(ModelScore, _text, st.floats(allow_nan=False, allow_infinity=False))
+        ),
+        rule_set_version=draw(st.integers(0, 10_000)),
+        occurred_at=draw(_times),
+        decided_at=draw(_times),
+        features=draw(st.dictionaries(_text, _json, max_size=6)),
+        event=draw(st.dictionaries(_text, _json, max_size=6)),
+        outcome=draw(st.none() | st.sampled_from(list(Outcome))),
+    )
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_any_decision_round_trips(store: AssessmentStore, data: st.DataObject) -> None:
+    tenant_id = f"t-{uuid.uuid4().hex}"
+    decision: Decision = data.draw(decisions(tenant_id))
+    assert store.record(decision, []) == decision
+    assert store.get(tenant_id, decision.assessment_id) == decision
+    assert store.get_by_event(tenant_id, decision.event_id) == decision
+    assert list(store.iter_decisions(tenant_id)) == [decision]

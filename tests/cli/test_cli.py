@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from payguard.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PAYGUARD_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+
+
+def test_tenants_create_prints_the_key_last(env) -> None:
+    result = runner.invoke(app, ["tenants", "create", "Acme Wallet"])
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("pgk_") and len(last) == 4 + 16 + 1 + 43
+    listed = runner.invoke(app, ["tenants", "list"])
+    assert "Acme Wallet" in listed.output
+    again = runner.invoke(app, ["tenants", "create", "Acme Wallet"])
+    assert again.exit_code == 2
+
+
+def test_tenants_create_refuses_a_bad_name(env) -> None:
+    result = runner.invoke(app, ["tenants", "create", "bad\nname"])
+    assert result.exit_code == 2
+
+
+def test_assess_decides_a_file_and_reports_bad_lines(env, tmp_path) -> None:
+    runner.invoke(app, ["tenants", "create", "acme"])
+    good = {
+        "event_id": "e1",
+        "event_type": "payment",
+        "occurred_at": "2026-01-05T10:00:00+08:00",
+        "account_id": "a1",
+        "amount": {"value": "12.00", "currency": "SGD"},
+        "payee": {"id": "p1"},
+    }
+    lines = [
+        json.dumps(good),
+        "{not json",
+        json.dumps({**good, "event_id": "e2", "amount": None}),
+        "",
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines))
+    result = runner.invoke(app, ["assess", str(path), "--tenant", "acme"])
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert out[0]["decision"] == "allow"
+    assert out[1]["line"] == 2 and "error" in out[1]
+    assert out[2] == {"line": 3, "error": "a payment needs an amount", "field": "amount"}
+
+
+def test_assess_unknown_tenant(env, tmp_path) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_text("")
+    assert runner.invoke(app, ["assess", str(path), "--tenant", "nobody"]).exit_code == 2

@@ -1,0 +1,156 @@
+"""The merged stream: determinism, ordering, ids, labels, fraud share and the endless demo."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import payguard.sim
+from payguard.sim import SimulatedEvent, simulate, stream
+
+START = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _dump(events: list[SimulatedEvent]) -> bytes:
+    return json.dumps(
+        [[e.request, e.label, e.typology] for e in events], separators=(",", ":")
+    ).encode()
+
+
+def test_public_api() -> None:
+    assert payguard.sim.__all__ == ["SimulatedEvent", "simulate", "stream"]
+
+
+def test_same_seed_gives_byte_identical_output() -> None:
+    def run() -> bytes:
+        return _dump(list(simulate(seed=5, customers=60, days=3, start=START, fraud_rate=0.05)))
+
+    assert run() == run()
+
+
+def test_different_seeds_give_different_output() -> None:
+    one = _dump(list(simulate(seed=1, customers=60, days=2, start=START)))
+    two = _dump(list(simulate(seed=2, customers=60, days=2, start=START)))
+    assert one != two
+
+
+def test_events_are_in_time_order(fraud_run: list[SimulatedEvent]) -> None:
+    times = [datetime.fromisoformat(e.request["occurred_at"]) for e in fraud_run]
+    assert times == sorted(times)
+    assert times[0] >= START and times[-1] < START + timedelta(days=7)
+
+
+def test_event_ids_are_assigned_in_output_order(fraud_run: list[SimulatedEvent]) -> None:
+    ids = [e.request["event_id"] for e in fraud_run]
+    assert ids == [f"evt-11-{n:09d}" for n in range(len(fraud_run))]
+    assert next(iter(fraud_run)).request["event_id"] == "evt-11-000000000"
+
+
+def test_both_typologies_are_labelled_and_legit_is_not(fraud_run: list[SimulatedEvent]) -> None:
+    typologies = {(e.label, e.typology) for e in fraud_run}
+    assert typologies == {
+        (None, None),
+        ("fraud", "account_takeover"),
+        ("fraud", "card_testing"),
+    }
+
+
+def test_fraud_rate_is_roughly_the_share_of_attack_events(
+    fraud_run: list[SimulatedEvent],
+) -> None:
+    share = sum(e.label == "fraud" for e in fraud_run) / len(fraud_run)
+    assert 0.03 < share < 0.08
+
+
+def test_no_fraud_when_the_rate_is_zero() -> None:
+    events = list(simulate(seed=3, customers=50, days=2, start=START, fraud_rate=0))
+    assert events and all(e.label is None for e in events)
+
+
+def test_an_empty_period_yields_nothing() -> None:
+    assert list(simulate(seed=3, customers=50, days=0, start=START)) == []
+
+
+def test_simulate_is_lazy() -> None:
+    began = time.perf_counter()
+    events = simulate(seed=3, customers=2_000, days=3_650, start=START)
+    first = list(itertools.islice(events, 100))
+    assert len(first) == 100
+    assert time.perf_counter() - began < 10  # ten years of traffic would take hours
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"start": datetime(2026, 3, 2)}, "timezone-aware"),
+        ({"days": -1.0}, "days"),
+        ({"days": float("inf")}, "days"),
+        ({"customers": 0}, "customers"),
+        ({"fraud_rate": 1.0}, "fraud_rate"),
+        ({"fraud_rate": -0.1}, "fraud_rate"),
+    ],
+)
+def test_bad_arguments_are_refused_at_call_time(arguments: dict[str, object], message: str) -> None:
+    call: dict[str, object] = {"seed": 1, "customers": 10, "days": 1.0, "start": START}
+    call.update(arguments)
+    with pytest.raises(ValueError, match=message):
+        simulate(**call)  # type: ignore[arg-type]
+
+
+def test_stream_runs_past_the_first_day_in_order_with_unique_ids() -> None:
+    horizon = START + timedelta(days=3)
+    events = list(
+        itertools.takewhile(
+            lambda e: datetime.fromisoformat(e.request["occurred_at"]) < horizon,
+            stream(seed=4, customers=80, start=START, fraud_rate=0.05),
+        )
+    )
+    times = [datetime.fromisoformat(e.request["occurred_at"]) for e in events]
+    assert times == sorted(times)
+    assert times[-1] > START + timedelta(days=2, hours=12)
+    assert len({e.request["event_id"] for e in events}) == len(events)
+    assert {e.typology for e in events} >= {"account_takeover", "card_testing"}
+
+
+def test_stream_is_deterministic() -> None:
+    def head() -> bytes:
+        return _dump(list(itertools.islice(stream(seed=9, customers=30, start=START), 500)))
+
+    assert head() == head()
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_stream_paces_events_in_wall_clock_time() -> None:
+    clock = FakeTime()
+    events = stream(
+        seed=4,
+        customers=20,
+        start=START,
+        rate_per_second=5,
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
+    )
+    list(itertools.islice(events, 11))
+    assert clock.now == pytest.approx(102.0)
+    assert all(s == pytest.approx(0.2) for s in clock.slept)
+
+
+def test_stream_refuses_a_rate_that_is_not_positive() -> None:
+    with pytest.raises(ValueError, match="rate_per_second"):
+        stream(seed=1, customers=5, start=START, rate_per_second=0)
