@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +33,30 @@ def test_same_seed_gives_byte_identical_output() -> None:
         return _dump(list(simulate(seed=5, customers=60, days=3, start=START, fraud_rate=0.05)))
 
     assert run() == run()
+
+
+_DIGEST = """
+import hashlib, json
+from datetime import UTC, datetime
+from payguard.sim import simulate
+digest = hashlib.sha256()
+start = datetime(2026, 3, 2, tzinfo=UTC)
+for e in simulate(seed=5, customers=60, days=2, start=start, fraud_rate=0.05):
+    digest.update(json.dumps([e.request, e.label, e.typology]).encode())
+print(digest.hexdigest())
+"""
+
+
+def test_output_does_not_depend_on_string_hash_randomisation() -> None:
+    def digest(hash_seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        # Runs this interpreter on a fixed script: no untrusted input reaches the subprocess.
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", _DIGEST], env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    assert digest("1") == digest("2")
 
 
 def test_different_seeds_give_different_output() -> None:

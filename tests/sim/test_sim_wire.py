@@ -112,6 +112,16 @@ def test_every_event_of_a_run_has_the_wire_shape(fraud_run: list[SimulatedEvent]
     assert types == EVENT_TYPES
 
 
+def test_requests_share_no_mutable_parts(fraud_run: list[SimulatedEvent]) -> None:
+    """A consumer that edits one request (say, masks its device) must not change another."""
+    seen: set[int] = set()
+    for event in fraud_run:
+        parts = [event.request, *(v for v in event.request.values() if isinstance(v, dict))]
+        for part in parts:
+            assert id(part) not in seen
+            seen.add(id(part))
+
+
 def test_times_carry_the_local_offset_of_the_customer(fraud_run: list[SimulatedEvent]) -> None:
     offsets = {datetime.fromisoformat(e.request["occurred_at"]).utcoffset() for e in fraud_run}
     assert timedelta(hours=8) in offsets

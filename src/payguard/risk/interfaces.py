@@ -45,7 +45,11 @@ class EntityStateStore(Protocol):
 
 
 class AssessmentStore(Protocol):
-    """Decisions and the entity state they change, persisted as one unit."""
+    """Decisions and the entity state they change, persisted as one unit.
+
+    States returned by `load_states` may be shared with a cache: treat their `data` as
+    read-only and build new dicts for updates.
+    """
 
     def load_states(self, tenant_id: str, keys: Sequence[str]) -> dict[str, EntityState]: ...
 

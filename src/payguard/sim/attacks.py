@@ -87,7 +87,7 @@ def _event(
         merchant=None if merchant is None else merchant.wire(),
         device=device.wire(),
         ip=ip,
-        geo=where,
+        geo=None if where is None else where.copy(),
         channel="web" if device.kind == "browser" else "app",
         attributes=attributes,
     )

@@ -1,8 +1,8 @@
 """Legitimate customer traffic: a daily rhythm of sessions that each start with a login.
 
-Each customer gets their own `random.Random` derived from the seed and their index, so one
-customer's stream does not change when others are added, and streams are generated lazily a
-local day at a time.
+Each customer draws from their own `random.Random`, derived from the seed and their position,
+so what a customer does never depends on how the merge interleaves them with everyone else.
+Days are planned one at a time and sessions built one at a time, only as the merge asks.
 """
 
 from __future__ import annotations
@@ -34,58 +34,14 @@ T = TypeVar("T")
 
 #: Relative session starts per local hour: quiet nights, lunch and evening peaks.
 _WEEKDAY_HOURS = (
-    1.0,
-    0.5,
-    0.25,
-    0.15,
-    0.15,
-    0.4,
-    1.5,
-    4.0,
-    6.0,
-    5.0,
-    4.5,
-    5.5,
-    9.0,
-    8.0,
-    5.0,
-    4.5,
-    4.5,
-    6.0,
-    8.5,
-    9.0,
-    8.5,
-    6.5,
-    4.0,
-    2.0,
-)
+    1.0, 0.5, 0.25, 0.15, 0.15, 0.4, 1.5, 4.0, 6.0, 5.0, 4.5, 5.5,
+    9.0, 8.0, 5.0, 4.5, 4.5, 6.0, 8.5, 9.0, 8.5, 6.5, 4.0, 2.0,
+)  # fmt: skip
 #: Weekends start later, stay busier through the afternoon and run later into the night.
 _WEEKEND_HOURS = (
-    1.8,
-    1.0,
-    0.5,
-    0.3,
-    0.2,
-    0.3,
-    0.6,
-    1.5,
-    3.0,
-    4.5,
-    5.5,
-    6.5,
-    8.5,
-    8.5,
-    7.0,
-    6.5,
-    6.5,
-    7.0,
-    8.5,
-    9.0,
-    8.5,
-    7.0,
-    5.0,
-    3.0,
-)
+    1.8, 1.0, 0.5, 0.3, 0.2, 0.3, 0.6, 1.5, 3.0, 4.5, 5.5, 6.5,
+    8.5, 8.5, 7.0, 6.5, 6.5, 7.0, 8.5, 9.0, 8.5, 7.0, 5.0, 3.0,
+)  # fmt: skip
 _HOURS = tuple(range(24))
 _WEEKDAY_CUM = tuple(accumulate(_WEEKDAY_HOURS))
 _WEEKEND_CUM = tuple(accumulate(_WEEKEND_HOURS))
@@ -167,7 +123,7 @@ class CustomerActivity:
     ) -> None:
         self._c = customer
         self._pop = population
-        self._rng = Random(f"payguard-sim:{seed}:customer:{customer.index}")
+        self._rng = Random(f"payguard-sim:{seed}:customer:{customer.position}")
         self._start = start_ms
         self._end = end_ms
         self._stream = stream
@@ -277,7 +233,7 @@ class CustomerActivity:
                     merchant=None if merchant is None else merchant.wire(),
                     device=device.wire(),
                     ip=ip,
-                    geo=where,
+                    geo=None if where is None else where.copy(),
                     channel=channel,
                     attributes=attributes,
                 ),
@@ -335,7 +291,7 @@ class CustomerActivity:
                 ip = _pick(rng, self._pop.hosting_ips)
             else:
                 ip = _pick(rng, self._pop.ips_by_city[trip.name])
-        elif device.kind == "browser" or rng.random() < 0.6:
+        elif device.kind == "browser" or (kind != "shop" and rng.random() < 0.6):
             ip = _pick(rng, c.home_ips)
         else:
             ip = _pick(rng, self._pop.ips_by_city[c.city.name])

@@ -175,7 +175,7 @@ class Card:
 class Customer:
     """One wallet account holder and the habits their legitimate traffic follows."""
 
-    index: int
+    position: int
     account_id: str
     name: str
     city: City
@@ -369,7 +369,7 @@ def build_population(*, seed: int, customers: int) -> Population:
         )
         people.append(
             Customer(
-                index=i,
+                position=i,
                 account_id=account_id,
                 name=name,
                 city=city,

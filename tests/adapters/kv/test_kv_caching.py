@@ -250,16 +250,19 @@ def test_an_outcome_write_forgets_the_keys(
     assert inner.loads == [["account:a1"]]
 
 
-def test_callers_cannot_change_cached_state(
+def test_cached_state_is_the_written_state_shared_read_only(
     cache: CachingAssessmentStore, inner: FakeAssessmentStore
 ) -> None:
+    """The cache hands out what was written without copying: the AssessmentStore contract
+    makes loaded state read-only, and the feature code always builds new dicts."""
     update = EntityState("account:a1", 0, {"seen": ["p1"]})
     cache.record(_decision("as-1", "ev-1"), [update])
-    update.data["seen"].append("after-record")
 
-    cache.load_states(TENANT, ["account:a1"])["account:a1"].data["seen"].append("after-load")
+    loaded = cache.load_states(TENANT, ["account:a1"])["account:a1"]
 
-    assert cache.load_states(TENANT, ["account:a1"])["account:a1"].data == {"seen": ["p1"]}
+    assert loaded.version == 1
+    assert loaded.data == {"seen": ["p1"]}
+    assert inner.loads == []
 
 
 def test_the_least_recently_used_entries_are_evicted(inner: FakeAssessmentStore) -> None:

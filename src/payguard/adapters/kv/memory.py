@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -28,6 +29,7 @@ __all__ = ["CachingAssessmentStore", "MemoryEntityStateStore"]
 
 _StateKey = tuple[str, str]  # (tenant_id, entity key)
 _Stored = tuple[int, bytes]  # (version, orjson-encoded data)
+_Cached = tuple[int, dict[str, Any]]  # (version, data shared read-only)
 
 
 def _check_unique(updates: Sequence[EntityState]) -> None:
@@ -100,7 +102,7 @@ class CachingAssessmentStore:
         self._inner = inner
         self._max_entries = max_entries
         self._lock = threading.Lock()
-        self._entries: OrderedDict[_StateKey, _Stored] = OrderedDict()
+        self._entries: OrderedDict[_StateKey, _Cached] = OrderedDict()
 
     def load_states(self, tenant_id: str, keys: Sequence[str]) -> dict[str, EntityState]:
         hits: dict[str, EntityState] = {}
@@ -112,7 +114,7 @@ class CachingAssessmentStore:
                     misses.append(key)
                 else:
                     self._entries.move_to_end((tenant_id, key))
-                    hits[key] = EntityState(key, item[0], orjson.loads(item[1]))
+                    hits[key] = EntityState(key, item[0], item[1])
         if not misses:
             return hits
         fetched = self._inner.load_states(tenant_id, list(dict.fromkeys(misses)))
@@ -176,24 +178,20 @@ class CachingAssessmentStore:
         return self._inner.iter_decisions(tenant_id, since=since, until=until, limit=limit)
 
     def _remember(self, tenant_id: str, states: Iterable[EntityState], *, bump: bool) -> None:
-        """Cache `states` as read (`bump=False`) or as just written (stored as version + 1)."""
-        encoded: list[tuple[str, int, bytes | None]] = []
-        for state in states:
-            try:
-                blob: bytes | None = orjson.dumps(state.data)
-            except orjson.JSONEncodeError:
-                blob = None  # the inner store accepted what orjson cannot hold: do not cache it
-            encoded.append((state.key, state.version + 1 if bump else state.version, blob))
+        """Cache `states` as read (`bump=False`) or as just written (stored as version + 1).
+
+        The data dicts are kept as they are, not copied: states are read-only once loaded or
+        written (the feature code builds new dicts for every update), and copying them cost
+        more than the rest of the cache.
+        """
         with self._lock:
-            for key, version, blob in encoded:
-                slot = (tenant_id, key)
-                if blob is None:
-                    self._entries.pop(slot, None)
-                    continue
+            for state in states:
+                version = state.version + 1 if bump else state.version
+                slot = (tenant_id, state.key)
                 current = self._entries.get(slot)
                 if current is not None and current[0] > version:
                     continue
-                self._entries[slot] = (version, blob)
+                self._entries[slot] = (version, state.data)
                 self._entries.move_to_end(slot)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)

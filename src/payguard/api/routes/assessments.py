@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from payguard.api.deps import Assessor, Labeller, Reader, ServicesDep, client_ip
 from payguard.api.responses import FastJSON
@@ -14,6 +16,9 @@ from payguard.api.schemas import (
     OutcomeIn,
     assessment_public,
 )
+
+if TYPE_CHECKING:
+    from payguard.api.app import Services
 
 router = APIRouter(prefix="/v1/assessments", tags=["assessments"])
 
@@ -26,10 +31,23 @@ AssessmentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za
     summary="Decide an event",
     responses={200: {"description": "A repeat of an event_id: the first decision"}},
     status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": AssessmentRequest.model_json_schema()}},
+        }
+    },
 )
-async def create_assessment(
-    body: AssessmentRequest, principal: Assessor, services: ServicesDep
-) -> FastJSON:
+async def create_assessment(request: Request, principal: Assessor) -> FastJSON:
+    # The body is parsed and validated in one pass by pydantic-core straight from the bytes,
+    # which costs a fraction of FastAPI's json.loads-then-validate on this hot path.
+    services: Services = request.app.state.services
+    try:
+        body = AssessmentRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        ) from None
     event = body.to_event(now=services.clock.now())
     decision, replayed = services.assessments.assess(principal.tenant_id, event)
     return FastJSON(assessment_public(decision, replayed=replayed), 200 if replayed else 201)

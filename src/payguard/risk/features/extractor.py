@@ -355,7 +355,7 @@ def _add_series(
 ) -> None:
     series = data.setdefault(field, {})
     for window in windows:
-        w.add(series.setdefault(window.name, []), window, at, payment, amount)
+        series[window.name] = w.add(series.get(window.name), window, at, payment, amount)
 
 
 def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]:
@@ -394,7 +394,7 @@ def _update_account(
             types = data.setdefault("t", {})
             target = types.setdefault(series, {})
             for window in _TYPE_WINDOWS:
-                w.add(target.setdefault(window.name, []), window, at, False, 0.0)
+                target[window.name] = w.add(target.get(window.name), window, at, False, 0.0)
     if event.event_type == EventType.ACCOUNT_OPEN:
         data["op"] = at
     if event.event_type == EventType.CREDENTIAL_CHANGE:

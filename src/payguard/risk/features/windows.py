@@ -5,15 +5,19 @@ with an error of at most one bucket (B/L of the window: 1/6 for 1 min, 1/12 for 
 24 h, 1/28 for 7 d, 1/30 for 30 d), in bounded space whatever the entity's traffic.
 
 A bucket is `[index, events, payments, amount]`: every event counts in `events`, money
-events also in `payments` and `amount`.
+events also in `payments` and `amount`. A series keeps running totals beside its buckets so
+that reading a window rarely walks the buckets.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Any
 
 Bucket = list[float]  # [bucket index, events, payments, amount]
+#: [events, payments, amount] totals over `buckets`, then `buckets` sorted by index.
+Series = list[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,45 +41,70 @@ WINDOWS: tuple[Window, ...] = (
 WINDOW_BY_NAME = {w.name: w for w in WINDOWS}
 
 
-def totals(series: list[Bucket] | None, window: Window, at: float) -> tuple[int, int, float]:
-    """Events, payments and amount in the buckets inside `window` ending at `at`."""
+def totals(series: Series | None, window: Window, at: float) -> tuple[int, int, float]:
+    """Events, payments and amount in the buckets inside `window` ending at `at`.
+
+    Starts from the series' running totals and subtracts only the buckets that fell out of
+    the window since the last write (or lie after `at`, for a late event): O(1) for ordered
+    traffic instead of a walk over every bucket.
+    """
     if not series:
         return 0, 0, 0.0
+    events, payments, amount, buckets = series
     current = int(at // window.bucket_seconds)
     oldest = current - window.buckets + 1
-    events = payments = 0
-    amount = 0.0
-    for index, e, p, s in series:
-        if oldest <= index <= current:
-            events += int(e)
-            payments += int(p)
-            amount += s
-    return events, payments, amount
+    for bucket in buckets:
+        if bucket[0] >= oldest:
+            break
+        events -= bucket[1]
+        payments -= bucket[2]
+        amount -= bucket[3]
+    for bucket in reversed(buckets):
+        if bucket[0] <= current:
+            break
+        if bucket[0] >= oldest:
+            events -= bucket[1]
+            payments -= bucket[2]
+            amount -= bucket[3]
+    return int(events), int(payments), max(0.0, amount)
 
 
-def add(series: list[Bucket], window: Window, at: float, payment: bool, amount: float) -> None:
-    """Add one event at `at` and drop buckets too old for any window ending near `at`."""
+def add(series: Series | None, window: Window, at: float, payment: bool, amount: float) -> Series:
+    """`series` with one event at `at` added and buckets too old for any window dropped."""
+    if not series:
+        series = [0, 0, 0.0, []]
+    buckets: list[Bucket] = series[3]
     index = int(at // window.bucket_seconds)
     p = 1 if payment else 0
-    if series and series[-1][0] == index:  # the common case: in-order traffic
-        bucket = series[-1]
+    last = buckets[-1][0] if buckets else None
+    if last == index:  # the common case: in-order traffic
+        bucket = buckets[-1]
         bucket[1] += 1
         bucket[2] += p
         bucket[3] += amount
+    elif last is None or index > last:
+        buckets.append([index, 1, p, amount])
     else:
-        for bucket in series:
+        for bucket in buckets:
             if bucket[0] == index:
                 bucket[1] += 1
                 bucket[2] += p
                 bucket[3] += amount
                 break
         else:
-            series.append([index, 1, p, amount])
-            if len(series) > 1 and series[-2][0] > index:
-                series.sort(key=lambda b: b[0])
-    oldest = index - window.buckets + 1
-    if series[0][0] < oldest:
-        series[:] = [b for b in series if b[0] >= oldest]
+            buckets.append([index, 1, p, amount])
+            if len(buckets) > 1 and buckets[-2][0] > index:
+                buckets.sort(key=lambda b: b[0])
+    series[0] += 1
+    series[1] += p
+    series[2] += amount
+    oldest = buckets[-1][0] - window.buckets + 1
+    while buckets and buckets[0][0] < oldest:
+        dropped = buckets.pop(0)
+        series[0] -= dropped[1]
+        series[1] -= dropped[2]
+        series[2] -= dropped[3]
+    return series
 
 
 def distinct_counts(members: dict[str, float] | None, at: float) -> list[int]:
