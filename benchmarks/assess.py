@@ -77,24 +77,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+Codes = dict[int, int]
+
+
 async def _connection(
     port: int,
     bodies: list[bytes],
-    path: str,
-    key: str,
+    request_head: bytes,
     deadline: float,
     out: list[float],
-    codes: dict[int, int],
+    codes: Codes,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n"
-        "Content-Type: application/json\r\n"
-    ).encode()
     try:
         while bodies and time.perf_counter() < deadline:
             body = bodies.pop()
-            request = head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            request = request_head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
             t0 = time.perf_counter()
             writer.write(request)
             status_line = await reader.readline()
@@ -120,16 +118,21 @@ def _load(
     key: str,
     seconds: float,
     connections: int,
-    result: multiprocessing.Queue[object],
+    result: multiprocessing.Queue[tuple[float, list[float], Codes]],
 ) -> None:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n"
+        "Content-Type: application/json\r\n"
+    ).encode()
+
     async def main() -> None:
         latencies: list[float] = []
-        codes: dict[int, int] = {}
+        codes: Codes = {}
         deadline = time.perf_counter() + seconds
         started = time.perf_counter()
         await asyncio.gather(
             *(
-                _connection(port, bodies, path, key, deadline, latencies, codes)
+                _connection(port, bodies, head, deadline, latencies, codes)
                 for _ in range(connections)
             )
         )
@@ -140,15 +143,25 @@ def _load(
 
 def load(
     port: int, bodies: list[bytes], path: str, key: str, seconds: float, connections: int
-) -> tuple[float, list[float], dict[int, int]]:
-    queue: multiprocessing.Queue[object] = multiprocessing.Queue()
+) -> tuple[float, list[float], Codes]:
+    """Requests/s, latencies and status counts of `connections` keep-alive clients."""
+    queue: multiprocessing.Queue[tuple[float, list[float], Codes]] = multiprocessing.Queue()
     process = multiprocessing.Process(
         target=_load, args=(port, bodies, path, key, seconds, connections, queue)
     )
     process.start()
-    rate, latencies, codes = queue.get()  # type: ignore[misc]
+    outcome = queue.get()
     process.join()
-    return rate, latencies, codes
+    return outcome
+
+
+def _report(name: str, rate: float, latencies: list[float], codes: Codes) -> None:
+    print(
+        f"HTTP {name}: {rate:,.0f} requests/s  "
+        f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms  "
+        f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms  "
+        f"({len(latencies)} requests, statuses {codes})"
+    )
 
 
 def over_http(
@@ -183,34 +196,26 @@ def over_http(
         del bodies[-500:]
         load(port, warm, "/v1/assessments", key, 5, connections)
         echo_bodies = [orjson.dumps(r) for r in requests]
-        echo_rate, echo_lat, echo_codes = load(
-            port, echo_bodies, "/bench/echo", key, seconds, connections
-        )
-        rate, lat, codes = load(port, bodies, "/v1/assessments", key, seconds, connections)
+        echo = load(port, echo_bodies, "/bench/echo", key, seconds, connections)
+        assess = load(port, bodies, "/v1/assessments", key, seconds, connections)
     finally:
         server.terminate()
         server.wait(10)
-    print(
-        f"HTTP POST /v1/assessments: {rate:,.0f} requests/s  p50 {percentile(lat, 0.5) * 1000:.1f} ms  "
-        f"p99 {percentile(lat, 0.99) * 1000:.1f} ms  ({len(lat)} requests, {connections} connections, statuses {codes})"
-    )
-    print(
-        f"HTTP POST /bench/echo:     {echo_rate:,.0f} requests/s  p50 {percentile(echo_lat, 0.5) * 1000:.1f} ms  "
-        f"p99 {percentile(echo_lat, 0.99) * 1000:.1f} ms  (statuses {echo_codes})"
-    )
-    print(f"ratio assess/echo: {rate / echo_rate:.2f}")
+    print(f"HTTP load: {connections} keep-alive connections, {seconds:g} s per endpoint")
+    _report("POST /v1/assessments", *assess)
+    _report("POST /bench/echo    ", *echo)
+    print(f"ratio assess/echo: {assess[0] / echo[0]:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    print(
-        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {datetime.now(UTC):%Y-%m-%d}"
-    )
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {today}")
     requests = traffic(args.events, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         in_process(requests, Path(tmp))

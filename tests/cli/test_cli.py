@@ -61,3 +61,44 @@ def test_assess_unknown_tenant(env, tmp_path) -> None:
     path = tmp_path / "e.jsonl"
     path.write_text("")
     assert runner.invoke(app, ["assess", str(path), "--tenant", "nobody"]).exit_code == 2
+
+
+def test_demo_serves_and_decides_simulated_traffic(tmp_path) -> None:
+    """`payguard demo` end to end: server up, tenant created, traffic decided, fraud stopped."""
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    payguard = Path(sys.executable).with_name("payguard")
+    result = subprocess.run(
+        [
+            str(payguard),
+            "demo",
+            "--no-keep-serving",
+            "--port",
+            str(port),
+            "--customers",
+            "60",
+            "--days",
+            "1",
+            "--fraud-rate",
+            "0.05",
+            "--database",
+            f"sqlite:///{tmp_path}/demo.db",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={"COLUMNS": "120", "PATH": str(payguard.parent), "TERM": "dumb"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "pgk_" in out
+    assert "events decided" in out
+    assert "fraud stopped" in out
+    assert "refused requests" not in out

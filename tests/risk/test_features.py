@@ -123,3 +123,19 @@ def test_state_is_json_serialisable(make_event) -> None:
     replay(make_event())
     for state in replay.states.values():
         assert orjson.loads(orjson.dumps(state.data)) == state.data
+
+
+def test_update_never_mutates_the_loaded_state(make_event) -> None:
+    """Loaded states are shared with the cache: update must build new objects."""
+    import copy
+
+    replay = Replay()
+    for i in range(30):
+        replay(make_event(seconds=i * 700, payee=f"p{i % 4}", device=f"d{i % 3}"))
+    event = make_event(seconds=30 * 700, payee="p9", amount="3.00")
+    keys = [ref.key for ref in entities_of(event)]
+    current = {k: replay.states.get(k, EntityState(k)) for k in keys}
+    before = copy.deepcopy(current)
+    update(event, current)
+    apply_outcome(current, keys, None, Outcome.FRAUD)
+    assert current == before

@@ -45,7 +45,9 @@ def test_distinct_members_by_last_seen() -> None:
     assert w.distinct_counts(None, 0.0) == [0] * len(w.WINDOWS)
 
 
-def _brute_force(events: list[tuple[int, int, bool]], window: w.Window, now: int) -> tuple[int, int, float]:
+def _brute_force(
+    events: list[tuple[int, int, bool]], window: w.Window, now: int
+) -> tuple[int, int, float]:
     """The definition: events in buckets [current - n + 1, current], where the newest
     bucket ever written bounds what is still kept."""
     newest = max(at for at, _, _ in events) // window.bucket_seconds

@@ -51,7 +51,7 @@ def test_output_does_not_depend_on_string_hash_randomisation() -> None:
     def digest(hash_seed: str) -> str:
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
         # Runs this interpreter on a fixed script: no untrusted input reaches the subprocess.
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             [sys.executable, "-c", _DIGEST], env=env, capture_output=True, text=True, check=True
         )
         return done.stdout.strip()

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 
-from payguard import __version__
+from payguard import __version__, runtime
 from payguard.adapters.sql.assessments import SqlAssessmentStore
 from payguard.adapters.sql.audit import SqlAuditRepository
 from payguard.adapters.sql.engine import create_sql_engine, migrate
@@ -24,6 +23,7 @@ from payguard.api.routes import assessments, audit, health, lists, rules
 from payguard.audit.service import AuditService
 from payguard.core.bus import LISTS_CHANGED, RULES_CHANGED, EventBus, Message
 from payguard.core.clock import Clock, SystemClock
+from payguard.risk.commit import GroupCommitter
 from payguard.risk.interfaces import AssessmentStore, Scorer
 from payguard.risk.lists import ListService
 from payguard.risk.models.null import NullScorer
@@ -31,11 +31,6 @@ from payguard.risk.rules.service import RuleService
 from payguard.risk.service import AssessmentService
 from payguard.settings import Settings
 from payguard.tenancy.service import TenantService
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass
@@ -105,6 +100,7 @@ def build_services(
     """Build every backend named by `settings` and the services on top of them."""
     settings = settings or Settings()
     clock = clock or SystemClock()
+    runtime.tune()
     engine = create_sql_engine(settings.database_url, pool_size=settings.db_pool_size)
     migrate(engine)
     closers: list[Callable[[], None]] = []
@@ -119,8 +115,16 @@ def build_services(
     list_service = ListService(
         SqlListRepository(engine), audit=audit_service, bus=bus, clock=clock, ttl=ttl
     )
+    store = _store(settings, engine, closers)
+    committer = None
+    group_commit = settings.group_commit
+    if group_commit is None:
+        group_commit = engine.dialect.name == "postgresql"
+    if group_commit:
+        committer = GroupCommitter(store)
+        closers.append(committer.close)
     assessment_service = AssessmentService(
-        store=_store(settings, engine, closers),
+        store=store,
         rules=rule_service,
         lists=list_service,
         scorer=scorer or NullScorer(),
@@ -128,6 +132,7 @@ def build_services(
         audit=audit_service,
         clock=clock,
         retries=settings.state_retries,
+        committer=committer,
     )
     if settings.bus_url.startswith("memory://"):
         # In one process the bus drops caches at once; across workers the TTL bounds staleness.
@@ -153,69 +158,6 @@ def build_services(
     )
 
 
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413 before any parsing happens."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = self.limit + 1
-                if declared > self.limit:
-                    await self._refuse(send)
-                    return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await self._refuse(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        delivered = False
-
-        async def replay() -> MutableMapping[str, Any]:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, send: Send) -> None:
-        payload = orjson.dumps(
-            errors.error_body("payload_too_large", f"request body over {self.limit} bytes")
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
-
-
 def create_app(services: Services | None = None, *, settings: Settings | None = None) -> FastAPI:
     """The FastAPI application; builds its services from settings unless given them."""
     owned = services is None
@@ -226,13 +168,16 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
         if owned:
             app.state.services.close()
 
+    built = services if services is not None else build_services(settings)
     app = FastAPI(
         title="payguard",
+        # Starlette refuses a larger body with 413 before any parsing happens.
+        max_body_size=built.settings.max_body_bytes,
         version=__version__,
         description="Real-time fraud decisions for mobile-payment operators and their partners.",
         lifespan=lifespan,
     )
-    app.state.services = services if services is not None else build_services(settings)
+    app.state.services = built
     errors.install(app)
     for module in (health, assessments, rules, lists, audit):
         app.include_router(module.router)
@@ -243,5 +188,4 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
         async def echo(request: Request) -> FastJSON:
             return FastJSON(orjson.loads(await request.body()))
 
-    app.add_middleware(BodyLimit, limit=app.state.services.settings.max_body_bytes)
     return app

@@ -167,11 +167,14 @@ def demo(
     days: Annotated[float, typer.Option(min=0.1, help="Days of traffic, ending now")] = 2.0,
     seed: Annotated[int, typer.Option(help="Simulator seed")] = 7,
     fraud_rate: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.02,
+    rate: Annotated[float, typer.Option(min=0.1, help="Live events per second")] = 20.0,
     database: Annotated[str, typer.Option(help="Database URL")] = "sqlite:///var/demo.db",
-    keep_serving: Annotated[bool, typer.Option(help="Keep the API up after the traffic")] = True,
+    keep_serving: Annotated[
+        bool, typer.Option(help="After the backfill, keep serving with live traffic")
+    ] = True,
 ) -> None:
     """Serve on HOST:PORT with SQLite, create a demo tenant, stream simulated traffic with
-    fraud through the API and show a live summary of the decisions."""
+    fraud through the API (a backfill of DAYS, then live at RATE) and show a live summary."""
     from payguard.cli.demo import run_demo
 
     run_demo(
@@ -181,6 +184,7 @@ def demo(
         days=days,
         seed=seed,
         fraud_rate=fraud_rate,
+        rate=rate,
         database_url=database,
         keep_serving=keep_serving,
     )

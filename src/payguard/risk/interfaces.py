@@ -59,6 +59,15 @@ class AssessmentStore(Protocol):
         Raise `StateConflict` if an update's version is stale (nothing is written)."""
         ...
 
+    def record_many(
+        self, items: Sequence[tuple[Decision, Sequence[EntityState]]]
+    ) -> list[Decision | StateConflict]:
+        """`record` for several assessments at once, in as few transactions as the store
+        can (group commit). Each item succeeds or fails on its own: the result for an item
+        is what `record` would return for it, or the `StateConflict` it would raise. Any
+        other error fails the whole call with nothing written."""
+        ...
+
     def record_outcome(
         self,
         tenant_id: str,

@@ -13,9 +13,10 @@ from payguard.core.decisions import Decision, Outcome
 from payguard.core.errors import Conflict, NotFound
 from payguard.core.events import Event, event_from_document, event_to_document
 from payguard.core.ids import new_id
+from payguard.risk.commit import GroupCommitter
 from payguard.risk.engine import judge, stamp
 from payguard.risk.features.extractor import apply_outcome, compute, entities_of, update
-from payguard.risk.interfaces import AssessmentStore, Scorer, StateConflict
+from payguard.risk.interfaces import AssessmentStore, EntityState, Scorer, StateConflict
 from payguard.risk.lists import ListService
 from payguard.risk.rules.service import RuleService
 
@@ -36,6 +37,7 @@ class AssessmentService:
         audit: AuditWriter,
         clock: Clock,
         retries: int = 5,
+        committer: GroupCommitter | None = None,
     ) -> None:
         self._store = store
         self._rules = rules
@@ -45,6 +47,7 @@ class AssessmentService:
         self._audit = audit
         self._clock = clock
         self._retries = retries
+        self._committer = committer
 
     @property
     def store(self) -> AssessmentStore:
@@ -60,40 +63,72 @@ class AssessmentService:
         keys = [ref.key for ref in entities_of(event)]
         document = event_to_document(event)
         for _ in range(self._retries):
-            states = self._store.load_states(tenant_id, keys)
-            features = compute(event, states, self._lists.snapshot(tenant_id))
-            rule_set = self._rules.active(tenant_id)
-            verdict = judge(features, rule_set, self._scorer)
-            decision = stamp(
-                verdict,
-                assessment_id=new_id(),
-                tenant_id=tenant_id,
-                event=event,
-                event_document=document,
-                features=features,
-                rule_set_version=rule_set.version,
-                decided_at=self._clock.now(),
-            )
+            decision, updates = self._decide(tenant_id, event, keys, document)
             try:
-                stored = self._store.record(decision, update(event, states))
+                stored = self._store.record(decision, updates)
             except StateConflict:
                 continue
-            if stored.assessment_id != decision.assessment_id:
-                return stored, True
-            self._bus.publish(
-                DECISION_MADE,
-                {
-                    "tenant_id": tenant_id,
-                    "assessment_id": stored.assessment_id,
-                    "event_id": stored.event_id,
-                    "event_type": stored.event_type,
-                    "decision": stored.decision.value,
-                    "score": stored.score,
-                    "reasons": [r.code for r in stored.reasons],
-                },
-            )
-            return stored, False
+            return self._answer(stored, decision)
         raise Conflict("the entities of this event kept changing concurrently; retry")
+
+    async def assess_async(self, tenant_id: str, event: Event) -> tuple[Decision, bool]:
+        """`assess` for the event loop: the write joins a group commit with the writes of
+        concurrent assessments instead of paying for a transaction of its own."""
+        if self._committer is None:
+            return self.assess(tenant_id, event)
+        keys = [ref.key for ref in entities_of(event)]
+        document = event_to_document(event)
+        for _ in range(self._retries):
+            decision, updates = self._decide(tenant_id, event, keys, document, self._committer)
+            try:
+                stored = await self._committer.record(decision, updates)
+            except StateConflict:
+                continue
+            return self._answer(stored, decision)
+        raise Conflict("the entities of this event kept changing concurrently; retry")
+
+    def _decide(
+        self,
+        tenant_id: str,
+        event: Event,
+        keys: list[str],
+        document: dict[str, Any],
+        committer: GroupCommitter | None = None,
+    ) -> tuple[Decision, list[EntityState]]:
+        states = self._store.load_states(tenant_id, keys)
+        if committer is not None:
+            states = committer.overlay(tenant_id, states)
+        features = compute(event, states, self._lists.snapshot(tenant_id))
+        rule_set = self._rules.active(tenant_id)
+        verdict = judge(features, rule_set, self._scorer)
+        decision = stamp(
+            verdict,
+            assessment_id=new_id(),
+            tenant_id=tenant_id,
+            event=event,
+            event_document=document,
+            features=features,
+            rule_set_version=rule_set.version,
+            decided_at=self._clock.now(),
+        )
+        return decision, update(event, states)
+
+    def _answer(self, stored: Decision, attempted: Decision) -> tuple[Decision, bool]:
+        if stored.assessment_id != attempted.assessment_id:
+            return stored, True
+        self._bus.publish(
+            DECISION_MADE,
+            {
+                "tenant_id": stored.tenant_id,
+                "assessment_id": stored.assessment_id,
+                "event_id": stored.event_id,
+                "event_type": stored.event_type,
+                "decision": stored.decision.value,
+                "score": stored.score,
+                "reasons": [r.code for r in stored.reasons],
+            },
+        )
+        return stored, False
 
     def get(self, tenant_id: str, assessment_id: str) -> Decision:
         decision = self._store.get(tenant_id, assessment_id)

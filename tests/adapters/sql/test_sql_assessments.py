@@ -172,6 +172,38 @@ def test_duplicate_event_returns_the_first_decision_and_leaves_state(
     )
 
 
+def test_record_many_isolates_each_item(
+    store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    """One batch: a new write, a chained write on the same entity, a duplicate event and a
+    stale write; each ends as `record` would have ended it, the others unharmed."""
+    earlier = make_decision(tenant, event_id="evt-dup")
+    store.record(earlier, [EntityState("account:dup", 0, {"n": 1})])
+
+    fresh = make_decision(tenant)
+    chained = make_decision(tenant)
+    duplicate = make_decision(tenant, event_id="evt-dup")
+    stale = make_decision(tenant)
+    results = store.record_many(
+        [
+            (fresh, [EntityState("account:a", 0, {"n": 1})]),
+            (chained, [EntityState("account:a", 1, {"n": 2})]),
+            (duplicate, [EntityState("account:dup", 1, {"n": 99})]),
+            (stale, [EntityState("account:b", 7, {"n": 1})]),
+        ]
+    )
+
+    assert results[0] == fresh and results[1] == chained
+    assert results[2] == earlier
+    assert isinstance(results[3], StateConflict)
+    states = store.load_states(tenant, ["account:a", "account:dup", "account:b"])
+    assert states["account:a"] == EntityState("account:a", 2, {"n": 2})
+    assert states["account:dup"] == EntityState("account:dup", 1, {"n": 1})
+    assert states["account:b"].version == 0
+    assert store.get(tenant, stale.assessment_id) is None
+    assert store.get(tenant, duplicate.assessment_id) is None
+
+
 def test_stale_state_raises_and_stores_nothing(
     sql_engine: sa.Engine, store: AssessmentStore, tenant: str, make_decision: DecisionFactory
 ) -> None:

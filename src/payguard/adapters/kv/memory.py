@@ -141,6 +141,23 @@ class CachingAssessmentStore:
             self._forget(decision.tenant_id, updates)
         return stored
 
+    def record_many(
+        self, items: Sequence[tuple[Decision, Sequence[EntityState]]]
+    ) -> list[Decision | StateConflict]:
+        """Delegates, then caches or forgets each item's updates as `record` does."""
+        try:
+            results = self._inner.record_many(items)
+        except BaseException:
+            for decision, updates in items:
+                self._forget(decision.tenant_id, updates)
+            raise
+        for (decision, updates), result in zip(items, results, strict=True):
+            if isinstance(result, Decision) and result.assessment_id == decision.assessment_id:
+                self._remember(decision.tenant_id, updates, bump=True)
+            else:
+                self._forget(decision.tenant_id, updates)
+        return results
+
     def record_outcome(
         self,
         tenant_id: str,

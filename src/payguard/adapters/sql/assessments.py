@@ -204,6 +204,49 @@ class SqlAssessmentStore:
             return self._stored_instead_of(decision)
         return decision
 
+    def record_many(
+        self, items: Sequence[tuple[Decision, Sequence[EntityState]]]
+    ) -> list[Decision | StateConflict]:
+        """All items in one transaction, each inside its own savepoint so that a duplicate
+        or a stale state undoes only that item. With external state there is no shared
+        transaction to join, so items are recorded one by one."""
+        if self._external is not None or len(items) == 1:
+            return [self._record_or_conflict(decision, updates) for decision, updates in items]
+        results: list[Decision | StateConflict | None] = []
+        integrity_error = self._dialect.dbapi.IntegrityError
+        try:
+            with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
+                for decision, updates in items:
+                    cursor.execute("SAVEPOINT assessment")
+                    try:
+                        cursor.execute(self._insert, self._row(decision))
+                        self._states.write(cursor, decision.tenant_id, updates)
+                    except integrity_error:
+                        cursor.execute("ROLLBACK TO SAVEPOINT assessment")
+                        results.append(None)  # a duplicate event: answered after commit
+                    except StateConflict as exc:
+                        cursor.execute("ROLLBACK TO SAVEPOINT assessment")
+                        results.append(exc)
+                    else:
+                        results.append(decision)
+                    cursor.execute("RELEASE SAVEPOINT assessment")
+        except Conflict:
+            # A deadlock or serialisation failure between two workers' batches: fall back
+            # to one transaction per item, each with its own retry by the caller.
+            return [self._record_or_conflict(decision, updates) for decision, updates in items]
+        return [
+            self._stored_instead_of(decision) if result is None else result
+            for result, (decision, _) in zip(results, items, strict=True)
+        ]
+
+    def _record_or_conflict(
+        self, decision: Decision, updates: Sequence[EntityState]
+    ) -> Decision | StateConflict:
+        try:
+            return self.record(decision, updates)
+        except StateConflict as exc:
+            return exc
+
     def _row(self, decision: Decision) -> tuple[Any, ...]:
         return (
             decision.tenant_id,

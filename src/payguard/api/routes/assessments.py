@@ -49,7 +49,7 @@ async def create_assessment(request: Request, principal: Assessor) -> FastJSON:
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
         ) from None
     event = body.to_event(now=services.clock.now())
-    decision, replayed = services.assessments.assess(principal.tenant_id, event)
+    decision, replayed = await services.assessments.assess_async(principal.tenant_id, event)
     return FastJSON(assessment_public(decision, replayed=replayed), 200 if replayed else 201)
 
 

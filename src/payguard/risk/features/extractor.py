@@ -12,16 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from payguard.core.decisions import FRAUD_OUTCOMES, Outcome
 from payguard.core.events import MONEY_EVENTS, Event, EventType
 from payguard.risk.features import windows as w
 from payguard.risk.interfaces import EntityState, ListKind
 
-#: Most members remembered per entity and dimension (devices of an account, senders to a
-#: payee, ...); beyond it the least recently seen is forgotten, so distinct counts saturate.
+#: Members remembered per entity and dimension (devices of an account, senders to a payee,
+#: ...): between 256 and 288; beyond that the least recently seen are forgotten, so distinct
+#: counts saturate.
 MEMBER_CAP = 256
+_EVICT_BATCH = 32
 
 ENTITIES: tuple[str, ...] = ("account", "device", "ip", "payee", "merchant")
 
@@ -197,7 +197,7 @@ def compute(
     for ref in refs:
         data = states[ref.key].data if ref.key in states else {}
         _entity_features(f, ref, data, at, amount, is_money, dims.get(ref.kind, {}))
-        kind_lists = lists.get(ListKind(ref.kind))
+        kind_lists = lists.get(_LIST_KIND[ref.kind])
         if kind_lists:
             f[f"{ref.kind}_lists"] = list(kind_lists.get(ref.id, ()))
 
@@ -241,6 +241,7 @@ _DISTINCT = {
     for kind in ENTITIES
 }
 _REPORTS = {kind: f"{kind}_fraud_reports" for kind in ENTITIES}
+_LIST_KIND = {kind: ListKind(kind) for kind in ENTITIES}
 
 
 def _entity_features(
@@ -259,7 +260,7 @@ def _entity_features(
         n, pn, ps = w.totals(series.get(window.name), window, at)
         f[events_name] = n + 1
         f[payments_name] = pn + paid
-        f[amount_name] = round(ps + amount * paid, 6)
+        f[amount_name] = ps + amount * paid
     fr = data.get("fr")
     if fr:
         f[_REPORTS[kind]] = int(fr)
@@ -345,21 +346,29 @@ def _remember(members: dict[str, float], member: str, at: float) -> None:
     previous = members.get(member)
     if previous is None or previous < at:
         members[member] = at
-    if len(members) > MEMBER_CAP:
-        oldest = min(members, key=members.__getitem__)
-        del members[oldest]
+    if len(members) > MEMBER_CAP + _EVICT_BATCH:
+        # Forget the least recently seen in batches: one sort per 32 new members instead
+        # of a scan per event on busy entities.
+        for stale in sorted(members, key=members.__getitem__)[: len(members) - MEMBER_CAP]:
+            del members[stale]
 
 
 def _add_series(
     data: dict[str, Any], field: str, at: float, payment: bool, amount: float, windows: Any
 ) -> None:
-    series = data.setdefault(field, {})
+    series = dict(data.get(field) or {})
     for window in windows:
         series[window.name] = w.add(series.get(window.name), window, at, payment, amount)
+    data[field] = series
 
 
 def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]:
-    """The new state of every entity `event` touches (versions kept for the CAS write)."""
+    """The new state of every entity `event` touches (versions kept for the CAS write).
+
+    Loaded states are shared read-only, so this copies only what it changes: the top-level
+    dict, the touched series and member maps (a full deep copy of a busy merchant's state
+    cost more than the whole feature computation).
+    """
     at = event.occurred_at.timestamp()
     is_money = event.event_type in MONEY_EVENTS
     amount = float(event.amount.value) if event.amount is not None else 0.0
@@ -368,7 +377,7 @@ def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]
     updated: list[EntityState] = []
     for ref in entities_of(event):
         current = states.get(ref.key)
-        data: dict[str, Any] = _deep_copy(current.data) if current is not None else {}
+        data: dict[str, Any] = dict(current.data) if current is not None else {}
         if "fs" not in data or data["fs"] > at:
             data["fs"] = at
         data["ls"] = max(at, data.get("ls", at))
@@ -377,9 +386,14 @@ def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]
             _add_series(data, "f", at, False, 0.0, _TYPE_WINDOWS)
         if ref.kind == "account":
             _update_account(data, event, at, amount, is_money)
-        members = data.setdefault("m", {})
-        for dim, member in dims.get(ref.kind, {}).items():
-            _remember(members.setdefault(dim, {}), member, at)
+        adds = dims.get(ref.kind)
+        if adds:
+            members = dict(data.get("m") or {})
+            for dim, member in adds.items():
+                copied = dict(members.get(dim) or {})
+                _remember(copied, member, at)
+                members[dim] = copied
+            data["m"] = members
         updated.append(
             EntityState(key=ref.key, version=current.version if current else 0, data=data)
         )
@@ -391,17 +405,19 @@ def _update_account(
 ) -> None:
     for series, event_type in ACCOUNT_TYPE_SERIES.items():
         if event.event_type == event_type:
-            types = data.setdefault("t", {})
-            target = types.setdefault(series, {})
-            for window in _TYPE_WINDOWS:
-                target[window.name] = w.add(target.get(window.name), window, at, False, 0.0)
+            types = dict(data.get("t") or {})
+            types[series] = dict(types.get(series) or {})
+            _add_series(types, series, at, False, 0.0, _TYPE_WINDOWS)
+            data["t"] = types
     if event.event_type == EventType.ACCOUNT_OPEN:
         data["op"] = at
     if event.event_type == EventType.CREDENTIAL_CHANGE:
         data["lc"] = at
     if event.event_type == EventType.PAYEE_ADD:
         data["lpa"] = at
-    if event.device is not None and event.device.id not in (data.get("m", {}).get("device") or {}):
+    if event.device is not None and event.device.id not in (
+        (data.get("m") or {}).get("device") or {}
+    ):
         data["lnd"] = at
     if is_money:
         n, mean, m2 = data.get("pr") or (0, 0.0, 0.0)
@@ -425,13 +441,7 @@ def apply_outcome(
     updated = []
     for key in keys:
         current = states.get(key) or EntityState(key=key)
-        data = _deep_copy(current.data)
+        data = dict(current.data)
         data["fr"] = max(0, int(data.get("fr", 0)) + delta)
         updated.append(EntityState(key=key, version=current.version, data=data))
     return updated
-
-
-def _deep_copy(value: dict[str, Any]) -> dict[str, Any]:
-    # A JSON round trip through orjson is several times faster than a recursive copy here.
-    copied: dict[str, Any] = orjson.loads(orjson.dumps(value))
-    return copied

@@ -70,41 +70,39 @@ def totals(series: Series | None, window: Window, at: float) -> tuple[int, int, 
 
 
 def add(series: Series | None, window: Window, at: float, payment: bool, amount: float) -> Series:
-    """`series` with one event at `at` added and buckets too old for any window dropped."""
-    if not series:
-        series = [0, 0, 0.0, []]
-    buckets: list[Bucket] = series[3]
-    index = int(at // window.bucket_seconds)
+    """A new series: `series` with one event at `at` added and buckets too old for any
+    window dropped. `series` itself is left untouched (states are shared read-only)."""
     p = 1 if payment else 0
+    index = int(at // window.bucket_seconds)
+    if not series:
+        return [1, p, amount, [[index, 1, p, amount]]]
+    events, payments, total, old = series
+    buckets = list(old)
     last = buckets[-1][0] if buckets else None
-    if last == index:  # the common case: in-order traffic
-        bucket = buckets[-1]
-        bucket[1] += 1
-        bucket[2] += p
-        bucket[3] += amount
-    elif last is None or index > last:
+    if last is None or index > last:  # the common case: in-order traffic
         buckets.append([index, 1, p, amount])
     else:
-        for bucket in buckets:
+        for position, bucket in enumerate(buckets):
             if bucket[0] == index:
-                bucket[1] += 1
-                bucket[2] += p
-                bucket[3] += amount
+                buckets[position] = [index, bucket[1] + 1, bucket[2] + p, bucket[3] + amount]
                 break
         else:
             buckets.append([index, 1, p, amount])
-            if len(buckets) > 1 and buckets[-2][0] > index:
-                buckets.sort(key=lambda b: b[0])
-    series[0] += 1
-    series[1] += p
-    series[2] += amount
+            buckets.sort(key=lambda b: b[0])
+    events += 1
+    payments += p
+    total += amount
     oldest = buckets[-1][0] - window.buckets + 1
-    while buckets and buckets[0][0] < oldest:
-        dropped = buckets.pop(0)
-        series[0] -= dropped[1]
-        series[1] -= dropped[2]
-        series[2] -= dropped[3]
-    return series
+    if buckets[0][0] < oldest:
+        keep = 0
+        while buckets[keep][0] < oldest:
+            dropped = buckets[keep]
+            events -= dropped[1]
+            payments -= dropped[2]
+            total -= dropped[3]
+            keep += 1
+        buckets = buckets[keep:]
+    return [events, payments, total, buckets]
 
 
 def distinct_counts(members: dict[str, float] | None, at: float) -> list[int]:
