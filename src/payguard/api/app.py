@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -31,6 +32,11 @@ from payguard.risk.rules.service import RuleService
 from payguard.risk.service import AssessmentService
 from payguard.settings import Settings
 from payguard.tenancy.service import TenantService
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass
@@ -158,6 +164,69 @@ def build_services(
     )
 
 
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413 before any parsing happens."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = self.limit + 1
+                if declared > self.limit:
+                    await self._refuse(send)
+                    return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        payload = orjson.dumps(
+            errors.error_body("payload_too_large", f"request body over {self.limit} bytes")
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
 def create_app(services: Services | None = None, *, settings: Settings | None = None) -> FastAPI:
     """The FastAPI application; builds its services from settings unless given them."""
     owned = services is None
@@ -171,8 +240,6 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
     built = services if services is not None else build_services(settings)
     app = FastAPI(
         title="payguard",
-        # Starlette refuses a larger body with 413 before any parsing happens.
-        max_body_size=built.settings.max_body_bytes,
         version=__version__,
         description="Real-time fraud decisions for mobile-payment operators and their partners.",
         lifespan=lifespan,
@@ -188,4 +255,5 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
         async def echo(request: Request) -> FastJSON:
             return FastJSON(orjson.loads(await request.body()))
 
+    app.add_middleware(BodyLimit, limit=built.settings.max_body_bytes)
     return app
