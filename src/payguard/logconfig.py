@@ -10,33 +10,16 @@ from typing import Any
 
 import structlog
 
+from payguard.core.pan import redact_pans
+
 _SENSITIVE_KEYS = re.compile(
     r"(authorization|api_?key|secret|password|passwd|token|pan|card_?number|cvv|otp)", re.I
 )
 _API_KEY = re.compile(r"pgk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
-_DIGITS = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
 
 
 def _mask_text(text: str) -> str:
-    text = _API_KEY.sub("pgk_[redacted]", text)
-
-    def pan(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        return "[pan-redacted]" if _luhn(digits) else match.group(0)
-
-    return _DIGITS.sub(pan, text)
+    return redact_pans(_API_KEY.sub("pgk_[redacted]", text))
 
 
 def scrub(value: Any, key: str = "") -> Any:

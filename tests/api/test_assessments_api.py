@@ -139,3 +139,16 @@ def test_roles_are_enforced_and_denials_audited(client, tenant, payment) -> None
     audit = client.get("/v1/audit", params={"action": "access:denied"}, headers=admin).json()
     assert len(audit) == 2
     assert client.get("/v1/audit", headers=analyst).status_code == 403
+
+
+def test_card_numbers_in_free_text_are_stored_masked(client, tenant, payment, services) -> None:
+    body = payment(
+        payee={"id": "p-1", "name": "pay 4111 1111 1111 1111", "account": "5500000000000004"},
+        attributes={"memo": "card 340000000000009"},
+    )
+    created = client.post("/v1/assessments", json=body, headers=tenant()).json()
+    stored = services.assessments.get(services.tenants.tenants()[0].id, created["assessment_id"])
+    text = str(stored.event)
+    for pan in ("4111111111111111", "4111 1111 1111 1111", "5500000000000004", "340000000000009"):
+        assert pan not in text
+    assert stored.event["payee"]["account"] == "550000******0004"

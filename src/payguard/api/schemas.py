@@ -35,6 +35,7 @@ from payguard.core.events import (
     Payee,
 )
 from payguard.core.money import CURRENCIES, Money, minor_units
+from payguard.core.pan import mask_pans
 from payguard.risk.interfaces import ListKind
 
 
@@ -190,20 +191,35 @@ class AssessmentRequest(Strict):
         geo = self.geo
         if geo is not None and (geo.lat is None) != (geo.lon is None):
             raise ValidationFailed("lat and lon come together", field="geo.lat")
+        payee = self.payee
+        merchant = self.merchant
+        device = self.device
         return Event(
             event_id=self.event_id,
             event_type=self.event_type,
             occurred_at=self.occurred_at,
             account_id=self.account_id,
             amount=money,
-            payee=None if self.payee is None else Payee(**self.payee.model_dump()),
-            merchant=None if self.merchant is None else Merchant(**self.merchant.model_dump()),
-            device=None if self.device is None else Device(**self.device.model_dump()),
+            # Free text may carry a card number: masked before anything can store it.
+            payee=None
+            if payee is None
+            else Payee(payee.id, _masked(payee.name), _masked(payee.account)),
+            merchant=None
+            if merchant is None
+            else Merchant(merchant.id, merchant.mcc, _masked(merchant.name)),
+            device=None if device is None else Device(device.id, _masked(device.fingerprint)),
             ip=self.ip,
             geo=None if geo is None else Geo(lat=geo.lat, lon=geo.lon, country=geo.country),
             channel=self.channel,
-            attributes=dict(self.attributes),
+            attributes={
+                key: mask_pans(value) if isinstance(value, str) else value
+                for key, value in self.attributes.items()
+            },
         )
+
+
+def _masked(text: str | None) -> str | None:
+    return None if text is None else mask_pans(text)
 
 
 class ReasonOut(BaseModel):
