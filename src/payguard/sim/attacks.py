@@ -107,15 +107,18 @@ def _attacker_device(rng: Random, *, web_share: float) -> tuple[Device, dict[str
     return device, posture
 
 
-def account_takeover(
-    rng: Random, population: Population, victims: Sequence[Customer], t: int
-) -> list[tuple[int, dict[str, Any]]]:
-    """One takeover of a random victim starting at `t`; over within about 20 minutes."""
-    victim = rng.choice(victims)
-    home = victim.city
-    origin = rng.choice([c for c in CITIES if c.country != home.country])
-    device, posture = _attacker_device(rng, web_share=0.2)
-    if rng.random() < 0.5:
+def _attacker_network(
+    rng: Random,
+    population: Population,
+    origin: City,
+    device: Device,
+    posture: dict[str, Any],
+    *,
+    hosting: float,
+) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
+    """Where an attack session comes from: a hosting IP (share `hosting`) or one in
+    `origin`, a location near `origin` for phones, and the session's base attributes."""
+    if rng.random() < hosting:
         ip = rng.choice(population.hosting_ips)
     else:
         ip = rng.choice(population.ips_by_city[origin.name])
@@ -124,7 +127,18 @@ def account_takeover(
         where = geo(
             origin.lat + rng.gauss(0, 0.05), origin.lon + rng.gauss(0, 0.05), origin.country
         )
-    base = {"session_id": f"ses-{random_hex(rng, 48)}", **posture}
+    return ip, where, {"session_id": f"ses-{random_hex(rng, 48)}", **posture}
+
+
+def account_takeover(
+    rng: Random, population: Population, victims: Sequence[Customer], t: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """One takeover of a random victim starting at `t`; over within about 20 minutes."""
+    victim = rng.choice(victims)
+    home = victim.city
+    origin = rng.choice([c for c in CITIES if c.country != home.country])
+    device, posture = _attacker_device(rng, web_share=0.2)
+    ip, where, base = _attacker_network(rng, population, origin, device, posture, hosting=0.5)
     account = victim.account_id
     mule = rng.choice(population.mules)
     events = []
@@ -182,16 +196,7 @@ def card_testing(
     """One burst of tiny card payments starting at `t`; the burst lasts a few minutes at most."""
     device, posture = _attacker_device(rng, web_share=0.7)
     origin = rng.choice(CITIES)
-    if rng.random() < 0.8:
-        ip = rng.choice(population.hosting_ips)
-    else:
-        ip = rng.choice(population.ips_by_city[origin.name])
-    where = None
-    if device.kind == "phone":
-        where = geo(
-            origin.lat + rng.gauss(0, 0.05), origin.lon + rng.gauss(0, 0.05), origin.country
-        )
-    base = {"session_id": f"ses-{random_hex(rng, 48)}", **posture}
+    ip, where, base = _attacker_network(rng, population, origin, device, posture, hosting=0.8)
     events = []
 
     if victims and rng.random() < CARD_TEST_SINGLE_ACCOUNT:
