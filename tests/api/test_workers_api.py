@@ -1,0 +1,83 @@
+"""Two workers on one database: each sees the other's writes and rule changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from payguard.api.app import build_services, create_app
+from payguard.settings import Settings
+
+RULES = """
+rules:
+  - {id: big, when: amount >= 500.0, action: review, score: 600, reason: BIG, message: Big.}
+"""
+
+
+@pytest.fixture
+def workers(tmp_path, clock, request) -> Iterator[tuple[TestClient, TestClient, dict[str, str]]]:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/shared.db", cache_ttl_seconds=0)
+    first = build_services(settings, clock=clock)
+    second = build_services(settings, clock=clock)
+    tenant, key = first.tenants.create_tenant("acme", actor="test")
+    request.node.stash_services = (first, tenant.id)
+    headers = {"Authorization": f"Bearer {key}"}
+    with (
+        TestClient(create_app(first)) as a,
+        TestClient(create_app(second)) as b,
+    ):
+        yield a, b, headers
+    first.close()
+    second.close()
+
+
+def test_alternating_workers_count_every_event_once(workers, payment, request) -> None:
+    a, b, headers = workers
+    results = []
+    for i in range(12):
+        client = a if i % 2 == 0 else b
+        response = client.post("/v1/assessments", json=payment(event_id=f"w-{i}"), headers=headers)
+        assert response.status_code == 201, response.text
+        results.append(response.json())
+    # Each worker's cache was stale every other event: version checks caught it.
+    services, tenant_id = request.node.stash_services
+    last = services.assessments.get(tenant_id, results[-1]["assessment_id"])
+    assert last.features["account_payments_1h"] == 12
+    replay = a.post("/v1/assessments", json=payment(event_id="w-3"), headers=headers)
+    assert replay.json()["replayed"] is True
+
+
+def test_features_see_the_other_workers_writes(workers, payment) -> None:
+    a, b, headers = workers
+    for i in range(5):
+        client = a if i % 2 == 0 else b
+        client.post(
+            "/v1/assessments",
+            json=payment(
+                amount={"value": "0.50", "currency": "SGD"},
+                payee=None,
+                merchant={"id": "m-1"},
+                occurred_at=f"2026-03-02T17:20:0{i}+08:00",
+            ),
+            headers=headers,
+        )
+    burst = a.post(
+        "/v1/assessments",
+        json=payment(
+            amount={"value": "0.50", "currency": "SGD"},
+            payee=None,
+            merchant={"id": "m-1"},
+            occurred_at="2026-03-02T17:20:06+08:00",
+        ),
+        headers=headers,
+    ).json()
+    assert burst["decision"] == "block"  # six tiny payments within a minute across workers
+
+
+def test_rule_change_on_one_worker_applies_on_the_other(workers, payment) -> None:
+    a, b, headers = workers
+    assert a.put("/v1/rules", json={"source": RULES}, headers=headers).status_code == 200
+    big = payment(amount={"value": "750.00", "currency": "SGD"})
+    assert b.post("/v1/assessments", json=big, headers=headers).json()["decision"] == "review"
