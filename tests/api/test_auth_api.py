@@ -64,3 +64,23 @@ def test_health_and_openapi_need_no_key(client) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/assessments" in spec["paths"]
     assert "/v1/rules/backtest" in spec["paths"]
+
+
+def test_openapi_references_all_resolve(client) -> None:
+    spec = client.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+
+    def refs(node: object) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+            return found + [r for value in node.values() for r in refs(value)]
+        if isinstance(node, list):
+            return [r for value in node for r in refs(value)]
+        return []
+
+    for ref in refs(spec):
+        assert ref.startswith("#/components/schemas/"), ref
+        assert ref.rsplit("/", 1)[1] in components, ref
+    body = spec["paths"]["/v1/assessments"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/AssessmentRequest"}
+    assert "event_id" in components["AssessmentRequest"]["properties"]

@@ -21,6 +21,7 @@ from payguard.adapters.sql.tenants import SqlTenantRepository
 from payguard.api import errors
 from payguard.api.responses import FastJSON
 from payguard.api.routes import assessments, audit, health, lists, rules
+from payguard.api.schemas import AssessmentRequest
 from payguard.audit.service import AuditService
 from payguard.core.bus import LISTS_CHANGED, RULES_CHANGED, EventBus, Message
 from payguard.core.clock import Clock, SystemClock
@@ -227,6 +228,26 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": payload})
 
 
+def _document_raw_bodies(app: FastAPI) -> None:
+    """Put the schemas of bodies that handlers parse themselves into the OpenAPI components
+    (FastAPI only lists the models it validates)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        body = AssessmentRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in body.pop("$defs", {}).items():
+            schemas.setdefault(name, definition)
+        schemas["AssessmentRequest"] = body
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(services: Services | None = None, *, settings: Settings | None = None) -> FastAPI:
     """The FastAPI application; builds its services from settings unless given them."""
     owned = services is None
@@ -248,6 +269,8 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
     errors.install(app)
     for module in (health, assessments, rules, lists, audit):
         app.include_router(module.router)
+
+    _document_raw_bodies(app)
 
     if app.state.services.settings.enable_echo:
 

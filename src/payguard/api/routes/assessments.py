@@ -34,7 +34,9 @@ AssessmentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": AssessmentRequest.model_json_schema()}},
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/AssessmentRequest"}}
+            },
         }
     },
 )
