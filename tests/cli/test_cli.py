@@ -102,3 +102,13 @@ def test_demo_serves_and_decides_simulated_traffic(tmp_path) -> None:
     assert "events decided" in out
     assert "fraud stopped" in out
     assert "refused requests" not in out
+
+
+def test_tenants_revoke(env) -> None:
+    from payguard.tenancy.service import key_id_of
+
+    key = runner.invoke(app, ["tenants", "create", "acme"]).output.strip().splitlines()[-1]
+    key_id = key_id_of(key)
+    assert key_id is not None
+    assert runner.invoke(app, ["tenants", "revoke", key_id]).exit_code == 0
+    assert runner.invoke(app, ["tenants", "revoke", "0" * 16]).exit_code == 2

@@ -89,6 +89,25 @@ def tenants_key(
     typer.echo(raw)
 
 
+@tenants_app.command("revoke")
+def tenants_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (the 16 hex digits after pgk_)")],
+) -> None:
+    """Revoke an API key at once (other workers stop accepting it within the cache TTL)."""
+    from payguard.api.app import build_services
+    from payguard.core.errors import PayguardError
+
+    services = build_services()
+    try:
+        services.tenants.revoke_key(key_id, actor="cli")
+    except PayguardError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+    typer.echo(f"revoked key {key_id}")
+
+
 @tenants_app.command("list")
 def tenants_list() -> None:
     """List tenants."""
