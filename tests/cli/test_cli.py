@@ -46,6 +46,7 @@ def test_assess_decides_a_file_and_reports_bad_lines(env, tmp_path) -> None:
         "{not json",
         json.dumps({**good, "event_id": "e2", "amount": None}),
         "",
+        json.dumps({**good, "event_id": "e3", "attributes": {"x": "y" * 100_000}}),
     ]
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(lines))
@@ -55,6 +56,7 @@ def test_assess_decides_a_file_and_reports_bad_lines(env, tmp_path) -> None:
     assert out[0]["decision"] == "allow"
     assert out[1]["line"] == 2 and "error" in out[1]
     assert out[2] == {"line": 3, "error": "a payment needs an amount", "field": "amount"}
+    assert out[3] == {"line": 5, "error": "line too long", "field": "body"}
 
 
 def test_assess_unknown_tenant(env, tmp_path) -> None:

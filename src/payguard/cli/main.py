@@ -143,9 +143,20 @@ def assess(
             err.print(f"[red]error:[/red] no tenant named {tenant!r}")
             raise typer.Exit(2)
         out = sys.stdout.buffer
+
+        def refuse(number: int, error: str, field: str | None, kind: str = "invalid") -> None:
+            line: dict[str, object] = {"line": number, "error": error}
+            if field is not None:
+                line["field"] = field
+            out.write(orjson.dumps(line) + b"\n")
+            counts[kind] = counts.get(kind, 0) + 1
+
         with file.open("rb") as lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
+                    continue
+                if len(line) > services.settings.max_body_bytes:
+                    refuse(number, "line too long", "body")
                     continue
                 try:
                     request = AssessmentRequest.model_validate_json(line)
@@ -153,25 +164,15 @@ def assess(
                     decision, replayed = services.assessments.assess(owner.id, event)
                 except ValidationError as exc:
                     first = exc.errors()[0]
-                    field = ".".join(str(p) for p in first["loc"]) or "body"
-                    out.write(orjson.dumps({"line": number, "error": first["msg"], "field": field}))
-                    out.write(b"\n")
-                    counts["invalid"] = counts.get("invalid", 0) + 1
+                    refuse(number, first["msg"], ".".join(str(p) for p in first["loc"]) or "body")
                     continue
                 except ValidationFailed as exc:
-                    out.write(
-                        orjson.dumps({"line": number, "error": exc.message, "field": exc.field})
-                    )
-                    out.write(b"\n")
-                    counts["invalid"] = counts.get("invalid", 0) + 1
+                    refuse(number, exc.message, exc.field)
                     continue
                 except PayguardError as exc:
-                    out.write(orjson.dumps({"line": number, "error": exc.message}))
-                    out.write(b"\n")
-                    counts["failed"] = counts.get("failed", 0) + 1
+                    refuse(number, exc.message, None, kind="failed")
                     continue
-                out.write(orjson.dumps(assessment_public(decision, replayed=replayed)))
-                out.write(b"\n")
+                out.write(orjson.dumps(assessment_public(decision, replayed=replayed)) + b"\n")
                 counts[decision.decision.value] = counts.get(decision.decision.value, 0) + 1
     finally:
         services.close()

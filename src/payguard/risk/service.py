@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
 from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
 from payguard.core.bus import DECISION_MADE, OUTCOME_RECORDED, EventBus
 from payguard.core.clock import Clock
@@ -19,8 +17,6 @@ from payguard.risk.features.extractor import apply_outcome, compute, entities_of
 from payguard.risk.interfaces import AssessmentStore, EntityState, Scorer, StateConflict
 from payguard.risk.lists import ListService
 from payguard.risk.rules.service import RuleService
-
-log = structlog.get_logger(__name__)
 
 
 class AssessmentService:
