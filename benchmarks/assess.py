@@ -144,7 +144,9 @@ def _load(
 def load(
     port: int, bodies: list[bytes], path: str, key: str, seconds: float, connections: int
 ) -> tuple[float, list[float], Codes]:
-    """Requests/s, latencies and status counts of `connections` keep-alive clients."""
+    """Requests/s, latencies and status counts of `connections` keep-alive clients that
+    send `bodies` in order (each connection pops the next one off a shared stack)."""
+    bodies = list(reversed(bodies))
     queue: multiprocessing.Queue[tuple[float, list[float], Codes]] = multiprocessing.Queue()
     process = multiprocessing.Process(
         target=_load, args=(port, bodies, path, key, seconds, connections, queue)
@@ -192,8 +194,9 @@ def over_http(
             except OSError:
                 time.sleep(0.1)
         bodies = [orjson.dumps(r) for r in requests]
-        warm = bodies[-500:]
-        del bodies[-500:]
+        # Events go out in time order, as a partner sends them: the first 500 warm up.
+        warm = bodies[:500]
+        del bodies[:500]
         load(port, warm, "/v1/assessments", key, 5, connections)
         echo_bodies = [orjson.dumps(r) for r in requests]
         echo = load(port, echo_bodies, "/bench/echo", key, seconds, connections)
