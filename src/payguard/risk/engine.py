@@ -128,7 +128,8 @@ def stamp(
 
 def sparse(features: Mapping[str, Any]) -> dict[str, Any]:
     """Only the features that differ from their neutral value: what a decision stores."""
-    return {name: value for name, value in features.items() if value != FEATURES.get(name)}
+    neutral = FEATURES
+    return {name: value for name, value in features.items() if value != neutral[name]}
 
 
 def dense(stored: Mapping[str, Any]) -> dict[str, Any]:
