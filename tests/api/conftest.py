@@ -31,7 +31,7 @@ def tenant(services: Services) -> Callable[..., dict[str, str]]:
     """Creates a tenant; returns auth headers for a key of the given role."""
 
     def make(name: str = "acme", role: Role = Role.ADMIN) -> dict[str, str]:
-        existing = next((t for t in services.tenants.tenants() if t.name == name), None)
+        existing = services.tenants.get_tenant_by_name(name)
         if existing is None:
             _, key = services.tenants.create_tenant(name, actor="test", role=role)
         else:

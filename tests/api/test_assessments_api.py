@@ -123,7 +123,8 @@ def test_tenant_state_does_not_leak(client, tenant, payment, services) -> None:
     for _i in range(3):
         client.post("/v1/assessments", json=payment(), headers=a)
     seen_by_b = client.post("/v1/assessments", json=payment(), headers=b).json()
-    tenant_b = next(t for t in services.tenants.tenants() if t.name == "bravo")
+    tenant_b = services.tenants.get_tenant_by_name("bravo")
+    assert tenant_b is not None
     stored = services.assessments.get(tenant_b.id, seen_by_b["assessment_id"])
     assert stored.features["account_payments_1h"] == 1
     assert stored.features["new_account"] is True

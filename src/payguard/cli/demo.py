@@ -110,7 +110,7 @@ def run_demo(
     settings = Settings(database_url=database_url, kv_url="memory://", bus_url="memory://")
     configure("WARNING")
     services = build_services(settings)
-    tenant = next((t for t in services.tenants.tenants() if t.name == TENANT), None)
+    tenant = services.tenants.get_tenant_by_name(TENANT)
     if tenant is None:
         tenant, key = services.tenants.create_tenant(TENANT, actor="demo")
     else:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from payguard.tenancy.interfaces import Role
+from payguard.core.errors import NotFound, PayguardError, ValidationFailed
+from payguard.tenancy.interfaces import Role, Tenant
+
+if TYPE_CHECKING:
+    from payguard.api.app import Services
 
 app = typer.Typer(
     no_args_is_help=True, help="payguard: real-time fraud decisions for mobile payments."
@@ -47,23 +53,36 @@ def serve(
     )
 
 
+@contextmanager
+def _services() -> Iterator[Services]:
+    """The platform's services for one command; a domain error ends it with exit code 2."""
+    from payguard.api.app import build_services
+
+    services = build_services()
+    try:
+        yield services
+    except PayguardError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+
+
+def _tenant_named(services: Services, name: str) -> Tenant:
+    tenant = services.tenants.get_tenant_by_name(name)
+    if tenant is None:
+        raise NotFound(f"no tenant named {name!r}")
+    return tenant
+
+
 @tenants_app.command("create")
 def tenants_create(
     name: Annotated[str, typer.Argument(help="The partner's name")],
     role: Annotated[Role, typer.Option(help="Role of the first API key")] = Role.ADMIN,
 ) -> None:
     """Create a tenant; its API key is printed on the last line (shown once, stored hashed)."""
-    from payguard.api.app import build_services
-    from payguard.core.errors import PayguardError
-
-    services = build_services()
-    try:
+    with _services() as services:
         tenant, key = services.tenants.create_tenant(name, actor="cli", role=role)
-    except PayguardError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
-    finally:
-        services.close()
     typer.echo(f"tenant {tenant.id} {tenant.name} (key role: {role.value})")
     typer.echo(key)
 
@@ -74,17 +93,9 @@ def tenants_key(
     role: Annotated[Role, typer.Option(help="Role of the new API key")] = Role.SERVICE,
 ) -> None:
     """Issue another API key for a tenant; printed on the last line."""
-    from payguard.api.app import build_services
-
-    services = build_services()
-    try:
-        tenant = next((t for t in services.tenants.tenants() if t.name == name), None)
-        if tenant is None:
-            err.print(f"[red]error:[/red] no tenant named {name!r}")
-            raise typer.Exit(2)
+    with _services() as services:
+        tenant = _tenant_named(services, name)
         key, raw = services.tenants.issue_key(tenant.id, role=role, actor="cli")
-    finally:
-        services.close()
     typer.echo(f"key {key.id} for tenant {tenant.name} (role: {role.value})")
     typer.echo(raw)
 
@@ -94,31 +105,17 @@ def tenants_revoke(
     key_id: Annotated[str, typer.Argument(help="The key id (the 16 hex digits after pgk_)")],
 ) -> None:
     """Revoke an API key at once (other workers stop accepting it within the cache TTL)."""
-    from payguard.api.app import build_services
-    from payguard.core.errors import PayguardError
-
-    services = build_services()
-    try:
+    with _services() as services:
         services.tenants.revoke_key(key_id, actor="cli")
-    except PayguardError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
-    finally:
-        services.close()
     typer.echo(f"revoked key {key_id}")
 
 
 @tenants_app.command("list")
 def tenants_list() -> None:
     """List tenants."""
-    from payguard.api.app import build_services
-
-    services = build_services()
-    try:
+    with _services() as services:
         for tenant in services.tenants.tenants():
             typer.echo(f"{tenant.id}\t{tenant.name}\t{tenant.created_at.isoformat()}")
-    finally:
-        services.close()
 
 
 @app.command()
@@ -131,17 +128,11 @@ def assess(
     Prints one JSON decision per line on stdout; a bad line prints
     `{"line": N, "error": ...}` instead and the run goes on.
     """
-    from payguard.api.app import build_services
     from payguard.api.schemas import AssessmentRequest, assessment_public
-    from payguard.core.errors import PayguardError, ValidationFailed
 
-    services = build_services()
     counts: dict[str, int] = {}
-    try:
-        owner = next((t for t in services.tenants.tenants() if t.name == tenant), None)
-        if owner is None:
-            err.print(f"[red]error:[/red] no tenant named {tenant!r}")
-            raise typer.Exit(2)
+    with _services() as services:
+        owner = _tenant_named(services, tenant)
         out = sys.stdout.buffer
 
         def refuse(number: int, error: str, field: str | None, kind: str = "invalid") -> None:
@@ -174,8 +165,6 @@ def assess(
                     continue
                 out.write(orjson.dumps(assessment_public(decision, replayed=replayed)) + b"\n")
                 counts[decision.decision.value] = counts.get(decision.decision.value, 0) + 1
-    finally:
-        services.close()
     err.print("decisions: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
 

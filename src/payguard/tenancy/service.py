@@ -158,5 +158,5 @@ class TenantService:
     def tenants(self) -> list[Tenant]:
         return self._repository.list_tenants()
 
-    def get_tenant(self, tenant_id: str) -> Tenant | None:
-        return self._repository.get_tenant(tenant_id)
+    def get_tenant_by_name(self, name: str) -> Tenant | None:
+        return self._repository.get_tenant_by_name(name)
