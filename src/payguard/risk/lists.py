@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -12,6 +10,7 @@ from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
 from payguard.core.bus import LISTS_CHANGED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.errors import PayloadTooLarge, ValidationFailed
+from payguard.risk.cache import PolledCache
 from payguard.risk.interfaces import ListItem, ListKind, ListRepository
 
 LIST_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -42,27 +41,17 @@ class ListService:
         self._audit = audit
         self._bus = bus
         self._clock = clock
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[int, float, Snapshot]] = {}
+        self._cache: PolledCache[Snapshot] = PolledCache(
+            ttl=ttl,
+            version=repository.version,
+            load=lambda tenant_id, _: repository.snapshot(tenant_id, clock.now()),
+        )
 
     def snapshot(self, tenant_id: str) -> Snapshot:
-        entry = self._cache.get(tenant_id)
-        now = time.monotonic()
-        if entry is not None and now - entry[1] < self._ttl:
-            return entry[2]
-        version = self._repository.version(tenant_id)
-        if entry is not None and entry[0] == version:
-            self._cache[tenant_id] = (version, now, entry[2])
-            return entry[2]
-        snapshot = self._repository.snapshot(tenant_id, self._clock.now())
-        with self._lock:
-            self._cache[tenant_id] = (version, now, snapshot)
-        return snapshot
+        return self._cache.get(tenant_id)
 
     def invalidate(self, tenant_id: str) -> None:
-        with self._lock:
-            self._cache.pop(tenant_id, None)
+        self._cache.invalidate(tenant_id)
 
     def add(
         self,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +13,7 @@ from payguard.core.bus import RULES_CHANGED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.decisions import FRAUD_OUTCOMES, SEVERITY, Action, Outcome
 from payguard.core.errors import PayguardError, ValidationFailed
+from payguard.risk.cache import PolledCache
 from payguard.risk.engine import dense, judge
 from payguard.risk.interfaces import AssessmentStore, RuleSetRepository, Scorer
 from payguard.risk.rules.ruleset import RuleSet, compile_rule_set
@@ -61,39 +61,27 @@ class RuleService:
         self._audit = audit
         self._bus = bus
         self._clock = clock
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, RuleSet]] = {}
         self.default = compile_rule_set(default_source(), version=0)
+        self._cache: PolledCache[RuleSet] = PolledCache(
+            ttl=ttl, version=repository.active_version, load=self._load
+        )
 
     def active(self, tenant_id: str) -> RuleSet:
-        entry = self._cache.get(tenant_id)
-        now = time.monotonic()
-        if entry is not None and now - entry[0] < self._ttl:
-            return entry[1]
-        version = self._repository.active_version(tenant_id)
-        if entry is not None and entry[1].version == version:
-            rule_set = entry[1]
-        elif version == 0:
-            rule_set = self.default
-        else:
-            stored = self._repository.get(tenant_id, version)
-            if stored is None:  # raced with nothing: versions are never deleted
-                rule_set = self.default
-            else:
-                rule_set = compile_rule_set(stored.source, version=stored.version)
-        with self._lock:
-            self._cache[tenant_id] = (now, rule_set)
-        return rule_set
+        return self._cache.get(tenant_id)
+
+    def _load(self, tenant_id: str, version: int) -> RuleSet:
+        stored = self._repository.get(tenant_id, version) if version else None
+        if stored is None:  # version 0: the tenant never stored a rule set
+            return self.default
+        return compile_rule_set(stored.source, version=stored.version)
 
     def invalidate(self, tenant_id: str) -> None:
-        with self._lock:
-            self._cache.pop(tenant_id, None)
+        self._cache.invalidate(tenant_id)
 
     def update(self, *, tenant_id: str, source: str, actor: str, source_ip: str | None) -> RuleSet:
         """Validate and compile `source`, store it as the next version and make it active."""
         try:
-            compile_rule_set(source, version=0)
+            candidate = compile_rule_set(source, version=0)
         except PayguardError as exc:
             self._audit.record(
                 action=AuditAction.RULES_UPDATE,
@@ -106,9 +94,8 @@ class RuleService:
             )
             raise
         stored = self._repository.add(tenant_id, source, self._clock.now(), actor)
-        rule_set = compile_rule_set(stored.source, version=stored.version)
-        with self._lock:
-            self._cache[tenant_id] = (time.monotonic(), rule_set)
+        rule_set = dataclasses.replace(candidate, version=stored.version)
+        self._cache.put(tenant_id, stored.version, rule_set)
         self._audit.record(
             action=AuditAction.RULES_UPDATE,
             actor=actor,
