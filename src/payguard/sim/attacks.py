@@ -21,7 +21,7 @@ from random import Random
 from typing import Any
 
 from payguard.sim import wire
-from payguard.sim.legit import geo, round_to
+from payguard.sim.legit import event_request, geo, round_to
 from payguard.sim.population import (
     CITIES,
     City,
@@ -78,19 +78,20 @@ def _event(
     payee: Payee | None = None,
     merchant: Merchant | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    return t, wire.request(
-        event_type=event_type,
-        occurred_at=wire.timestamp(t, city.utc_offset_minutes),
-        account_id=account_id,
+    request = event_request(
+        t,
+        event_type,
+        account_id,
+        city,
+        device,
+        ip,
+        where,
+        attributes,
         amount=amount,
-        payee=None if payee is None else payee.wire(),
-        merchant=None if merchant is None else merchant.wire(),
-        device=device.wire(),
-        ip=ip,
-        geo=None if where is None else where.copy(),
-        channel="web" if device.kind == "browser" else "app",
-        attributes=attributes,
+        payee=payee,
+        merchant=merchant,
     )
+    return t, request
 
 
 def _attacker_device(rng: Random, *, web_share: float) -> tuple[Device, dict[str, Any]]:

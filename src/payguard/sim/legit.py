@@ -103,6 +103,39 @@ def round_to(value: float, unit: float) -> float:
     return max(unit, round(value / unit) * unit)
 
 
+def event_request(
+    t: int,
+    event_type: str,
+    account_id: str,
+    place: City,
+    device: Device,
+    ip: str,
+    where: dict[str, Any] | None,
+    attributes: dict[str, Any],
+    *,
+    amount: dict[str, str] | None = None,
+    payee: Payee | None = None,
+    merchant: Merchant | None = None,
+    channel: str | None = None,
+) -> dict[str, Any]:
+    """The wire-format request for one simulated event, stamped in `place`'s local time."""
+    if channel is None:
+        channel = "web" if device.kind == "browser" else "app"
+    return wire.request(
+        event_type=event_type,
+        occurred_at=wire.timestamp(t, place.utc_offset_minutes),
+        account_id=account_id,
+        amount=amount,
+        payee=None if payee is None else payee.wire(),
+        merchant=None if merchant is None else merchant.wire(),
+        device=device.wire(),
+        ip=ip,
+        geo=None if where is None else where.copy(),
+        channel=channel,
+        attributes=attributes,
+    )
+
+
 def geo(lat: float, lon: float, country: str) -> dict[str, Any]:
     """A wire geo point, rounded to about 10 m."""
     return {"lat": round(lat, 4), "lon": round(lon, 4), "country": country}
@@ -218,27 +251,21 @@ class CustomerActivity:
         merchant: Merchant | None = None,
         channel: str | None = None,
     ) -> None:
-        if channel is None:
-            channel = "web" if device.kind == "browser" else "app"
-        place = self._trip or self._c.city
-        self._out.append(
-            (
-                t,
-                wire.request(
-                    event_type=event_type,
-                    occurred_at=wire.timestamp(t, place.utc_offset_minutes),
-                    account_id=self._c.account_id,
-                    amount=amount,
-                    payee=None if payee is None else payee.wire(),
-                    merchant=None if merchant is None else merchant.wire(),
-                    device=device.wire(),
-                    ip=ip,
-                    geo=None if where is None else where.copy(),
-                    channel=channel,
-                    attributes=attributes,
-                ),
-            )
+        request = event_request(
+            t,
+            event_type,
+            self._c.account_id,
+            self._trip or self._c.city,
+            device,
+            ip,
+            where,
+            attributes,
+            amount=amount,
+            payee=payee,
+            merchant=merchant,
+            channel=channel,
         )
+        self._out.append((t, request))
         self._t = t
 
     def _opening(self, t: int, place: City) -> None:
