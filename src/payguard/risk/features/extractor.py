@@ -200,17 +200,11 @@ def compute(
         kind_lists = lists.get(_LIST_KIND[ref.kind])
         if kind_lists:
             f[f"{ref.kind}_lists"] = list(kind_lists.get(ref.id, ()))
-
-    account = states.get(f"account:{event.account_id}")
-    _account_features(f, event, account.data if account else {}, at, amount, is_money)
-    if event.device is not None:
-        device = states.get(f"device:{event.device.id}")
-        first = (device.data if device else {}).get("fs")
-        f["device_age_days"] = 0.0 if first is None else max(0.0, (at - first) / 86400)
-    if event.payee is not None:
-        payee = states.get(f"payee:{event.payee.id}")
-        first = (payee.data if payee else {}).get("fs")
-        f["payee_age_days"] = 0.0 if first is None else max(0.0, (at - first) / 86400)
+        if ref.kind == "account":
+            _account_features(f, event, data, at, amount, is_money)
+        elif ref.kind in _AGED:
+            first = data.get("fs")
+            f[_AGED[ref.kind]] = 0.0 if first is None else max(0.0, (at - first) / 86400)
     return f
 
 
@@ -242,6 +236,7 @@ _DISTINCT = {
 }
 _REPORTS = {kind: f"{kind}_fraud_reports" for kind in ENTITIES}
 _LIST_KIND = {kind: ListKind(kind) for kind in ENTITIES}
+_AGED = {"device": "device_age_days", "payee": "payee_age_days"}
 
 
 def _entity_features(
@@ -328,7 +323,7 @@ def _account_features(
         n, mean, m2 = profile
         f["account_payment_history"] = int(n)
         if n >= 3:
-            std = math.sqrt(m2 / (n - 1)) if n > 1 else 0.0
+            std = math.sqrt(m2 / (n - 1))
             f["amount_zscore"] = round((amount - mean) / max(std, 0.1 * mean, 1.0), 4)
             f["amount_to_mean"] = round(amount / mean, 4) if mean > 0 else 0.0
     last_geo = data.get("g")
