@@ -11,15 +11,15 @@ from typing import Any
 import structlog
 
 from payguard.core.pan import redact_pans
+from payguard.tenancy.interfaces import API_KEY
 
 _SENSITIVE_KEYS = re.compile(
     r"(authorization|api_?key|secret|password|passwd|token|pan|card_?number|cvv|otp)", re.I
 )
-_API_KEY = re.compile(r"pgk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
 
 
 def _mask_text(text: str) -> str:
-    return redact_pans(_API_KEY.sub("pgk_[redacted]", text))
+    return redact_pans(API_KEY.sub("pgk_[redacted]", text))
 
 
 def scrub(value: Any, key: str = "") -> Any:

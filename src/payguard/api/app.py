@@ -23,7 +23,7 @@ from payguard.api.responses import FastJSON
 from payguard.api.routes import assessments, audit, health, lists, rules
 from payguard.api.schemas import AssessmentRequest
 from payguard.audit.service import AuditService
-from payguard.core.bus import LISTS_CHANGED, RULES_CHANGED, EventBus, Message
+from payguard.core.bus import EventBus
 from payguard.core.clock import Clock, SystemClock
 from payguard.risk.commit import GroupCommitter
 from payguard.risk.interfaces import AssessmentStore, Scorer
@@ -141,16 +141,6 @@ def build_services(
         retries=settings.state_retries,
         committer=committer,
     )
-    if settings.bus_url.startswith("memory://"):
-        # In one process the bus drops caches at once; across workers the TTL bounds staleness.
-        def drop_rules(subject: str, message: Message) -> None:
-            rule_service.invalidate(str(message.get("tenant_id")))
-
-        def drop_lists(subject: str, message: Message) -> None:
-            list_service.invalidate(str(message.get("tenant_id")))
-
-        bus.subscribe(RULES_CHANGED, drop_rules, durable="rules-cache")
-        bus.subscribe(LISTS_CHANGED, drop_lists, durable="lists-cache")
     return Services(
         settings=settings,
         clock=clock,

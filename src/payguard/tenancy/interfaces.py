@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+#: An API key as issued: `pgk_<16 hex key id>_<43 url-safe characters of secret>`.
+API_KEY = re.compile(r"pgk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 
 
 class Role(StrEnum):

@@ -14,10 +14,16 @@ from datetime import datetime
 from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
 from payguard.core.clock import Clock
 from payguard.core.errors import AuthenticationFailed, NotFound, ValidationFailed
-from payguard.tenancy.interfaces import ApiKey, Principal, Role, Tenant, TenantRepository
+from payguard.tenancy.interfaces import (
+    API_KEY,
+    ApiKey,
+    Principal,
+    Role,
+    Tenant,
+    TenantRepository,
+)
 
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
-_KEY = re.compile(r"^pgk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 
 def _hash(secret: str) -> str:
@@ -27,7 +33,7 @@ def _hash(secret: str) -> str:
 
 def key_id_of(raw: str) -> str | None:
     """The key id of a well-formed API key, for audit without the secret."""
-    match = _KEY.match(raw)
+    match = API_KEY.fullmatch(raw)
     return match.group(1) if match else None
 
 
@@ -110,7 +116,7 @@ class TenantService:
     def authenticate(self, raw: str | None, *, source_ip: str | None) -> Principal:
         """Resolve a bearer key; anything missing, malformed, unknown, revoked or expired is
         refused with `AuthenticationFailed` and audited."""
-        match = _KEY.match(raw) if raw else None
+        match = API_KEY.fullmatch(raw) if raw else None
         if match is None:
             return self._refuse("missing" if not raw else "malformed", None, source_ip)
         key_id, secret = match.groups()
