@@ -24,8 +24,9 @@ class ListService:
     """Changes lists on behalf of a caller and serves the per-tenant snapshot rules read.
 
     The snapshot is cached per process and re-validated against the repository's version
-    counter at most every `ttl` seconds; a change made through any worker is announced on
-    the bus so the others drop their copy at once.
+    counter at most every `ttl` seconds: a change made through this worker applies at once,
+    one made through another worker within `ttl`. Changes are also published on the bus
+    (`lists.changed`) for consumers such as the console.
     """
 
     def __init__(
