@@ -134,11 +134,7 @@ class CachingAssessmentStore:
             # A conflict means our copy is stale; any other failure leaves the write's fate unknown.
             self._forget(decision.tenant_id, updates)
             raise
-        if stored.assessment_id == decision.assessment_id:
-            self._remember(decision.tenant_id, updates, bump=True)
-        else:
-            # A duplicate event: the earlier decision stands and our updates were not applied.
-            self._forget(decision.tenant_id, updates)
+        self._settle(decision, updates, stored)
         return stored
 
     def record_many(
@@ -152,11 +148,21 @@ class CachingAssessmentStore:
                 self._forget(decision.tenant_id, updates)
             raise
         for (decision, updates), result in zip(items, results, strict=True):
-            if isinstance(result, Decision) and result.assessment_id == decision.assessment_id:
-                self._remember(decision.tenant_id, updates, bump=True)
-            else:
-                self._forget(decision.tenant_id, updates)
+            self._settle(decision, updates, result)
         return results
+
+    def _settle(
+        self,
+        decision: Decision,
+        updates: Sequence[EntityState],
+        result: Decision | StateConflict,
+    ) -> None:
+        """Cache `updates` if `decision` itself was stored; otherwise (a duplicate event, whose
+        earlier decision stands, or a conflict) they were not applied: forget the keys."""
+        if isinstance(result, Decision) and result.assessment_id == decision.assessment_id:
+            self._remember(decision.tenant_id, updates, bump=True)
+        else:
+            self._forget(decision.tenant_id, updates)
 
     def record_outcome(
         self,
