@@ -23,6 +23,7 @@ from payguard.core.errors import (
     PayloadTooLarge,
     PermissionDenied,
     ValidationFailed,
+    field_path,
 )
 
 log = structlog.get_logger(__name__)
@@ -50,14 +51,8 @@ def _status_of(exc: PayguardError) -> int:
 
 
 def _path(loc: tuple[Any, ...]) -> str:
-    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
-    path = ""
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path or (str(loc[0]) if loc else "body")
+    parts = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
+    return field_path(parts) or (str(loc[0]) if loc else "body")
 
 
 async def _payguard_error(request: Request, exc: Exception) -> JSONResponse:

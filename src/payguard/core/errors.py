@@ -12,6 +12,17 @@ PayguardError
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+
+def field_path(loc: Iterable[int | str]) -> str:
+    """A validation error's location as the path errors report: `rules[2].when`, `amount.value`;
+    empty for an empty location."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
 
 class PayguardError(Exception):
     """Base of every error payguard raises on purpose."""

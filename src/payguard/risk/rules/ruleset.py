@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from payguard.core.decisions import Action, AssuranceLevel
-from payguard.core.errors import PayloadTooLarge, ValidationFailed
+from payguard.core.errors import PayloadTooLarge, ValidationFailed, field_path
 from payguard.risk.features.extractor import FEATURES
 
 MAX_SOURCE_BYTES = 256 * 1024
@@ -102,13 +102,6 @@ class RuleSet:
         return hits
 
 
-def _field(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "rules"
-
-
 def parse(source: str) -> RuleSetSpec:
     """Validate a YAML rule set; errors name the field at fault (`rules[2].when`)."""
     if len(source.encode()) > MAX_SOURCE_BYTES:
@@ -123,7 +116,7 @@ def parse(source: str) -> RuleSetSpec:
         spec = RuleSetSpec.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ValidationFailed(first["msg"], field=_field(tuple(first["loc"]))) from None
+        raise ValidationFailed(first["msg"], field=field_path(first["loc"]) or "rules") from None
     seen: set[str] = set()
     for index, rule in enumerate(spec.rules):
         if rule.id in seen:
