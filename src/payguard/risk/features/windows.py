@@ -80,8 +80,11 @@ def add(series: Series | None, window: Window, at: float, payment: bool, amount:
     events, payments, total, old = series
     buckets = list(old)
     last = buckets[-1][0] if buckets else None
-    if last is None or index > last:  # the common case: in-order traffic
+    if last is None or index > last:  # in-order traffic opening a new bucket
         buckets.append([index, 1, p, amount])
+    elif index == last:  # in-order traffic in the newest bucket: most events, long windows
+        bucket = buckets[-1]
+        buckets[-1] = [index, bucket[1] + 1, bucket[2] + p, bucket[3] + amount]
     else:
         for position, bucket in enumerate(buckets):
             if bucket[0] == index:
