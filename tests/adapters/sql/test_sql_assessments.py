@@ -204,6 +204,26 @@ def test_record_many_isolates_each_item(
     assert store.get(tenant, duplicate.assessment_id) is None
 
 
+def test_record_many_writes_a_clean_batch_whole(
+    store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    """A batch with no duplicate and no stale write (the one-transaction fast path)."""
+    decisions = [make_decision(tenant) for _ in range(3)]
+    results = store.record_many(
+        [
+            (decisions[0], [EntityState("account:c", 0, {"n": 1})]),
+            (decisions[1], [EntityState("account:c", 1, {"n": 2}), EntityState("ip:i", 0, {})]),
+            (decisions[2], [EntityState("account:c", 2, {"n": 3})]),
+        ]
+    )
+
+    assert results == decisions
+    assert [store.get(tenant, d.assessment_id) for d in decisions] == decisions
+    states = store.load_states(tenant, ["account:c", "ip:i"])
+    assert states["account:c"] == EntityState("account:c", 3, {"n": 3})
+    assert states["ip:i"].version == 1
+
+
 def test_stale_state_raises_and_stores_nothing(
     sql_engine: sa.Engine, store: AssessmentStore, tenant: str, make_decision: DecisionFactory
 ) -> None:

@@ -207,19 +207,38 @@ class SqlAssessmentStore:
     def record_many(
         self, items: Sequence[tuple[Decision, Sequence[EntityState]]]
     ) -> list[Decision | StateConflict]:
-        """All items in one transaction, each inside its own savepoint so that a duplicate
-        or a stale state undoes only that item. With external state there is no shared
-        transaction to join, so items are recorded one by one."""
+        """All items in one transaction. The batch is first tried without savepoints (the
+        usual case: no duplicate, no stale state, and two statements fewer per item); if any
+        item fails, that attempt is rolled back whole and the batch is written again with
+        each item inside its own savepoint, so that a duplicate or a stale state undoes only
+        that item. With external state there is no shared transaction to join, so items are
+        recorded one by one."""
         if self._external is not None or len(items) == 1:
             return [self._record_or_conflict(decision, updates) for decision, updates in items]
+        rows = [self._row(decision) for decision, _ in items]
+        try:
+            with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
+                for row, (decision, updates) in zip(rows, items, strict=True):
+                    cursor.execute(self._insert, row)
+                    self._states.write(cursor, decision.tenant_id, updates)
+        except (self._dialect.dbapi.IntegrityError, Conflict):
+            return self._record_each(items, rows)
+        return [decision for decision, _ in items]
+
+    def _record_each(
+        self,
+        items: Sequence[tuple[Decision, Sequence[EntityState]]],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> list[Decision | StateConflict]:
+        """`record_many` with a savepoint per item, for a batch in which some item fails."""
         results: list[Decision | StateConflict | None] = []
         integrity_error = self._dialect.dbapi.IntegrityError
         try:
             with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
-                for decision, updates in items:
+                for row, (decision, updates) in zip(rows, items, strict=True):
                     cursor.execute("SAVEPOINT assessment")
                     try:
-                        cursor.execute(self._insert, self._row(decision))
+                        cursor.execute(self._insert, row)
                         self._states.write(cursor, decision.tenant_id, updates)
                     except integrity_error:
                         cursor.execute("ROLLBACK TO SAVEPOINT assessment")
