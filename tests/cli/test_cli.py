@@ -47,6 +47,8 @@ def test_assess_decides_a_file_and_reports_bad_lines(env, tmp_path) -> None:
         json.dumps({**good, "event_id": "e2", "amount": None}),
         "",
         json.dumps({**good, "event_id": "e3", "attributes": {"x": "y" * 100_000}}),
+        json.dumps({**good, "event_id": "e4", "amount": {"value": "1", "currency": "sgd"}}),
+        json.dumps({**good, "event_id": "e5", "attributes": {"x": [1]}}),
     ]
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(lines))
@@ -57,6 +59,9 @@ def test_assess_decides_a_file_and_reports_bad_lines(env, tmp_path) -> None:
     assert out[1]["line"] == 2 and "error" in out[1]
     assert out[2] == {"line": 3, "error": "a payment needs an amount", "field": "amount"}
     assert out[3] == {"line": 5, "error": "line too long", "field": "body"}
+    # Field paths read as the API writes them.
+    assert out[4]["line"] == 6 and out[4]["field"] == "amount.currency"
+    assert out[5]["line"] == 7 and out[5]["field"].startswith("attributes.x")
 
 
 def test_assess_unknown_tenant(env, tmp_path) -> None:

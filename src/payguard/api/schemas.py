@@ -7,6 +7,7 @@ returned from or handed to a store directly.
 from __future__ import annotations
 
 import builtins
+import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from ipaddress import ip_address
@@ -18,7 +19,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -56,14 +59,45 @@ Identifier = Annotated[
 ]
 Text = Annotated[str, StringConstraints(max_length=256), AfterValidator(_storable)]
 #: Integers JSON readers everywhere agree on (±2^53).
-SafeInt = Annotated[int, Field(ge=-(2**53), le=2**53)]
-AttributeValue = (
-    Annotated[str, StringConstraints(max_length=512), AfterValidator(_storable)]
-    | bool
-    | SafeInt
-    | Annotated[float, Field(allow_inf_nan=False)]
-    | None
-)
+SAFE_INT = 2**53
+MAX_ATTRIBUTE_TEXT = 512
+
+
+def _attribute_value(value: Any) -> str | bool | int | float | None:
+    """A scalar attribute value, checked in one step so that an error names the attribute
+    itself (`attributes.x`), not a member of a union of types."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) > SAFE_INT:
+            raise ValueError("integers must be within ±2^53")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_ATTRIBUTE_TEXT:
+            raise ValueError(f"text must be at most {MAX_ATTRIBUTE_TEXT} characters")
+        return _storable(value)
+    raise ValueError("must be a string, number, boolean or null")
+
+
+AttributeValue = Annotated[
+    Any,
+    PlainValidator(_attribute_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT},
+                {"type": "boolean"},
+                {"type": "integer", "minimum": -SAFE_INT, "maximum": SAFE_INT},
+                {"type": "number"},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
 
 #: How far ahead of the server's clock an event may claim to have happened.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -147,19 +181,9 @@ class AssessmentRequest(Strict):
         except ValueError:
             raise ValueError("not an IPv4 or IPv6 address") from None
 
-    @field_validator("attributes", mode="before")
-    @classmethod
-    def _attribute_integers(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(item, int) and not isinstance(item, bool) and abs(item) > 2**53:
-                    raise ValueError(f"attribute {str(key)[:64]!r}: integers must be within ±2^53")
-        return value
-
     @field_validator("attributes")
     @classmethod
     def _attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # Non-finite numbers never get here: the float branch of AttributeValue refuses them.
         if len(value) > MAX_ATTRIBUTES:
             raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
         return value

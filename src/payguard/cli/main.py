@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from payguard.core.errors import NotFound, PayguardError, ValidationFailed
+from payguard.core.errors import NotFound, PayguardError, ValidationFailed, field_path
 from payguard.tenancy.interfaces import Role, Tenant
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ def assess(
                     decision, replayed = services.assessments.assess(owner.id, event)
                 except ValidationError as exc:
                     first = exc.errors()[0]
-                    refuse(number, first["msg"], ".".join(str(p) for p in first["loc"]) or "body")
+                    refuse(number, first["msg"], field_path(first["loc"]) or "body")
                     continue
                 except ValidationFailed as exc:
                     refuse(number, exc.message, exc.field)
