@@ -2,7 +2,9 @@
 
 Prints in-process decisions/s with p50/p99 µs, HTTP requests/s with p50/p99 ms for
 `POST /v1/assessments` and for `POST /bench/echo` on the same server stack (uvicorn +
-FastAPI, one worker), and `ratio assess/echo: R`.
+FastAPI, one worker), and `ratio assess/echo: R`. Beside each HTTP figure it prints the
+server's CPU µs per request (from /proc), and the echo/assess ratio of those: the same
+comparison as the throughput ratio, much less shaken by the VM's speed drift.
 
 The load generator is a minimal HTTP/1.1 keep-alive client on asyncio streams in its own
 process, so that it costs the 2-core machine as little as possible and the same for both
@@ -157,11 +159,28 @@ def load(
     return outcome
 
 
-def _report(name: str, rate: float, latencies: list[float], codes: Codes) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux `/proc/<pid>/stat`)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured_load(
+    server: int, port: int, bodies: list[bytes], path: str, key: str, seconds: float, conns: int
+) -> tuple[float, list[float], Codes, float]:
+    """`load`, plus the server's CPU µs per request over it: a figure that depends far less
+    on what else the machine is doing than requests/s does."""
+    before = cpu_seconds(server)
+    rate, latencies, codes = load(port, bodies, path, key, seconds, conns)
+    return rate, latencies, codes, (cpu_seconds(server) - before) / len(latencies) * 1e6
+
+
+def _report(name: str, rate: float, latencies: list[float], codes: Codes, cpu: float) -> None:
     print(
         f"HTTP {name}: {rate:,.0f} requests/s  "
         f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms  "
         f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms  "
+        f"server CPU {cpu:.0f} µs/request  "
         f"({len(latencies)} requests, statuses {codes})"
     )
 
@@ -199,8 +218,12 @@ def over_http(
         del bodies[:500]
         load(port, warm, "/v1/assessments", key, 5, connections)
         echo_bodies = [orjson.dumps(r) for r in requests]
-        echo = load(port, echo_bodies, "/bench/echo", key, seconds, connections)
-        assess = load(port, bodies, "/v1/assessments", key, seconds, connections)
+        echo = measured_load(
+            server.pid, port, echo_bodies, "/bench/echo", key, seconds, connections
+        )
+        assess = measured_load(
+            server.pid, port, bodies, "/v1/assessments", key, seconds, connections
+        )
     finally:
         server.terminate()
         server.wait(10)
@@ -208,6 +231,7 @@ def over_http(
     _report("POST /v1/assessments", *assess)
     _report("POST /bench/echo    ", *echo)
     print(f"ratio assess/echo: {assess[0] / echo[0]:.2f}")
+    print(f"server CPU per request, echo/assess: {echo[3] / assess[3]:.2f}")
 
 
 def main() -> None:
