@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from payguard.core.errors import ValidationFailed
 from payguard.tenancy.interfaces import Role
 
 
@@ -55,6 +56,11 @@ def test_revoked_and_expired_keys_are_refused(client, services, clock, payment) 
     assert client.post("/v1/assessments", json=payment(), headers=headers).status_code == 201
     clock.advance(timedelta(minutes=2))
     assert client.post("/v1/assessments", json=payment(), headers=headers).status_code == 401
+    with pytest.raises(ValidationFailed):
+        services.tenants.issue_key(
+            tenant.id, role=Role.SERVICE, actor="test", expires_at=clock.now()
+        )
+    assert len(services.tenants.keys(tenant.id)) == 3  # the admin key, and the two above
 
 
 def test_health_and_openapi_need_no_key(client) -> None:

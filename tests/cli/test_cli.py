@@ -26,6 +26,37 @@ def test_tenants_create_prints_the_key_last(env) -> None:
     assert again.exit_code == 2
 
 
+def test_keys_with_expiry_are_listed_and_revocable(env) -> None:
+    runner.invoke(app, ["tenants", "create", "acme"])
+    issued = runner.invoke(app, ["tenants", "key", "acme", "--expires-in-days", "30"])
+    assert issued.exit_code == 0, issued.output
+    key_id = issued.output.strip().splitlines()[-1].split("_")[1]
+    assert "expires 20" in issued.output
+
+    runner.invoke(app, ["tenants", "revoke", key_id])
+    listed = runner.invoke(app, ["tenants", "keys", "acme"])
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split("\t") for line in listed.output.strip().splitlines()]
+    assert len(rows) == 2  # the admin key made with the tenant, and the new one
+    assert rows[0][1] == "admin" and rows[0][3] == "never" and rows[0][4] == "active"
+    assert rows[1][0] == key_id and rows[1][1] == "service"
+    assert rows[1][4].startswith("revoked ")
+    assert "pgk_" not in listed.output  # secrets are never shown
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "4000", "soon"])
+def test_key_expiry_out_of_range_is_refused(env, days) -> None:
+    runner.invoke(app, ["tenants", "create", "acme"])
+    result = runner.invoke(app, ["tenants", "key", "acme", "--expires-in-days", days])
+    assert result.exit_code == 2
+    assert "pgk_" not in result.output
+
+
+def test_keys_of_an_unknown_tenant(env) -> None:
+    result = runner.invoke(app, ["tenants", "keys", "nobody"])
+    assert result.exit_code == 2
+
+
 def test_tenants_create_refuses_a_bad_name(env) -> None:
     result = runner.invoke(app, ["tenants", "create", "bad\nname"])
     assert result.exit_code == 2

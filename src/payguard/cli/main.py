@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -91,13 +92,44 @@ def tenants_create(
 def tenants_key(
     name: Annotated[str, typer.Argument(help="The tenant's name")],
     role: Annotated[Role, typer.Option(help="Role of the new API key")] = Role.SERVICE,
+    expires_in_days: Annotated[
+        int | None,
+        typer.Option(min=1, max=3650, help="Days until the key stops working (default: never)"),
+    ] = None,
 ) -> None:
     """Issue another API key for a tenant; printed on the last line."""
     with _services() as services:
         tenant = _tenant_named(services, name)
-        key, raw = services.tenants.issue_key(tenant.id, role=role, actor="cli")
-    typer.echo(f"key {key.id} for tenant {tenant.name} (role: {role.value})")
+        expires_at = (
+            None
+            if expires_in_days is None
+            else services.clock.now() + timedelta(days=expires_in_days)
+        )
+        key, raw = services.tenants.issue_key(
+            tenant.id, role=role, actor="cli", expires_at=expires_at
+        )
+    until = "never expires" if key.expires_at is None else f"expires {key.expires_at.isoformat()}"
+    typer.echo(f"key {key.id} for tenant {tenant.name} (role: {role.value}, {until})")
     typer.echo(raw)
+
+
+@tenants_app.command("keys")
+def tenants_keys(name: Annotated[str, typer.Argument(help="The tenant's name")]) -> None:
+    """List a tenant's API keys: id, role, created, expires, status (secrets are never shown;
+    only their hashes are stored)."""
+    with _services() as services:
+        tenant = _tenant_named(services, name)
+        keys = services.tenants.keys(tenant.id)
+        now = services.clock.now()
+    for key in keys:
+        if key.revoked_at is not None:
+            status = f"revoked {key.revoked_at.isoformat()}"
+        elif key.expires_at is not None and key.expires_at <= now:
+            status = "expired"
+        else:
+            status = "active"
+        expires = "never" if key.expires_at is None else key.expires_at.isoformat()
+        typer.echo(f"{key.id}\t{key.role.value}\t{key.created_at.isoformat()}\t{expires}\t{status}")
 
 
 @tenants_app.command("revoke")

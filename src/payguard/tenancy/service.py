@@ -77,6 +77,8 @@ class TenantService:
     ) -> tuple[ApiKey, str]:
         if self._repository.get_tenant(tenant_id) is None:
             raise NotFound(f"no tenant {tenant_id!r}")
+        if expires_at is not None and expires_at <= self._clock.now():
+            raise ValidationFailed("a key must expire in the future", field="expires_at")
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         key = ApiKey(
@@ -94,9 +96,18 @@ class TenantService:
             target=f"apikey:{key_id}",
             outcome=AuditOutcome.SUCCESS,
             tenant_id=tenant_id,
-            details={"role": role.value},
+            details={
+                "role": role.value,
+                "expires_at": None if expires_at is None else expires_at.isoformat(),
+            },
         )
         return key, f"pgk_{key_id}_{secret}"
+
+    def keys(self, tenant_id: str) -> list[ApiKey]:
+        """The tenant's API keys (hashes only), revoked and expired ones included."""
+        if self._repository.get_tenant(tenant_id) is None:
+            raise NotFound(f"no tenant {tenant_id!r}")
+        return self._repository.list_api_keys(tenant_id)
 
     def revoke_key(self, key_id: str, *, actor: str) -> None:
         key = self._repository.get_api_key(key_id)

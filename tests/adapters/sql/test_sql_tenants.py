@@ -108,3 +108,24 @@ def test_a_key_belongs_to_its_tenant_only(
     found = repository.get_api_key(key.id)
     assert found is not None
     assert found.tenant_id == tenant
+
+
+def test_listing_keys_shows_only_the_tenants_own_oldest_first(
+    repository: TenantRepository, tenant: str, other_tenant: str
+) -> None:
+    repository.add_tenant(new_tenant(tenant))
+    repository.add_tenant(new_tenant(other_tenant))
+    later = new_key(tenant, created_at=T0 + timedelta(hours=1), expires_at=T0 + timedelta(days=9))
+    first = new_key(tenant)
+    theirs = new_key(other_tenant)
+    for key in (later, first, theirs):
+        repository.add_api_key(key)
+    repository.revoke_api_key(first.id, T0 + timedelta(days=2))
+
+    listed = repository.list_api_keys(tenant)
+
+    assert [k.id for k in listed] == [first.id, later.id]
+    assert listed[0].revoked_at == T0 + timedelta(days=2)
+    assert listed[1] == later
+    assert repository.list_api_keys(other_tenant) == [theirs]
+    assert repository.list_api_keys("nobody") == []

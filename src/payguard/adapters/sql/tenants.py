@@ -92,18 +92,16 @@ class SqlTenantRepository:
     def get_api_key(self, key_id: str) -> ApiKey | None:
         with self._guard, self._reads.connect() as conn:
             row = conn.execute(sa.select(*_KEY_COLUMNS).where(_K.c.key_id == key_id)).first()
-        if row is None:
-            return None
-        key_id, tenant_id, role, secret_hash, created_at, expires_at, revoked_at = row
-        return ApiKey(
-            id=key_id,
-            tenant_id=tenant_id,
-            role=Role(role),
-            secret_hash=secret_hash,
-            created_at=created_at,
-            expires_at=expires_at,
-            revoked_at=revoked_at,
+        return None if row is None else _api_key(*row)
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        query = (
+            sa.select(*_KEY_COLUMNS)
+            .where(_K.c.tenant_id == tenant_id)
+            .order_by(_K.c.created_at, _K.c.key_id)
         )
+        with self._guard, self._reads.connect() as conn:
+            return [_api_key(*row) for row in conn.execute(query)]
 
     def revoke_api_key(self, key_id: str, at: datetime) -> None:
         """Stamp the key revoked; a second revocation keeps the first time."""
@@ -117,3 +115,23 @@ class SqlTenantRepository:
                 exists = conn.execute(sa.select(_K.c.key_id).where(_K.c.key_id == key_id)).first()
                 if exists is None:
                     raise NotFound(f"unknown API key {key_id!r}")
+
+
+def _api_key(
+    key_id: str,
+    tenant_id: str,
+    role: str,
+    secret_hash: str,
+    created_at: datetime,
+    expires_at: datetime | None,
+    revoked_at: datetime | None,
+) -> ApiKey:
+    return ApiKey(
+        id=key_id,
+        tenant_id=tenant_id,
+        role=Role(role),
+        secret_hash=secret_hash,
+        created_at=created_at,
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+    )
