@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from typing import Any
 
 from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
@@ -17,6 +20,16 @@ from payguard.risk.features.extractor import apply_outcome, compute, entities_of
 from payguard.risk.interfaces import AssessmentStore, EntityState, Scorer, StateConflict
 from payguard.risk.lists import ListService
 from payguard.risk.rules.service import RuleService
+
+#: Longest wait, in seconds, before another attempt at a write that lost a race.
+MAX_BACKOFF = 0.01
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before attempt `attempt` (1, 2, ...) after a lost race: random, so two
+    workers that collided on a busy entity (a merchant under a card-testing burst) do not
+    collide again in step; doubling from up to 0.5 ms, at most `MAX_BACKOFF`."""
+    return random.uniform(0, min(MAX_BACKOFF, 0.0005 * 2 ** (attempt - 1)))  # noqa: S311
 
 
 class AssessmentService:
@@ -58,7 +71,9 @@ class AssessmentService:
         first decision and changes no state."""
         keys = [ref.key for ref in entities_of(event)]
         document = event_to_document(event)
-        for _ in range(self._retries):
+        for attempt in range(self._retries):
+            if attempt:
+                time.sleep(backoff(attempt))
             decision, updates = self._decide(tenant_id, event, keys, document)
             try:
                 stored = self._store.record(decision, updates)
@@ -68,16 +83,21 @@ class AssessmentService:
         raise Conflict("the entities of this event kept changing concurrently; retry")
 
     async def assess_async(self, tenant_id: str, event: Event) -> tuple[Decision, bool]:
-        """`assess` for the event loop: the write joins a group commit with the writes of
-        concurrent assessments instead of paying for a transaction of its own."""
-        if self._committer is None:
-            return self.assess(tenant_id, event)
+        """`assess` for the event loop: waits between attempts without blocking it, and with
+        a group committer the write joins the writes of concurrent assessments instead of
+        paying for a transaction of its own."""
         keys = [ref.key for ref in entities_of(event)]
         document = event_to_document(event)
-        for _ in range(self._retries):
-            decision, updates = self._decide(tenant_id, event, keys, document, self._committer)
+        committer = self._committer
+        for attempt in range(self._retries):
+            if attempt:
+                await asyncio.sleep(backoff(attempt))
+            decision, updates = self._decide(tenant_id, event, keys, document, committer)
             try:
-                stored = await self._committer.record(decision, updates)
+                if committer is None:
+                    stored = self._store.record(decision, updates)
+                else:
+                    stored = await committer.record(decision, updates)
             except StateConflict:
                 continue
             return self._answer(stored, decision)
