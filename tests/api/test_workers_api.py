@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from payguard.adapters.kv.memory import CachingAssessmentStore
 from payguard.api.app import build_services, create_app
 from payguard.settings import Settings
 
@@ -16,9 +17,15 @@ rules:
 """
 
 
-@pytest.fixture
+@pytest.fixture(params=[True, False], ids=["state-cache", "no-state-cache"])
 def workers(tmp_path, clock, request) -> Iterator[tuple[TestClient, TestClient, dict[str, str]]]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/shared.db", cache_ttl_seconds=0)
+    """Two workers' services on one database, with and without the in-process state cache
+    (a cached state goes stale every time the other worker writes it)."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/shared.db",
+        cache_ttl_seconds=0,
+        state_cache=request.param,
+    )
     first = build_services(settings, clock=clock)
     second = build_services(settings, clock=clock)
     tenant, key = first.tenants.create_tenant("acme", actor="test")
@@ -41,7 +48,7 @@ def test_alternating_workers_count_every_event_once(workers, payment, request) -
         response = client.post("/v1/assessments", json=payment(event_id=f"w-{i}"), headers=headers)
         assert response.status_code == 201, response.text
         results.append(response.json())
-    # Each worker's cache was stale every other event: version checks caught it.
+    # With the cache, each worker's copy was stale every other event: version checks caught it.
     services, tenant_id = request.node.stash_services
     last = services.assessments.get(tenant_id, results[-1]["assessment_id"])
     assert last.features["account_payments_1h"] == 12
@@ -81,3 +88,20 @@ def test_rule_change_on_one_worker_applies_on_the_other(workers, payment) -> Non
     assert a.put("/v1/rules", json={"source": RULES}, headers=headers).status_code == 200
     big = payment(amount={"value": "750.00", "currency": "SGD"})
     assert b.post("/v1/assessments", json=big, headers=headers).json()["decision"] == "review"
+
+
+@pytest.mark.parametrize(
+    ("workers", "state_cache", "cached"),
+    [(1, None, True), (2, None, False), (2, True, True), (1, False, False)],
+)
+def test_the_state_cache_is_on_for_one_worker_unless_set(
+    tmp_path, workers: int, state_cache: bool | None, cached: bool
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/w.db", workers=workers, state_cache=state_cache
+    )
+    services = build_services(settings)
+    try:
+        assert isinstance(services.assessments.store, CachingAssessmentStore) is cached
+    finally:
+        services.close()

@@ -90,8 +90,12 @@ def _store(
         from payguard.adapters.kv.memory import CachingAssessmentStore
 
         # Embedded: entity state lives in the relational store, atomically with decisions,
-        # behind an in-process cache that version checks keep honest across workers.
-        return CachingAssessmentStore(SqlAssessmentStore(engine))
+        # behind an in-process cache (one worker) that version checks keep honest.
+        cache = settings.state_cache
+        if cache is None:
+            cache = settings.workers == 1
+        store = SqlAssessmentStore(engine)
+        return CachingAssessmentStore(store) if cache else store
     if settings.kv_url.startswith(("redis://", "rediss://")):
         from payguard.adapters.kv.redis import RedisEntityStateStore
 
