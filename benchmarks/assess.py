@@ -2,13 +2,15 @@
 
 Prints in-process decisions/s with p50/p99 µs, HTTP requests/s with p50/p99 ms for
 `POST /v1/assessments` and for `POST /bench/echo` on the same server stack (uvicorn +
-FastAPI, one worker), and `ratio assess/echo: R`. Beside each HTTP figure it prints the
+FastAPI, one worker process per core unless `--workers` says otherwise), and
+`ratio assess/echo: R`. Beside each HTTP figure it prints the
 server's CPU µs per request (from /proc), and the echo/assess ratio of those: the same
 comparison as the throughput ratio, much less shaken by the VM's speed drift.
 
 The load generator is a minimal HTTP/1.1 keep-alive client on asyncio streams in its own
 process, so that it costs the 2-core machine as little as possible and the same for both
-endpoints. Usage: python benchmarks/assess.py [--events N] [--seconds S] [--connections C]
+endpoints. Usage:
+python benchmarks/assess.py [--events N] [--seconds S] [--connections C] [--workers W]
 """
 
 from __future__ import annotations
@@ -160,9 +162,16 @@ def load(
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux `/proc/<pid>/stat`)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time a process and its live descendants (the server's worker
+    processes) have used so far, from Linux's `/proc`."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        total += sum(cpu_seconds(int(child)) for child in task.read_text().split())
+    return total
 
 
 def measured_load(
@@ -186,7 +195,11 @@ def _report(name: str, rate: float, latencies: list[float], codes: Codes, cpu: f
 
 
 def over_http(
-    requests: list[dict[str, object]], workdir: Path, seconds: float, connections: int
+    requests: list[dict[str, object]],
+    workdir: Path,
+    seconds: float,
+    connections: int,
+    workers: int,
 ) -> None:
     env = {
         **os.environ,
@@ -204,7 +217,9 @@ def over_http(
     )
     key = created.stdout.strip().splitlines()[-1]
     port = free_port()
-    server = subprocess.Popen([payguard, "serve", "--port", str(port)], env=env)
+    server = subprocess.Popen(
+        [payguard, "serve", "--port", str(port), "--workers", str(workers)], env=env
+    )
     try:
         for _ in range(200):
             try:
@@ -227,7 +242,10 @@ def over_http(
     finally:
         server.terminate()
         server.wait(10)
-    print(f"HTTP load: {connections} keep-alive connections, {seconds:g} s per endpoint")
+    print(
+        f"HTTP load: {connections} keep-alive connections, {seconds:g} s per endpoint, "
+        f"{workers} server worker{'s' if workers > 1 else ''}"
+    )
     _report("POST /v1/assessments", *assess)
     _report("POST /bench/echo    ", *echo)
     print(f"ratio assess/echo: {assess[0] / echo[0]:.2f}")
@@ -240,13 +258,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="server worker processes"
+    )
     args = parser.parse_args()
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {today}")
     requests = traffic(args.events, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         in_process(requests, Path(tmp))
-        over_http(requests, Path(tmp), args.seconds, args.connections)
+        over_http(requests, Path(tmp), args.seconds, args.connections, args.workers)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -150,3 +151,16 @@ def test_tenants_revoke(env) -> None:
     assert key_id is not None
     assert runner.invoke(app, ["tenants", "revoke", key_id]).exit_code == 0
     assert runner.invoke(app, ["tenants", "revoke", "0" * 16]).exit_code == 2
+
+
+def test_serve_tells_its_workers_how_many_they_are(env, monkeypatch) -> None:
+    from payguard.api import server
+
+    calls: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(server, "serve", lambda *args: calls.append(args))
+    monkeypatch.delenv("PAYGUARD_WORKERS", raising=False)
+    result = runner.invoke(app, ["serve", "--workers", "2", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert calls == [("127.0.0.1", 8123, 2)]
+    assert os.environ["PAYGUARD_WORKERS"] == "2"  # read by each worker's Settings
+    monkeypatch.delenv("PAYGUARD_WORKERS")

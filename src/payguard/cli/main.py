@@ -35,23 +35,18 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
 ) -> None:
-    """Serve the API (backends from PAYGUARD_* settings; SQLite under ./var by default)."""
-    import uvicorn
+    """Serve the API (backends from PAYGUARD_* settings; SQLite under ./var by default).
 
-    from payguard.logconfig import configure
-    from payguard.settings import Settings
+    One worker per core is the usual choice; every worker shares the same stores, and on
+    Linux each has its own socket on the port, so connections spread across them.
+    """
+    import os
 
-    settings = Settings()
-    configure(settings.log_level)
-    uvicorn.run(
-        "payguard.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        log_level="warning",
-    )
+    from payguard.api.server import serve as run
+
+    # The workers build their services from the environment: tell them how many they are.
+    os.environ["PAYGUARD_WORKERS"] = str(workers)
+    run(host, port, workers)
 
 
 @contextmanager

@@ -1,0 +1,128 @@
+"""Run the API: one uvicorn server per worker process, each on its own listening socket.
+
+uvicorn's own multi-worker mode shares one listening socket between the workers, and asyncio
+accepts every connection waiting on it in whichever worker wakes first. A partner's backend
+opens its pool of keep-alive connections together, so they all land on one worker while the
+others idle (seen here: 16 connections, 2 workers, no faster than 1). On Linux each worker
+here binds its own socket with `SO_REUSEPORT` instead, and the kernel spreads new
+connections across the workers' sockets.
+
+The parent only supervises: it starts the workers, restarts one that dies, and on SIGTERM or
+SIGINT asks them all to finish their requests and stop.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import socket
+import sys
+import time
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+APP = "payguard.api.app:create_app"
+#: Seconds the workers get to finish their requests after a stop signal.
+GRACE_SECONDS = 10.0
+#: Seconds between restarts of a worker that keeps dying.
+RESTART_DELAY = 1.0
+
+
+def _config(**extra: Any) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(APP, factory=True, access_log=False, log_level="warning", **extra)
+
+
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve until stopped; several workers share the port through `SO_REUSEPORT` on Linux
+    (elsewhere through uvicorn's shared socket)."""
+    import uvicorn
+
+    if workers == 1:
+        _configure_logs()
+        uvicorn.Server(_config(host=host, port=port)).run()
+        return
+    if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
+        _configure_logs()
+        uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="warning")
+        return
+    # Fail here, in the foreground, if the address cannot be bound at all.
+    _listen(host, port).close()
+    _supervise(host, port, workers)
+
+
+def _configure_logs() -> None:
+    from payguard.logconfig import configure
+    from payguard.settings import Settings
+
+    configure(Settings().log_level)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _worker(host: str, port: int) -> None:
+    """One worker process: its own socket on the shared port, its own services."""
+    import uvicorn
+
+    _configure_logs()
+    sock = _listen(host, port)
+    uvicorn.Server(_config()).run(sockets=[sock])
+
+
+def _supervise(host: str, port: int, workers: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def start() -> BaseProcess:
+        process = context.Process(target=_worker, args=(host, port), name="payguard-worker")
+        process.start()
+        return process
+
+    running = [start() for _ in range(workers)]
+    try:
+        while not stopping:
+            wait([p.sentinel for p in running], timeout=0.5)
+            for index, process in enumerate(running):
+                if process.exitcode is not None and not stopping:
+                    log.warning("worker.died", pid=process.pid, exitcode=process.exitcode)
+                    time.sleep(RESTART_DELAY)
+                    running[index] = start()
+    finally:
+        for process in running:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn finishes in-flight requests, then exits
+        deadline = time.monotonic() + GRACE_SECONDS
+        for process in running:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
