@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +27,11 @@ class EntityState:
     key: str
     version: int = 0
     data: dict[str, Any] = field(default_factory=dict)
+
+
+#: Given the current states of an assessment's entities and its outcome before a new label,
+#: the states to write for the new label (the feature code's `apply_outcome`).
+Relabel = Callable[[Mapping[str, EntityState], Outcome | None], list[EntityState]]
 
 
 class EntityStateStore(Protocol):
@@ -74,9 +79,16 @@ class AssessmentStore(Protocol):
         assessment_id: str,
         outcome: Outcome,
         at: datetime,
-        updates: Sequence[EntityState],
-    ) -> Decision:
-        """Set the outcome label and apply `updates` together; `NotFound` if unknown."""
+        keys: Sequence[str],
+        adjust: Relabel,
+    ) -> tuple[Decision, Outcome | None]:
+        """Label an assessment and write `adjust(states of keys, previous outcome)`.
+
+        The previous outcome is read under the same guard as the label is written, so two
+        relabels of one assessment never both adjust from the same previous outcome (which
+        would leave a fraud-report counter off by one). Returns the labelled decision and
+        the previous outcome. `NotFound` if unknown; `StateConflict` if an entity changed
+        meanwhile and nothing was written (retry)."""
         ...
 
     def get(self, tenant_id: str, assessment_id: str) -> Decision | None: ...

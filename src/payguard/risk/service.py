@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
@@ -163,18 +164,27 @@ class AssessmentService:
         note: str | None = None,
     ) -> Decision:
         """Label an assessment; fraud labels count against its device, payee, IP and merchant."""
-        for _ in range(self._retries):
-            decision = self.get(tenant_id, assessment_id)
-            keys = [ref.key for ref in entities_of(event_from_document(decision.event))]
-            states = self._store.load_states(tenant_id, keys)
-            updates = apply_outcome(states, keys, decision.outcome, outcome)
+        decision = self.get(tenant_id, assessment_id)
+        keys = [ref.key for ref in entities_of(event_from_document(decision.event))]
+
+        def adjust(
+            states: Mapping[str, EntityState], previous: Outcome | None
+        ) -> list[EntityState]:
+            return apply_outcome(states, keys, previous, outcome)
+
+        for attempt in range(self._retries):
+            if attempt:
+                time.sleep(backoff(attempt))
             try:
-                labelled = self._store.record_outcome(
-                    tenant_id, assessment_id, outcome, self._clock.now(), updates
+                labelled, previous = self._store.record_outcome(
+                    tenant_id, assessment_id, outcome, self._clock.now(), keys, adjust
                 )
             except StateConflict:
                 continue
-            details: dict[str, Any] = {"outcome": outcome.value, "previous": decision.outcome}
+            details: dict[str, Any] = {
+                "outcome": outcome.value,
+                "previous": None if previous is None else previous.value,
+            }
             if note:
                 details["note"] = note
             self._audit.record(

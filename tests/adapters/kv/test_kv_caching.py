@@ -11,7 +11,7 @@ import pytest
 from payguard.adapters.kv.memory import CachingAssessmentStore, MemoryEntityStateStore
 from payguard.core.decisions import Action, Decision, Outcome
 from payguard.core.errors import BackendUnavailable, NotFound
-from payguard.risk.interfaces import AssessmentStore, EntityState, StateConflict
+from payguard.risk.interfaces import AssessmentStore, EntityState, Relabel, StateConflict
 
 TENANT = "partner-a"
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -52,15 +52,16 @@ class FakeAssessmentStore:
         assessment_id: str,
         outcome: Outcome,
         at: datetime,
-        updates: Sequence[EntityState],
-    ) -> Decision:
+        keys: Sequence[str],
+        adjust: Relabel,
+    ) -> tuple[Decision, Outcome | None]:
         decision = self.get(tenant_id, assessment_id)
         if decision is None:
             raise NotFound(f"unknown assessment {assessment_id!r}")
-        if self.states.apply(tenant_id, f"outcome:{assessment_id}:{outcome}", updates):
-            decision = dataclasses.replace(decision, outcome=outcome)
-            self.decisions[(tenant_id, assessment_id)] = decision
-        return decision
+        updates = adjust(self.states.load(tenant_id, keys), decision.outcome)
+        self.states.apply(tenant_id, f"outcome:{assessment_id}:{outcome}", updates)
+        self.decisions[(tenant_id, assessment_id)] = dataclasses.replace(decision, outcome=outcome)
+        return self.decisions[(tenant_id, assessment_id)], decision.outcome
 
     def get(self, tenant_id: str, assessment_id: str) -> Decision | None:
         return self.decisions.get((tenant_id, assessment_id))
@@ -239,11 +240,16 @@ def test_an_outcome_write_forgets_the_keys(
 ) -> None:
     cache.record(_decision("as-1", "ev-1"), [EntityState("account:a1", 0, {"n": 1})])
 
-    labelled = cache.record_outcome(
-        TENANT, "as-1", Outcome.FRAUD, AT, [EntityState("account:a1", 1, {"fraud": 1})]
+    labelled, previous = cache.record_outcome(
+        TENANT,
+        "as-1",
+        Outcome.FRAUD,
+        AT,
+        ["account:a1"],
+        lambda states, _: [EntityState("account:a1", states["account:a1"].version, {"fraud": 1})],
     )
 
-    assert labelled.outcome is Outcome.FRAUD
+    assert labelled.outcome is Outcome.FRAUD and previous is None
     assert cache.load_states(TENANT, ["account:a1"])["account:a1"] == EntityState(
         "account:a1", 2, {"fraud": 1}
     )

@@ -7,8 +7,9 @@ for Redis).
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from payguard.adapters.sql import tables
 from payguard.adapters.sql.assessments import SqlAssessmentStore, SqlEntityStateStore
 from payguard.core.decisions import (
+    FRAUD_OUTCOMES,
     Action,
     AssuranceLevel,
     Decision,
@@ -30,7 +32,13 @@ from payguard.core.decisions import (
     StepUp,
 )
 from payguard.core.errors import NotFound
-from payguard.risk.interfaces import AssessmentStore, EntityState, EntityStateStore, StateConflict
+from payguard.risk.interfaces import (
+    AssessmentStore,
+    EntityState,
+    EntityStateStore,
+    Relabel,
+    StateConflict,
+)
 
 DecisionFactory = Callable[..., Decision]
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -286,74 +294,146 @@ def test_concurrent_writers_lose_no_update(
     assert len(list(store.iter_decisions(tenant))) == writers * each
 
 
-def test_record_outcome_labels_and_applies_updates_once(
+def _count_frauds(outcome: Outcome, seen: list[Outcome | None] | None = None) -> Relabel:
+    """An `adjust` that keeps a fraud counter on every key, as the feature code does."""
+
+    def adjust(states: Mapping[str, EntityState], previous: Outcome | None) -> list[EntityState]:
+        if seen is not None:
+            seen.append(previous)
+        delta = int(outcome in FRAUD_OUTCOMES) - int(previous in FRAUD_OUTCOMES)
+        if delta == 0:
+            return []
+        return [
+            EntityState(
+                key, state.version, {**state.data, "frauds": state.data.get("frauds", 0) + delta}
+            )
+            for key, state in states.items()
+        ]
+
+    return adjust
+
+
+def test_record_outcome_labels_and_adjusts_from_the_previous_outcome(
     store: AssessmentStore, tenant: str, make_decision: DecisionFactory
 ) -> None:
     decision = make_decision(tenant)
     store.record(decision, [EntityState("account:acct-1", 0, {"frauds": 0})])
+    keys = ["account:acct-1", "device:d-1"]
     at = T0 + timedelta(days=3)
+    seen: list[Outcome | None] = []
 
-    labelled = store.record_outcome(
-        tenant,
-        decision.assessment_id,
-        Outcome.FRAUD,
-        at,
-        [EntityState("account:acct-1", 1, {"frauds": 1})],
+    labelled, previous = store.record_outcome(
+        tenant, decision.assessment_id, Outcome.FRAUD, at, keys, _count_frauds(Outcome.FRAUD, seen)
     )
+    assert previous is None and seen == [None]
     assert labelled.outcome is Outcome.FRAUD
     assert labelled.assessment_id == decision.assessment_id
-    got = store.get(tenant, decision.assessment_id)
-    assert got is not None
-    assert got.outcome is Outcome.FRAUD
-    assert got == labelled
-    assert store.load_states(tenant, ["account:acct-1"])["account:acct-1"].data == {"frauds": 1}
+    assert store.get(tenant, decision.assessment_id) == labelled
+    states = store.load_states(tenant, keys)
+    assert states["account:acct-1"] == EntityState("account:acct-1", 2, {"frauds": 1})
+    assert states["device:d-1"] == EntityState("device:d-1", 1, {"frauds": 1})
 
-    # The same report again with the state it read before: never counted twice. In one
-    # database the stale version refuses it (the service then recomputes from the new
-    # outcome); with an external store the marker turns it into a no-op.
-    try:
-        replay = store.record_outcome(
-            tenant,
-            decision.assessment_id,
-            Outcome.FRAUD,
-            at,
-            [EntityState("account:acct-1", 1, {"frauds": 1})],
-        )
-        assert replay.outcome is Outcome.FRAUD
-    except StateConflict:
-        pass
-    state = store.load_states(tenant, ["account:acct-1"])["account:acct-1"]
-    assert state == EntityState("account:acct-1", 2, {"frauds": 1})
-
-    # A later, different label replaces it.
-    relabelled = store.record_outcome(
-        tenant, decision.assessment_id, Outcome.LEGIT, at + timedelta(hours=1), []
+    # The same report again: it adjusts from FRAUD to FRAUD, so nothing is counted twice.
+    again, previous = store.record_outcome(
+        tenant, decision.assessment_id, Outcome.FRAUD, at, keys, _count_frauds(Outcome.FRAUD)
     )
-    assert relabelled.outcome is Outcome.LEGIT
-    latest = store.get(tenant, decision.assessment_id)
-    assert latest is not None
-    assert latest.outcome is Outcome.LEGIT
+    assert previous is Outcome.FRAUD and again.outcome is Outcome.FRAUD
+    assert store.load_states(tenant, keys)["account:acct-1"].data == {"frauds": 1}
+
+    # A later, different label replaces it and takes the count back.
+    relabelled, previous = store.record_outcome(
+        tenant,
+        decision.assessment_id,
+        Outcome.LEGIT,
+        at + timedelta(hours=1),
+        keys,
+        _count_frauds(Outcome.LEGIT),
+    )
+    assert previous is Outcome.FRAUD and relabelled.outcome is Outcome.LEGIT
+    assert store.get(tenant, decision.assessment_id) == relabelled
+    assert {s.data["frauds"] for s in store.load_states(tenant, keys).values()} == {0}
 
 
-def test_record_outcome_with_stale_state_changes_nothing(
-    mode: str, store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+def test_racing_relabels_leave_counters_that_match_the_final_label(
+    store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    """Two relabels of one assessment at once (fraud vs legit), many times over: whichever
+    lands last, the counter agrees with it, because each adjusts from the label it replaced."""
+    keys = ["account:race"]
+    for round_ in range(15):
+        decision = make_decision(tenant)
+        store.record(decision, [])
+        start = threading.Barrier(2)
+
+        def relabel(
+            outcome: Outcome,
+            decision: Decision = decision,
+            start: threading.Barrier = start,
+            round_: int = round_,
+        ) -> None:
+            start.wait()
+            for _ in range(50):
+                try:
+                    store.record_outcome(
+                        tenant,
+                        decision.assessment_id,
+                        outcome,
+                        T0 + timedelta(seconds=round_),
+                        keys,
+                        _count_frauds(outcome),
+                    )
+                    return
+                except StateConflict:
+                    continue
+            raise AssertionError("never landed")
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(relabel, [Outcome.FRAUD, Outcome.LEGIT]))
+
+        counted = sum(
+            1
+            for d in store.iter_decisions(tenant)
+            if d.outcome is Outcome.FRAUD and d.account_id == decision.account_id
+        )
+        frauds = store.load_states(tenant, keys)["account:race"].data.get("frauds", 0)
+        assert frauds == counted, (round_, frauds, counted)
+
+
+def test_record_outcome_adjusts_again_when_an_external_state_changed_meanwhile(
+    mode: str, store: AssessmentStore, tenant: str, make_decision: DecisionFactory, sql_engine
 ) -> None:
     decision = make_decision(tenant)
-    store.record(decision, [EntityState("account:acct-1", 0, {"frauds": 0})])
-    with pytest.raises(StateConflict):
-        store.record_outcome(
-            tenant,
-            decision.assessment_id,
-            Outcome.CHARGEBACK,
-            T0,
-            [EntityState("account:acct-1", 0, {"frauds": 1})],
-        )
-    got = store.get(tenant, decision.assessment_id)
-    assert got is not None
+    store.record(decision, [EntityState("account:acct-1", 0, {"frauds": 0, "n": 1})])
+    calls: list[Outcome | None] = []
+    count = _count_frauds(Outcome.FRAUD)
+
+    def adjust(states: Mapping[str, EntityState], previous: Outcome | None) -> list[EntityState]:
+        calls.append(previous)
+        updates = count(states, previous)
+        if len(calls) == 1 and mode != "embedded":
+            # An assessment writes the entity between this read and the write.
+            _bump(sql_engine, tenant, "account:acct-1", states["account:acct-1"])
+        return updates
+
+    labelled, previous = store.record_outcome(
+        tenant, decision.assessment_id, Outcome.FRAUD, T0, ["account:acct-1"], adjust
+    )
+
+    assert labelled.outcome is Outcome.FRAUD and previous is None
+    state = store.load_states(tenant, ["account:acct-1"])["account:acct-1"]
+    assert state.data == {"frauds": 1, "n": 1}
     if mode == "embedded":
-        # One transaction: the label was rolled back with the state.
-        assert got.outcome is None
-    assert store.load_states(tenant, ["account:acct-1"])["account:acct-1"].version == 1
+        assert calls == [None]  # read and written under one lock
+        assert state.version == 2
+    else:
+        assert calls == [None, None]  # the same transition, computed again on fresh state
+        assert state.version == 3
+
+
+def _bump(engine: sa.Engine, tenant: str, key: str, seen: EntityState) -> None:
+    assert SqlEntityStateStore(engine).apply(
+        tenant, f"bump:{uuid.uuid4().hex}", [EntityState(key, seen.version, dict(seen.data))]
+    )
 
 
 def test_record_outcome_of_an_unknown_assessment_is_not_found(
@@ -361,7 +441,7 @@ def test_record_outcome_of_an_unknown_assessment_is_not_found(
 ) -> None:
     with pytest.raises(NotFound):
         store.record_outcome(
-            tenant, "missing", Outcome.LEGIT, T0, [EntityState("account:a", 0, {"n": 1})]
+            tenant, "missing", Outcome.LEGIT, T0, ["account:a"], _count_frauds(Outcome.FRAUD)
         )
     assert store.load_states(tenant, ["account:a"])["account:a"].version == 0
 
@@ -377,7 +457,14 @@ def test_tenants_never_see_each_other(
     assert list(store.iter_decisions(other_tenant)) == []
     assert store.load_states(other_tenant, ["account:acct-1"])["account:acct-1"].version == 0
     with pytest.raises(NotFound):
-        store.record_outcome(other_tenant, mine.assessment_id, Outcome.FRAUD, T0, [])
+        store.record_outcome(
+            other_tenant,
+            mine.assessment_id,
+            Outcome.FRAUD,
+            T0,
+            ["account:acct-1"],
+            _count_frauds(Outcome.FRAUD),
+        )
 
     # The same event id in another tenant is a different event, not a duplicate.
     theirs = make_decision(other_tenant, event_id="evt-shared")

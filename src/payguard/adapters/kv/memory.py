@@ -23,13 +23,17 @@ from typing import Any
 import orjson
 
 from payguard.core.decisions import Decision, Outcome
-from payguard.risk.interfaces import AssessmentStore, EntityState, StateConflict
+from payguard.risk.interfaces import AssessmentStore, EntityState, Relabel, StateConflict
 
 __all__ = ["CachingAssessmentStore", "MemoryEntityStateStore"]
 
 _StateKey = tuple[str, str]  # (tenant_id, entity key)
 _Stored = tuple[int, bytes]  # (version, orjson-encoded data)
 _Cached = tuple[int, dict[str, Any]]  # (version, data shared read-only)
+
+
+def _keys(updates: Iterable[EntityState]) -> Iterator[str]:
+    return (update.key for update in updates)
 
 
 def _check_unique(updates: Sequence[EntityState]) -> None:
@@ -132,7 +136,7 @@ class CachingAssessmentStore:
             stored = self._inner.record(decision, updates)
         except BaseException:
             # A conflict means our copy is stale; any other failure leaves the write's fate unknown.
-            self._forget(decision.tenant_id, updates)
+            self._forget(decision.tenant_id, _keys(updates))
             raise
         self._settle(decision, updates, stored)
         return stored
@@ -145,7 +149,7 @@ class CachingAssessmentStore:
             results = self._inner.record_many(items)
         except BaseException:
             for decision, updates in items:
-                self._forget(decision.tenant_id, updates)
+                self._forget(decision.tenant_id, _keys(updates))
             raise
         for (decision, updates), result in zip(items, results, strict=True):
             self._settle(decision, updates, result)
@@ -162,7 +166,7 @@ class CachingAssessmentStore:
         if isinstance(result, Decision) and result.assessment_id == decision.assessment_id:
             self._remember(decision.tenant_id, updates, bump=True)
         else:
-            self._forget(decision.tenant_id, updates)
+            self._forget(decision.tenant_id, _keys(updates))
 
     def record_outcome(
         self,
@@ -170,19 +174,15 @@ class CachingAssessmentStore:
         assessment_id: str,
         outcome: Outcome,
         at: datetime,
-        updates: Sequence[EntityState],
-    ) -> Decision:
-        """Delegates, then forgets the updated keys instead of caching them.
-
-        The returned decision cannot tell a fresh write from a replay that applied nothing
-        (an inner store may answer a repeated outcome with the decision as it stands), and
-        caching updates that were never written could let a later write pass the version
-        check on data the store never held. Outcomes are rare; the next load refetches.
-        """
+        keys: Sequence[str],
+        adjust: Relabel,
+    ) -> tuple[Decision, Outcome | None]:
+        """Delegates (the inner store reads the states it adjusts itself), then forgets
+        `keys`: outcomes are rare, and the next load refetches what was written."""
         try:
-            return self._inner.record_outcome(tenant_id, assessment_id, outcome, at, updates)
+            return self._inner.record_outcome(tenant_id, assessment_id, outcome, at, keys, adjust)
         finally:
-            self._forget(tenant_id, updates)
+            self._forget(tenant_id, keys)
 
     def get(self, tenant_id: str, assessment_id: str) -> Decision | None:
         return self._inner.get(tenant_id, assessment_id)
@@ -219,7 +219,7 @@ class CachingAssessmentStore:
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
 
-    def _forget(self, tenant_id: str, states: Sequence[EntityState]) -> None:
+    def _forget(self, tenant_id: str, keys: Iterable[str]) -> None:
         with self._lock:
-            for state in states:
-                self._entries.pop((tenant_id, state.key), None)
+            for key in keys:
+                self._entries.pop((tenant_id, key), None)

@@ -7,6 +7,12 @@ unique event id makes that write idempotent, with no marker row), or state first
 second when it lives elsewhere (Redis at scale). The second order is safe because that state
 write is idempotent per event (its marker) and the decision is unique per event.
 
+A label (`record_outcome`) reads the previous outcome under the row's lock and writes the new
+one with the fraud-report adjustment for exactly that transition: in the same transaction in
+one database; with external state, label first and then the adjustment, retried on fresh
+state under a marker per transition. (A crash between those two leaves that one adjustment
+undone; it is logged when retries run out.)
+
 `load_states`, `record` and the lookups by id run plain SQL on pooled driver connections
 (see `_dbapi`): on SQLite SQLAlchemy's statement overhead would be most of the cost.
 """
@@ -18,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine.interfaces import DBAPICursor
 
 from payguard.adapters.sql import tables
@@ -25,7 +32,7 @@ from payguard.adapters.sql._dbapi import RawDialect, RawRead, RawTransaction
 from payguard.adapters.sql._errors import StoreErrors
 from payguard.core.decisions import Decision, Outcome, decision_from_document, decision_to_document
 from payguard.core.errors import Conflict, NotFound
-from payguard.risk.interfaces import EntityState, EntityStateStore, StateConflict
+from payguard.risk.interfaces import EntityState, EntityStateStore, Relabel, StateConflict
 
 __all__ = ["SqlAssessmentStore", "SqlEntityStateStore"]
 
@@ -47,12 +54,17 @@ _INSERT_ASSESSMENT = (
 )
 _BY_ID = "SELECT document, outcome FROM assessments WHERE tenant_id = ? AND assessment_id = ?"
 _BY_EVENT = "SELECT document, outcome FROM assessments WHERE tenant_id = ? AND event_id = ?"
+_LOCK_OUTCOME = "SELECT outcome FROM assessments WHERE tenant_id = ? AND assessment_id = ?"
 _SET_OUTCOME = (
     "UPDATE assessments SET outcome = ?, outcome_at = ? "
     "WHERE tenant_id = ? AND assessment_id = ? RETURNING document"
 )
 
 _A = tables.assessments
+#: Tries at the state half of a relabel against an external state store.
+_EXTERNAL_ATTEMPTS = 10
+
+log = structlog.get_logger(__name__)
 
 
 class _EntityStateSql:
@@ -164,6 +176,9 @@ class SqlAssessmentStore:
         self._by_id = dialect.sql(_BY_ID)
         self._by_event = dialect.sql(_BY_EVENT)
         self._set_outcome = dialect.sql(_SET_OUTCOME)
+        self._lock_outcome = dialect.sql(
+            _LOCK_OUTCOME if dialect.is_sqlite else _LOCK_OUTCOME + " FOR UPDATE"
+        )
         bind_time = tables.UtcDateTime().dialect_impl(engine.dialect).bind_processor(engine.dialect)
         self._bind_time: Callable[[datetime], Any] = bind_time or _unchanged
 
@@ -294,29 +309,62 @@ class SqlAssessmentStore:
         assessment_id: str,
         outcome: Outcome,
         at: datetime,
-        updates: Sequence[EntityState],
-    ) -> Decision:
-        marker = f"outcome:{assessment_id}:{outcome.value}:{at.isoformat()}"
+        keys: Sequence[str],
+        adjust: Relabel,
+    ) -> tuple[Decision, Outcome | None]:
         label = (outcome.value, self._bind_time(at), tenant_id, assessment_id)
-        if self._external is not None:
-            if self.get(tenant_id, assessment_id) is None:
-                raise NotFound(f"unknown assessment {assessment_id!r}")
-            self._external.apply(tenant_id, marker, updates)
-            with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
-                cursor.execute(self._set_outcome, label)
-                found = cursor.fetchone()
-            if found is None:
-                raise NotFound(f"unknown assessment {assessment_id!r}")
-            return _decision(found[0], outcome.value)
-        # Versions, not markers, keep this exact: a concurrent relabel makes one of the two
-        # writes stale, and the caller recomputes the updates from the new outcome.
         with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
-            cursor.execute(self._set_outcome, label)
+            # The row stays locked (SQLite: the write lock of BEGIN IMMEDIATE; PostgreSQL:
+            # FOR UPDATE) until commit: a concurrent relabel reads our label, not the old one.
+            cursor.execute(self._lock_outcome, (tenant_id, assessment_id))
             found = cursor.fetchone()
             if found is None:
                 raise NotFound(f"unknown assessment {assessment_id!r}")
-            self._states.write(cursor, tenant_id, updates)
-        return _decision(found[0], outcome.value)
+            previous = None if found[0] is None else Outcome(found[0])
+            cursor.execute(self._set_outcome, label)
+            document: str = cursor.fetchone()[0]  # type: ignore[index]  # the row is locked
+            if self._external is None:
+                # Versions still guard the states: an assessment may write them meanwhile
+                # on PostgreSQL, and the caller then retries the whole relabel.
+                states = self._states.load(cursor, tenant_id, keys)
+                self._states.write(cursor, tenant_id, adjust(states, previous))
+        if self._external is not None:
+            self._adjust_external(tenant_id, assessment_id, outcome, at, keys, adjust, previous)
+        return _decision(document, outcome.value), previous
+
+    def _adjust_external(
+        self,
+        tenant_id: str,
+        assessment_id: str,
+        outcome: Outcome,
+        at: datetime,
+        keys: Sequence[str],
+        adjust: Relabel,
+        previous: Outcome | None,
+    ) -> None:
+        """The state half of a relabel when state lives in another store: the label is
+        committed, so the adjustment for this exact transition is retried on fresh state
+        until it lands (its marker makes a repeat a no-op)."""
+        assert self._external is not None
+        was = "none" if previous is None else previous.value
+        marker = f"outcome:{assessment_id}:{was}>{outcome.value}:{at.isoformat()}"
+        for _ in range(_EXTERNAL_ATTEMPTS):
+            states = self._external.load(tenant_id, keys)
+            try:
+                self._external.apply(tenant_id, marker, adjust(states, previous))
+            except StateConflict:
+                continue
+            return
+        log.error(
+            "outcome.state_not_adjusted",
+            tenant_id=tenant_id,
+            assessment_id=assessment_id,
+            attempts=_EXTERNAL_ATTEMPTS,
+        )
+        raise Conflict(
+            "the label is recorded, but its entities kept changing and their fraud reports "
+            "were not adjusted"
+        )
 
     def get(self, tenant_id: str, assessment_id: str) -> Decision | None:
         return self._find(self._by_id, tenant_id, assessment_id)
