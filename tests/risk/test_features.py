@@ -52,6 +52,29 @@ def test_first_seen_flags(make_event) -> None:
     assert other["account_distinct_devices_1h"] == 2
 
 
+def test_money_in_another_currency_is_counted_not_added(make_event) -> None:
+    """Sums and the amount profile stay in each entity's home currency (its first money
+    event's): 1,000,000 IDR is not a million dollars' worth of SGD."""
+    replay = Replay()
+    for i, amount in enumerate(("20.00", "22.00", "18.00", "21.00")):
+        home = replay(make_event(seconds=i * 60, amount=amount))
+    assert not home["foreign_currency"]
+    foreign = replay(make_event(seconds=300, amount="1000000", currency="IDR"))
+    assert foreign["foreign_currency"]
+    assert foreign["account_payments_1h"] == 5
+    assert foreign["account_amount_1h"] == 81.0
+    assert foreign["payee_amount_1h"] == 81.0
+    assert foreign["amount_zscore"] == 0.0  # not compared with a profile in SGD
+    back = replay(make_event(seconds=360, amount="19.00"))
+    assert not back["foreign_currency"]
+    assert back["account_amount_1h"] == 100.0
+    assert back["account_payment_history"] == 4  # the IDR payment is not in the profile
+    # A login carries no money: never foreign.
+    assert not replay(make_event(seconds=400, event_type=EventType.LOGIN, amount=None))[
+        "foreign_currency"
+    ]
+
+
 def test_amount_zscore_against_the_accounts_history(make_event) -> None:
     replay = Replay()
     for i, amount in enumerate(("20.00", "22.00", "18.00", "21.00", "19.00")):

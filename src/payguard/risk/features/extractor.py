@@ -97,6 +97,7 @@ def _catalog() -> dict[str, Any]:
         "new_ip": False,
         "new_country": False,
         "new_account": False,
+        "foreign_currency": False,
         "account_age_days": 0.0,
         "device_age_days": 0.0,
         "payee_age_days": 0.0,
@@ -192,16 +193,25 @@ def compute(
     f["has_geo"] = geo is not None and geo.lat is not None and geo.lon is not None
     f["country"] = (geo.country or "") if geo is not None else ""
 
+    currency = event.amount.currency if event.amount is not None else None
     refs = entities_of(event)
     dims = _member_dims(event)
     for ref in refs:
         data = states[ref.key].data if ref.key in states else {}
-        _entity_features(f, ref, data, at, amount, is_money, dims.get(ref.kind, {}))
+        # Sums and profiles are kept in the entity's home currency (that of its first
+        # money event): money in another currency is counted, not added.
+        home = data.get("cur")
+        same = home is None or home == currency
+        if ref.kind == "account" and is_money and not same:
+            f["foreign_currency"] = True
+        _entity_features(
+            f, ref, data, at, amount if same else 0.0, is_money, dims.get(ref.kind, {})
+        )
         kind_lists = lists.get(_LIST_KIND[ref.kind])
         if kind_lists:
             f[f"{ref.kind}_lists"] = list(kind_lists.get(ref.id, ()))
         if ref.kind == "account":
-            _account_features(f, event, data, at, amount, is_money)
+            _account_features(f, event, data, at, amount, is_money and same)
         elif ref.kind in _AGED:
             first = data.get("fs")
             f[_AGED[ref.kind]] = 0.0 if first is None else max(0.0, (at - first) / 86400)
@@ -289,8 +299,10 @@ def _account_features(
     data: Mapping[str, Any],
     at: float,
     amount: float,
-    is_money: bool,
+    profiled: bool,
 ) -> None:
+    """`profiled`: a money event in the account's home currency, so its amount is compared
+    with the account's amount profile."""
     members = data.get("m") or {}
     first_seen = data.get("fs")
     f["new_account"] = first_seen is None
@@ -319,7 +331,7 @@ def _account_features(
         last = data.get(key)
         f[name] = -1.0 if last is None else max(0.0, at - last)
     profile = data.get("pr")
-    if is_money and profile:
+    if profiled and profile:
         n, mean, m2 = profile
         f["account_payment_history"] = int(n)
         if n >= 3:
@@ -369,6 +381,7 @@ def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]
     amount = float(event.amount.value) if event.amount is not None else 0.0
     failed = event.event_type == EventType.LOGIN and event.attributes.get("success") is False
     dims = _member_dims(event)
+    currency = event.amount.currency if event.amount is not None else None
     updated: list[EntityState] = []
     for ref in entities_of(event):
         current = states.get(ref.key)
@@ -376,11 +389,14 @@ def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]
         if "fs" not in data or data["fs"] > at:
             data["fs"] = at
         data["ls"] = max(at, data.get("ls", at))
-        _add_series(data, "w", at, is_money, amount if is_money else 0.0, w.WINDOWS)
+        if is_money and "cur" not in data:
+            data["cur"] = currency
+        same = is_money and data.get("cur") == currency
+        _add_series(data, "w", at, is_money, amount if same else 0.0, w.WINDOWS)
         if failed and ref.kind in ("account", "device", "ip"):
             _add_series(data, "f", at, False, 0.0, _TYPE_WINDOWS)
         if ref.kind == "account":
-            _update_account(data, event, at, amount, is_money)
+            _update_account(data, event, at, amount, same)
         adds = dims.get(ref.kind)
         if adds:
             members = dict(data.get("m") or {})
@@ -396,7 +412,7 @@ def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]
 
 
 def _update_account(
-    data: dict[str, Any], event: Event, at: float, amount: float, is_money: bool
+    data: dict[str, Any], event: Event, at: float, amount: float, same: bool
 ) -> None:
     for series, event_type in ACCOUNT_TYPE_SERIES.items():
         if event.event_type == event_type:
@@ -414,7 +430,7 @@ def _update_account(
         (data.get("m") or {}).get("device") or {}
     ):
         data["lnd"] = at
-    if is_money:
+    if same:  # the amount profile is in the account's home currency
         n, mean, m2 = data.get("pr") or (0, 0.0, 0.0)
         n += 1
         delta = amount - mean
