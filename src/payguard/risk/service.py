@@ -17,7 +17,14 @@ from payguard.core.events import Event, event_from_document, event_to_document
 from payguard.core.ids import new_id
 from payguard.risk.commit import GroupCommitter
 from payguard.risk.engine import judge, stamp
-from payguard.risk.features.extractor import apply_outcome, compute, entities_of, update
+from payguard.risk.features.extractor import (
+    Touch,
+    apply_outcome,
+    compute,
+    entities_of,
+    touch,
+    update,
+)
 from payguard.risk.interfaces import AssessmentStore, EntityState, Scorer, StateConflict
 from payguard.risk.lists import ListService
 from payguard.risk.rules.service import RuleService
@@ -70,12 +77,12 @@ class AssessmentService:
     def assess(self, tenant_id: str, event: Event) -> tuple[Decision, bool]:
         """Decide `event`; returns (decision, replayed). A replayed event_id returns the
         first decision and changes no state."""
-        keys = [ref.key for ref in entities_of(event)]
+        touched = touch(event)
         document = event_to_document(event)
         for attempt in range(self._retries):
             if attempt:
                 time.sleep(backoff(attempt))
-            decision, updates = self._decide(tenant_id, event, keys, document)
+            decision, updates = self._decide(tenant_id, event, touched, document)
             try:
                 stored = self._store.record(decision, updates)
             except StateConflict:
@@ -87,13 +94,13 @@ class AssessmentService:
         """`assess` for the event loop: waits between attempts without blocking it, and with
         a group committer the write joins the writes of concurrent assessments instead of
         paying for a transaction of its own."""
-        keys = [ref.key for ref in entities_of(event)]
+        touched = touch(event)
         document = event_to_document(event)
         committer = self._committer
         for attempt in range(self._retries):
             if attempt:
                 await asyncio.sleep(backoff(attempt))
-            decision, updates = self._decide(tenant_id, event, keys, document, committer)
+            decision, updates = self._decide(tenant_id, event, touched, document, committer)
             try:
                 if committer is None:
                     stored = self._store.record(decision, updates)
@@ -108,14 +115,14 @@ class AssessmentService:
         self,
         tenant_id: str,
         event: Event,
-        keys: list[str],
+        touched: Touch,
         document: dict[str, Any],
         committer: GroupCommitter | None = None,
     ) -> tuple[Decision, list[EntityState]]:
-        states = self._store.load_states(tenant_id, keys)
+        states = self._store.load_states(tenant_id, touched.keys)
         if committer is not None:
             states = committer.overlay(tenant_id, states)
-        features = compute(event, states, self._lists.snapshot(tenant_id))
+        features = compute(event, states, self._lists.snapshot(tenant_id), touched)
         rule_set = self._rules.active(tenant_id)
         verdict = judge(features, rule_set, self._scorer)
         decision = stamp(
@@ -128,7 +135,7 @@ class AssessmentService:
             rule_set_version=rule_set.version,
             decided_at=self._clock.now(),
         )
-        return decision, update(event, states)
+        return decision, update(event, states, touched)
 
     def _answer(self, stored: Decision, attempted: Decision) -> tuple[Decision, bool]:
         if stored.assessment_id != attempted.assessment_id:

@@ -77,6 +77,21 @@ def entities_of(event: Event) -> list[EntityRef]:
     return refs
 
 
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """What one event touches, worked out once per event: its entities (account first),
+    their state keys, and the members it adds to each kind of entity."""
+
+    refs: tuple[EntityRef, ...]
+    keys: tuple[str, ...]
+    dims: Mapping[str, Mapping[str, str]]
+
+
+def touch(event: Event) -> Touch:
+    refs = tuple(entities_of(event))
+    return Touch(refs, tuple(ref.key for ref in refs), _member_dims(event))
+
+
 def _catalog() -> dict[str, Any]:
     """Every feature name with its neutral value; rules may only reference these."""
     names: dict[str, Any] = {
@@ -166,8 +181,10 @@ def compute(
     event: Event,
     states: Mapping[str, EntityState],
     lists: Mapping[ListKind, Mapping[str, tuple[str, ...]]],
+    touched: Touch | None = None,
 ) -> dict[str, Any]:
-    """All features of `event` given the entities' current state and the list snapshot."""
+    """All features of `event` given the entities' current state and the list snapshot
+    (`touched`: the event's `touch`, when the caller has it already)."""
     f: dict[str, Any] = dict(FEATURES)
     at = event.occurred_at.timestamp()
     is_money = event.event_type in MONEY_EVENTS
@@ -194,10 +211,10 @@ def compute(
     f["country"] = (geo.country or "") if geo is not None else ""
 
     currency = event.amount.currency if event.amount is not None else None
-    refs = entities_of(event)
-    dims = _member_dims(event)
-    for ref in refs:
-        data = states[ref.key].data if ref.key in states else {}
+    touched = touched or touch(event)
+    dims = touched.dims
+    for ref, key in zip(touched.refs, touched.keys, strict=True):
+        data = states[key].data if key in states else {}
         # Sums and profiles are kept in the entity's home currency (that of its first
         # money event): money in another currency is counted, not added.
         home = data.get("cur")
@@ -369,7 +386,9 @@ def _add_series(
     data[field] = series
 
 
-def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]:
+def update(
+    event: Event, states: Mapping[str, EntityState], touched: Touch | None = None
+) -> list[EntityState]:
     """The new state of every entity `event` touches (versions kept for the CAS write).
 
     Loaded states are shared read-only, so this copies only what it changes: the top-level
@@ -380,11 +399,12 @@ def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]
     is_money = event.event_type in MONEY_EVENTS
     amount = float(event.amount.value) if event.amount is not None else 0.0
     failed = event.event_type == EventType.LOGIN and event.attributes.get("success") is False
-    dims = _member_dims(event)
+    touched = touched or touch(event)
+    dims = touched.dims
     currency = event.amount.currency if event.amount is not None else None
     updated: list[EntityState] = []
-    for ref in entities_of(event):
-        current = states.get(ref.key)
+    for ref, key in zip(touched.refs, touched.keys, strict=True):
+        current = states.get(key)
         data: dict[str, Any] = dict(current.data) if current is not None else {}
         if "fs" not in data or data["fs"] > at:
             data["fs"] = at
@@ -405,9 +425,7 @@ def update(event: Event, states: Mapping[str, EntityState]) -> list[EntityState]
                 _remember(copied, member, at)
                 members[dim] = copied
             data["m"] = members
-        updated.append(
-            EntityState(key=ref.key, version=current.version if current else 0, data=data)
-        )
+        updated.append(EntityState(key=key, version=current.version if current else 0, data=data))
     return updated
 
 
