@@ -13,19 +13,23 @@ from hypothesis import strategies as st
 from payguard.api.app import Services, build_services
 from payguard.core.decisions import Decision
 from payguard.core.errors import Conflict
-from payguard.risk.interfaces import AssessmentStore, EntityState, StateConflict
+from payguard.risk.commit import GroupCommitter
+from payguard.risk.interfaces import AssessmentStore, Decide, EntityState, StateConflict
 from payguard.risk.models.null import NullScorer
 from payguard.risk.service import MAX_BACKOFF, AssessmentService, backoff
 from payguard.settings import Settings
 
 
 class LosesRaces:
-    """A store whose first `losses` writes fail as if another worker got there first."""
+    """A store whose first `losses` optimistic writes fail as if another worker got there
+    first; `decide_and_record` (the held-states path) fails `held_losses` times."""
 
-    def __init__(self, inner: AssessmentStore, losses: int) -> None:
+    def __init__(self, inner: AssessmentStore, losses: int, held_losses: int = 0) -> None:
         self.inner = inner
         self.losses = losses
+        self.held_losses = held_losses
         self.writes = 0
+        self.held = 0
 
     def record(self, decision: Decision, updates: Sequence[EntityState]) -> Decision:
         self.writes += 1
@@ -33,6 +37,26 @@ class LosesRaces:
             self.losses -= 1
             raise StateConflict("another worker wrote this entity first")
         return self.inner.record(decision, updates)
+
+    def record_many(
+        self, items: Sequence[tuple[Decision, Sequence[EntityState]]]
+    ) -> list[Decision | StateConflict]:
+        results: list[Decision | StateConflict] = []
+        for decision, updates in items:
+            try:
+                results.append(self.record(decision, updates))
+            except StateConflict as exc:
+                results.append(exc)
+        return results
+
+    def decide_and_record(
+        self, tenant_id: str, keys: Sequence[str], decide: Decide
+    ) -> tuple[Decision, Decision]:
+        self.held += 1
+        if self.held_losses:
+            self.held_losses -= 1
+            raise StateConflict("this store cannot hold states and lost again")
+        return self.inner.decide_and_record(tenant_id, keys, decide)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -45,7 +69,9 @@ def services(tmp_path, clock) -> Iterator[Services]:
     built.close()
 
 
-def _service(services: Services, store: LosesRaces, retries: int) -> AssessmentService:
+def _service(
+    services: Services, store: LosesRaces, retries: int, *, group_commit: bool = False
+) -> AssessmentService:
     return AssessmentService(
         store=store,  # type: ignore[arg-type]
         rules=services.rules,
@@ -55,45 +81,43 @@ def _service(services: Services, store: LosesRaces, retries: int) -> AssessmentS
         audit=services.audit,
         clock=services.clock,
         retries=retries,
+        committer=GroupCommitter(store) if group_commit else None,  # type: ignore[arg-type]
     )
 
 
-@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
-def test_a_lost_race_is_decided_again_and_stored_once(
-    services, make_event, run_async: bool
+@pytest.mark.parametrize("group_commit", [False, True], ids=["one-by-one", "group-commit"])
+def test_a_lost_race_is_decided_again_with_the_states_held(
+    services, make_event, group_commit: bool
 ) -> None:
     tenant, _ = services.tenants.create_tenant("acme", actor="test")
-    store = LosesRaces(services.assessments.store, losses=2)
-    service = _service(services, store, retries=3)
+    store = LosesRaces(services.assessments.store, losses=1)
+    service = _service(services, store, retries=3, group_commit=group_commit)
     event = make_event()
 
-    if run_async:
-        decision, replayed = asyncio.run(service.assess_async(tenant.id, event))
-    else:
-        decision, replayed = service.assess(tenant.id, event)
+    decision, replayed = asyncio.run(service.assess_async(tenant.id, event))
 
-    assert not replayed and store.writes == 3
+    assert not replayed and store.writes == 1 and store.held == 1
     assert services.assessments.get(tenant.id, decision.assessment_id) == decision
     assert decision.features["account_events_1h"] == 1  # counted once
+    state = services.assessments.store.load_states(tenant.id, ["account:acct-1"])
+    assert state["account:acct-1"].version == 1
 
 
-@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
-def test_losing_every_race_is_a_conflict_with_nothing_stored(
-    services, make_event, run_async: bool
-) -> None:
+def test_a_store_that_keeps_losing_is_retried_then_a_conflict(services, make_event) -> None:
     tenant, _ = services.tenants.create_tenant("acme", actor="test")
-    store = LosesRaces(services.assessments.store, losses=3)
+    store = LosesRaces(services.assessments.store, losses=1, held_losses=2)
     service = _service(services, store, retries=3)
     event = make_event()
 
     with pytest.raises(Conflict):
-        if run_async:
-            asyncio.run(service.assess_async(tenant.id, event))
-        else:
-            service.assess(tenant.id, event)
-
-    assert store.writes == 3
+        service.assess(tenant.id, event)
+    assert store.writes == 1 and store.held == 2  # one optimistic try, then retries - 1
     assert services.assessments.store.get_by_event(tenant.id, event.event_id) is None
+
+    store.losses, store.held_losses = 1, 1
+    decision, _ = service.assess(tenant.id, make_event())  # loses twice, then lands
+    assert store.writes == 2 and store.held == 4
+    assert services.assessments.get(tenant.id, decision.assessment_id) == decision
 
 
 @given(st.integers(min_value=1, max_value=64))

@@ -29,6 +29,9 @@ class EntityState:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+#: Given the current states of an event's entities, its decision and their new states.
+Decide = Callable[[Mapping[str, EntityState]], tuple[Decision, list[EntityState]]]
+
 #: Given the current states of an assessment's entities and its outcome before a new label,
 #: the states to write for the new label (the feature code's `apply_outcome`).
 Relabel = Callable[[Mapping[str, EntityState], Outcome | None], list[EntityState]]
@@ -71,6 +74,18 @@ class AssessmentStore(Protocol):
         can (group commit). Each item succeeds or fails on its own: the result for an item
         is what `record` would return for it, or the `StateConflict` it would raise. Any
         other error fails the whole call with nothing written."""
+        ...
+
+    def decide_and_record(
+        self, tenant_id: str, keys: Sequence[str], decide: Decide
+    ) -> tuple[Decision, Decision]:
+        """Load the states of `keys`, call `decide(states)` for a decision and its state
+        updates, and `record` them, with no other writer able to change those states in
+        between where the store can hold them (the SQL stores: the database's write lock or
+        row locks), so that the write cannot lose a race (on PostgreSQL, two first-ever writes
+        of one entity still can: there is no row to lock yet). Returns (stored, decided): stored is
+        an earlier decision for the same event if there was one. A store that cannot hold
+        the states loads, decides and records, and may raise `StateConflict`."""
         ...
 
     def record_outcome(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Mapping
@@ -79,34 +78,45 @@ class AssessmentService:
         first decision and changes no state."""
         touched = touch(event)
         document = event_to_document(event)
-        for attempt in range(self._retries):
-            if attempt:
-                time.sleep(backoff(attempt))
-            decision, updates = self._decide(tenant_id, event, touched, document)
-            try:
-                stored = self._store.record(decision, updates)
-            except StateConflict:
-                continue
-            return self._answer(stored, decision)
-        raise Conflict("the entities of this event kept changing concurrently; retry")
+        states = self._store.load_states(tenant_id, touched.keys)
+        decision, updates = self._decide(tenant_id, event, touched, document, states)
+        try:
+            stored = self._store.record(decision, updates)
+        except StateConflict:
+            return self._contended(tenant_id, event, touched, document)
+        return self._answer(stored, decision)
 
     async def assess_async(self, tenant_id: str, event: Event) -> tuple[Decision, bool]:
-        """`assess` for the event loop: waits between attempts without blocking it, and with
-        a group committer the write joins the writes of concurrent assessments instead of
-        paying for a transaction of its own."""
+        """`assess` for the event loop; with a group committer the write joins the writes
+        of concurrent assessments instead of paying for a transaction of its own."""
+        committer = self._committer
+        if committer is None:
+            return self.assess(tenant_id, event)
         touched = touch(event)
         document = event_to_document(event)
-        committer = self._committer
-        for attempt in range(self._retries):
-            if attempt:
-                await asyncio.sleep(backoff(attempt))
-            decision, updates = self._decide(tenant_id, event, touched, document, committer)
+        states = committer.overlay(tenant_id, self._store.load_states(tenant_id, touched.keys))
+        decision, updates = self._decide(tenant_id, event, touched, document, states)
+        try:
+            stored = await committer.record(decision, updates)
+        except StateConflict:
+            return self._contended(tenant_id, event, touched, document)
+        return self._answer(stored, decision)
+
+    def _contended(
+        self, tenant_id: str, event: Event, touched: Touch, document: dict[str, Any]
+    ) -> tuple[Decision, bool]:
+        """After a lost race (another worker wrote one of the event's entities between our
+        read and our write): decide again with the entities held by the store, so this
+        attempt cannot lose. Stores that cannot hold them are retried after a random wait."""
+
+        def decide(states: Mapping[str, EntityState]) -> tuple[Decision, list[EntityState]]:
+            return self._decide(tenant_id, event, touched, document, states)
+
+        for attempt in range(1, self._retries):
             try:
-                if committer is None:
-                    stored = self._store.record(decision, updates)
-                else:
-                    stored = await committer.record(decision, updates)
+                stored, decision = self._store.decide_and_record(tenant_id, touched.keys, decide)
             except StateConflict:
+                time.sleep(backoff(attempt))
                 continue
             return self._answer(stored, decision)
         raise Conflict("the entities of this event kept changing concurrently; retry")
@@ -117,11 +127,8 @@ class AssessmentService:
         event: Event,
         touched: Touch,
         document: dict[str, Any],
-        committer: GroupCommitter | None = None,
+        states: Mapping[str, EntityState],
     ) -> tuple[Decision, list[EntityState]]:
-        states = self._store.load_states(tenant_id, touched.keys)
-        if committer is not None:
-            states = committer.overlay(tenant_id, states)
         features = compute(event, states, self._lists.snapshot(tenant_id), touched)
         rule_set = self._rules.active(tenant_id)
         verdict = judge(features, rule_set, self._scorer)

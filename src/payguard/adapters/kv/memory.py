@@ -16,14 +16,20 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
 from payguard.core.decisions import Decision, Outcome
-from payguard.risk.interfaces import AssessmentStore, EntityState, Relabel, StateConflict
+from payguard.risk.interfaces import (
+    AssessmentStore,
+    Decide,
+    EntityState,
+    Relabel,
+    StateConflict,
+)
 
 __all__ = ["CachingAssessmentStore", "MemoryEntityStateStore"]
 
@@ -167,6 +173,25 @@ class CachingAssessmentStore:
             self._remember(decision.tenant_id, updates, bump=True)
         else:
             self._forget(decision.tenant_id, _keys(updates))
+
+    def decide_and_record(
+        self, tenant_id: str, keys: Sequence[str], decide: Decide
+    ) -> tuple[Decision, Decision]:
+        """Delegates (the inner store loads fresh states itself), then caches or forgets
+        the written states as `record` does."""
+        decided: list[tuple[Decision, list[EntityState]]] = []
+
+        def keep(states: Mapping[str, EntityState]) -> tuple[Decision, list[EntityState]]:
+            decided.append(decide(states))
+            return decided[-1]
+
+        try:
+            stored, decision = self._inner.decide_and_record(tenant_id, keys, keep)
+        except BaseException:
+            self._forget(tenant_id, keys)
+            raise
+        self._settle(decision, decided[-1][1], stored)
+        return stored, decision
 
     def record_outcome(
         self,

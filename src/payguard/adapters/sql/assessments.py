@@ -32,7 +32,13 @@ from payguard.adapters.sql._dbapi import RawDialect, RawRead, RawTransaction
 from payguard.adapters.sql._errors import StoreErrors
 from payguard.core.decisions import Decision, Outcome, decision_from_document, decision_to_document
 from payguard.core.errors import Conflict, NotFound
-from payguard.risk.interfaces import EntityState, EntityStateStore, Relabel, StateConflict
+from payguard.risk.interfaces import (
+    Decide,
+    EntityState,
+    EntityStateStore,
+    Relabel,
+    StateConflict,
+)
 
 __all__ = ["SqlAssessmentStore", "SqlEntityStateStore"]
 
@@ -70,7 +76,7 @@ log = structlog.get_logger(__name__)
 class _EntityStateSql:
     """The statements on `entity_state` and `state_markers`, run on a caller's cursor."""
 
-    __slots__ = ("_claim", "_create", "_in_lists", "_load_any", "_update", "dialect")
+    __slots__ = ("_claim", "_create", "_in_lists", "_load_any", "_lock_any", "_update", "dialect")
 
     def __init__(self, dialect: RawDialect) -> None:
         self.dialect = dialect
@@ -78,11 +84,14 @@ class _EntityStateSql:
         self._update = dialect.sql(_UPDATE_STATE)
         self._create = dialect.sql(_CREATE_STATE)
         self._load_any = dialect.sql(_LOAD_STATES + "= ANY(?)")
+        self._lock_any = dialect.sql(_LOAD_STATES + '= ANY(?) ORDER BY "key" FOR UPDATE')
         self._in_lists: dict[int, str] = {}
 
     def load(
-        self, cursor: DBAPICursor, tenant_id: str, keys: Sequence[str]
+        self, cursor: DBAPICursor, tenant_id: str, keys: Sequence[str], *, lock: bool = False
     ) -> dict[str, EntityState]:
+        """The states of `keys`; with `lock` on PostgreSQL the existing rows are locked until
+        the transaction ends (SQLite's writer already holds the whole database)."""
         states = {key: EntityState(key) for key in keys}
         wanted = list(states)
         if self.dialect.is_sqlite:
@@ -93,7 +102,7 @@ class _EntityStateSql:
                     self._in_lists[len(wanted)] = sql
             cursor.execute(sql, (tenant_id, *wanted))
         else:
-            cursor.execute(self._load_any, (tenant_id, wanted))
+            cursor.execute(self._lock_any if lock else self._load_any, (tenant_id, wanted))
         for key, version, data in cursor.fetchall():
             states[key] = EntityState(key, version, tables.from_json(data))
         return states
@@ -218,6 +227,28 @@ class SqlAssessmentStore:
         except _AlreadyStored:
             return self._stored_instead_of(decision)
         return decision
+
+    def decide_and_record(
+        self, tenant_id: str, keys: Sequence[str], decide: Decide
+    ) -> tuple[Decision, Decision]:
+        if self._external is not None:
+            # Redis cannot hold keys across our computation: optimistic, as `record`.
+            decision, updates = decide(self.load_states(tenant_id, keys))
+            return self.record(decision, updates), decision
+        try:
+            with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
+                # SQLite: BEGIN IMMEDIATE holds the write lock from here to commit.
+                # PostgreSQL: the existing rows stay locked (FOR UPDATE, in key order).
+                states = self._states.load(cursor, tenant_id, keys, lock=True)
+                decision, updates = decide(states)
+                try:
+                    cursor.execute(self._insert, self._row(decision))
+                except self._dialect.dbapi.IntegrityError as exc:
+                    raise _AlreadyStored from exc
+                self._states.write(cursor, tenant_id, updates)
+        except _AlreadyStored:
+            return self._stored_instead_of(decision), decision
+        return decision, decision
 
     def record_many(
         self, items: Sequence[tuple[Decision, Sequence[EntityState]]]
