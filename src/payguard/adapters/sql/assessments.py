@@ -19,7 +19,7 @@ undone; it is logged when retries run out.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -360,38 +360,31 @@ class SqlAssessmentStore:
                 states = self._states.load(cursor, tenant_id, keys)
                 self._states.write(cursor, tenant_id, adjust(states, previous))
         if self._external is not None:
-            self._adjust_external(tenant_id, assessment_id, outcome, at, keys, adjust, previous)
+            was = "none" if previous is None else previous.value
+            marker = f"outcome:{assessment_id}:{was}>{outcome.value}:{at.isoformat()}"
+            self._adjust_external(
+                self._external, tenant_id, marker, keys, lambda states: adjust(states, previous)
+            )
         return _decision(document, outcome.value), previous
 
+    @staticmethod
     def _adjust_external(
-        self,
+        external: EntityStateStore,
         tenant_id: str,
-        assessment_id: str,
-        outcome: Outcome,
-        at: datetime,
+        marker: str,
         keys: Sequence[str],
-        adjust: Relabel,
-        previous: Outcome | None,
+        adjust: Callable[[Mapping[str, EntityState]], list[EntityState]],
     ) -> None:
         """The state half of a relabel when state lives in another store: the label is
-        committed, so the adjustment for this exact transition is retried on fresh state
-        until it lands (its marker makes a repeat a no-op)."""
-        assert self._external is not None
-        was = "none" if previous is None else previous.value
-        marker = f"outcome:{assessment_id}:{was}>{outcome.value}:{at.isoformat()}"
+        committed, so the adjustment for this exact transition (`marker`) is retried on
+        fresh state until it lands; the marker makes a repeat a no-op."""
         for _ in range(_EXTERNAL_ATTEMPTS):
-            states = self._external.load(tenant_id, keys)
             try:
-                self._external.apply(tenant_id, marker, adjust(states, previous))
+                external.apply(tenant_id, marker, adjust(external.load(tenant_id, keys)))
             except StateConflict:
                 continue
             return
-        log.error(
-            "outcome.state_not_adjusted",
-            tenant_id=tenant_id,
-            assessment_id=assessment_id,
-            attempts=_EXTERNAL_ATTEMPTS,
-        )
+        log.error("outcome.state_not_adjusted", tenant_id=tenant_id, marker=marker)
         raise Conflict(
             "the label is recorded, but its entities kept changing and their fraud reports "
             "were not adjusted"
