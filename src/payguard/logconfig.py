@@ -42,16 +42,38 @@ def _scrub_processor(
 
 
 def configure(level: str = "INFO") -> None:
-    """JSON lines on stderr; call once at process start."""
+    """JSON lines on stderr, for payguard's structlog loggers and for the standard-library
+    loggers of the libraries underneath (uvicorn, Alembic, SQLAlchemy) alike, all scrubbed;
+    call once at process start (each worker process calls it)."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
+    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                stamp,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _scrub_processor,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    # Alembic lists every plugin it loads at INFO on each start; its migrations still log.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamp,
             structlog.processors.format_exc_info,
             _scrub_processor,
             structlog.processors.JSONRenderer(),

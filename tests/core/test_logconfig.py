@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import structlog
@@ -40,3 +41,15 @@ def test_configured_logger_writes_scrubbed_json(capsys: pytest.CaptureFixture[st
     record = json.loads(line)
     assert record["event"] == "login"
     assert "hunter2" not in line and "4111111111111111" not in line
+
+
+def test_library_logs_are_scrubbed_json_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """Standard-library loggers (uvicorn, Alembic, SQLAlchemy) go through the same scrubbing
+    and come out as JSON lines."""
+    configure("INFO")
+    logging.getLogger("some.library").warning("rejected %s for card %s", KEY, "4111111111111111")
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    record = json.loads(line)
+    assert record["level"] == "warning" and record["logger"] == "some.library"
+    assert "rejected" in record["event"]
+    assert KEY not in line and "4111111111111111" not in line
