@@ -217,16 +217,28 @@ class SqlAssessmentStore:
             return decision
         try:
             with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
-                try:
-                    cursor.execute(self._insert, row)
-                except integrity_error as exc:
-                    raise _AlreadyStored from exc
-                # The decision's unique (tenant, event_id) already makes this write
-                # idempotent; a marker row per assessment would only grow the table.
-                self._states.write(cursor, tenant_id, updates)
+                self._write(cursor, row, tenant_id, updates)
         except _AlreadyStored:
             return self._stored_instead_of(decision)
         return decision
+
+    def _write(
+        self,
+        cursor: DBAPICursor,
+        row: tuple[Any, ...],
+        tenant_id: str,
+        updates: Sequence[EntityState],
+    ) -> None:
+        """A decision's row and its state updates, on the caller's transaction: raises
+        `_AlreadyStored` if the tenant has a decision for the event already, `StateConflict`
+        if an update is stale; the caller rolls back either way."""
+        try:
+            cursor.execute(self._insert, row)
+        except self._dialect.dbapi.IntegrityError as exc:
+            raise _AlreadyStored from exc
+        # The decision's unique (tenant, event_id) already makes this write
+        # idempotent; a marker row per assessment would only grow the table.
+        self._states.write(cursor, tenant_id, updates)
 
     def decide_and_record(
         self, tenant_id: str, keys: Sequence[str], decide: Decide
@@ -241,11 +253,7 @@ class SqlAssessmentStore:
                 # PostgreSQL: the existing rows stay locked (FOR UPDATE, in key order).
                 states = self._states.load(cursor, tenant_id, keys, lock=True)
                 decision, updates = decide(states)
-                try:
-                    cursor.execute(self._insert, self._row(decision))
-                except self._dialect.dbapi.IntegrityError as exc:
-                    raise _AlreadyStored from exc
-                self._states.write(cursor, tenant_id, updates)
+                self._write(cursor, self._row(decision), tenant_id, updates)
         except _AlreadyStored:
             return self._stored_instead_of(decision), decision
         return decision, decision
@@ -265,9 +273,8 @@ class SqlAssessmentStore:
         try:
             with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
                 for row, (decision, updates) in zip(rows, items, strict=True):
-                    cursor.execute(self._insert, row)
-                    self._states.write(cursor, decision.tenant_id, updates)
-        except (self._dialect.dbapi.IntegrityError, Conflict):
+                    self._write(cursor, row, decision.tenant_id, updates)
+        except (_AlreadyStored, Conflict):
             return self._record_each(items, rows)
         return [decision for decision, _ in items]
 
@@ -278,15 +285,13 @@ class SqlAssessmentStore:
     ) -> list[Decision | StateConflict]:
         """`record_many` with a savepoint per item, for a batch in which some item fails."""
         results: list[Decision | StateConflict | None] = []
-        integrity_error = self._dialect.dbapi.IntegrityError
         try:
             with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
                 for row, (decision, updates) in zip(rows, items, strict=True):
                     cursor.execute("SAVEPOINT assessment")
                     try:
-                        cursor.execute(self._insert, row)
-                        self._states.write(cursor, decision.tenant_id, updates)
-                    except integrity_error:
+                        self._write(cursor, row, decision.tenant_id, updates)
+                    except _AlreadyStored:
                         cursor.execute("ROLLBACK TO SAVEPOINT assessment")
                         results.append(None)  # a duplicate event: answered after commit
                     except StateConflict as exc:
