@@ -34,10 +34,14 @@ GRACE_SECONDS = 10.0
 RESTART_DELAY = 1.0
 
 
+#: How every payguard server runs uvicorn, whichever way its workers are started.
+_OPTIONS: dict[str, Any] = {"factory": True, "access_log": False, "log_level": "warning"}
+
+
 def _config(**extra: Any) -> Any:
     import uvicorn
 
-    return uvicorn.Config(APP, factory=True, access_log=False, log_level="warning", **extra)
+    return uvicorn.Config(APP, **_OPTIONS, **extra)
 
 
 def serve(host: str, port: int, workers: int) -> None:
@@ -51,7 +55,7 @@ def serve(host: str, port: int, workers: int) -> None:
         return
     if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
         _configure_logs()
-        uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="warning")
+        uvicorn.run(APP, host=host, port=port, workers=workers, **_OPTIONS)
         return
     # Fail here, in the foreground, if the address cannot be bound at all.
     _listen(host, port).close()
