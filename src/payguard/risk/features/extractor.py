@@ -261,6 +261,14 @@ _DISTINCT = {
     )
     for kind in ENTITIES
 }
+_TYPE_SERIES = tuple(
+    (
+        series,
+        event_type,
+        tuple((window, f"account_{series}_{window.name}") for window in _TYPE_WINDOWS),
+    )
+    for series, event_type in ACCOUNT_TYPE_SERIES.items()
+)
 _REPORTS = {kind: f"{kind}_fraud_reports" for kind in ENTITIES}
 _LIST_KIND = {kind: ListKind(kind) for kind in ENTITIES}
 _AGED = {"device": "device_age_days", "payee": "payee_age_days"}
@@ -335,11 +343,12 @@ def _account_features(
         if event.geo is not None and event.geo.country:
             f["new_country"] = event.geo.country not in (members.get("country") or {})
     types = data.get("t") or {}
-    for series in ACCOUNT_TYPE_SERIES:
-        current = 1 if event.event_type == ACCOUNT_TYPE_SERIES[series] else 0
-        for window in _TYPE_WINDOWS:
-            n, _, _ = w.totals((types.get(series) or {}).get(window.name), window, at)
-            f[f"account_{series}_{window.name}"] = n + current
+    for series, event_type, names in _TYPE_SERIES:
+        current = 1 if event.event_type == event_type else 0
+        kept = types.get(series) or {}
+        for window, name in names:
+            n, _, _ = w.totals(kept.get(window.name), window, at)
+            f[name] = n + current
     for name, key in (
         ("secs_since_credential_change", "lc"),
         ("secs_since_payee_add", "lpa"),
