@@ -117,12 +117,9 @@ def tenants_keys(name: Annotated[str, typer.Argument(help="The tenant's name")])
         keys = services.tenants.keys(tenant.id)
         now = services.clock.now()
     for key in keys:
+        status = key.refusal(now) or "active"
         if key.revoked_at is not None:
-            status = f"revoked {key.revoked_at.isoformat()}"
-        elif key.expires_at is not None and key.expires_at <= now:
-            status = "expired"
-        else:
-            status = "active"
+            status += f" {key.revoked_at.isoformat()}"
         expires = "never" if key.expires_at is None else key.expires_at.isoformat()
         typer.echo(f"{key.id}\t{key.role.value}\t{key.created_at.isoformat()}\t{expires}\t{status}")
 

@@ -40,6 +40,14 @@ class ApiKey:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
 
+    def refusal(self, now: datetime) -> str | None:
+        """Why the key no longer works at `now` (`revoked`, `expired`), or None if it does."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:

@@ -136,11 +136,9 @@ class TenantService:
             return self._refuse("unknown key", key_id, source_ip)
         if not hmac.compare_digest(key.secret_hash, _hash(secret)):
             return self._refuse("wrong secret", key_id, source_ip, key.tenant_id)
-        now = self._clock.now()
-        if key.revoked_at is not None:
-            return self._refuse("revoked", key_id, source_ip, key.tenant_id)
-        if key.expires_at is not None and key.expires_at <= now:
-            return self._refuse("expired", key_id, source_ip, key.tenant_id)
+        refusal = key.refusal(self._clock.now())
+        if refusal is not None:
+            return self._refuse(refusal, key_id, source_ip, key.tenant_id)
         if key.role not in Role.__members__.values():
             return self._refuse("unknown role", key_id, source_ip, key.tenant_id)
         return Principal(tenant_id=key.tenant_id, key_id=key.id, role=key.role)
