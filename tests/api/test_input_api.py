@@ -29,6 +29,7 @@ from hypothesis import strategies as st
         ({"amount": {"value": "1e9", "currency": "SGD"}}, "amount.value"),
         ({"amount": {"value": "1.5", "currency": "JPY"}}, "amount.value"),
         ({"amount": None}, "amount"),
+        ({"event_type": "deposit", "amount": None}, "amount"),
         ({"ip": "999.1.1.1"}, "ip"),
         ({"geo": {"lat": 91, "lon": 0}}, "geo.lat"),
         ({"geo": {"lat": 1.0}}, "geo.lat"),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from payguard.core.events import Channel, Device, Event, EventType, Geo, Payee
+from payguard.core.events import Channel, Device, Event, EventType, Geo, Merchant, Payee
 from payguard.core.money import Money
 
 EventFactory = Callable[..., Event]
@@ -27,6 +27,7 @@ def make_event() -> EventFactory:
         amount: str | None = "25.00",
         currency: str = "SGD",
         payee: str | None = "payee-1",
+        merchant: str | None = None,
         device: str | None = "dev-1",
         ip: str | None = "198.51.100.7",
         lat: float | None = 1.3521,
@@ -42,6 +43,7 @@ def make_event() -> EventFactory:
             account_id=account,
             amount=Money(Decimal(amount), currency) if amount is not None else None,
             payee=Payee(payee) if payee else None,
+            merchant=Merchant(merchant) if merchant else None,
             device=Device(device) if device else None,
             ip=ip,
             geo=Geo(lat, lon, country),

@@ -162,3 +162,75 @@ def test_update_never_mutates_the_loaded_state(make_event) -> None:
     update(event, current)
     apply_outcome(current, keys, None, Outcome.FRAUD)
     assert current == before
+
+
+def test_deposits_and_pass_through(make_event) -> None:
+    """Money in is counted apart from money out; a payment that moves most of the last
+    day's inflow on (a mule's pass-through) shows as `amount_to_deposits_24h`."""
+    replay = Replay()
+    senders = ("acct-a", "acct-b", "acct-c")
+    for i, sender in enumerate(senders):
+        deposit = replay(
+            make_event(
+                event_type=EventType.DEPOSIT,
+                seconds=i * 600,
+                amount="300.00",
+                payee=sender,
+                source="transfer_in",
+            )
+        )
+    assert deposit["account_deposits_1h"] == 3
+    assert deposit["account_deposit_amount_24h"] == 900.0
+    assert deposit["account_payments_24h"] == 0  # money in is not a payment
+    assert deposit["account_distinct_payees_24h"] == 3  # three counterparties
+    payout = replay(make_event(seconds=1800, amount="850.00", payee="mule-exit"))
+    assert payout["amount_to_deposits_24h"] == round(850 / 900, 4)
+    assert payout["secs_since_deposit"] == 600.0
+    assert payout["account_payment_history"] == 0  # deposits never shape the spending profile
+    quiet = replay(make_event(seconds=3 * 86400, amount="10.00"))
+    assert quiet["account_deposits_24h"] == 0 and quiet["amount_to_deposits_24h"] == 0.0
+
+
+def test_deposit_in_another_currency_is_not_added(make_event) -> None:
+    replay = Replay()
+    replay(make_event(event_type=EventType.DEPOSIT, amount="100.00"))
+    foreign = replay(make_event(event_type=EventType.DEPOSIT, amount="5000000", currency="IDR"))
+    assert foreign["account_deposit_amount_24h"] == 100.0
+    assert foreign["account_deposits_24h"] == 1
+
+
+def test_attribute_signals(make_event) -> None:
+    replay = Replay()
+    plain = replay(make_event())
+    assert not plain["remote_access"] and not plain["emulator"] and not plain["rooted"]
+    assert plain["sim_swap_hours"] == -1.0 and not plain["sim_swap_recent"]
+    assert not plain["promo"]
+    flagged = replay(
+        make_event(
+            seconds=60,
+            remote_access=True,
+            emulator=True,
+            rooted=True,
+            sim_swap_hours=2.5,
+            promo_code="WELCOME10",
+        )
+    )
+    assert flagged["remote_access"] and flagged["emulator"] and flagged["rooted"]
+    assert flagged["sim_swap_hours"] == 2.5 and flagged["sim_swap_recent"]
+    assert flagged["promo"]
+    # Only real flags count: a string "true" or a bool passed as hours is not a signal.
+    odd = replay(make_event(seconds=120, remote_access="true", sim_swap_hours=True))
+    assert not odd["remote_access"] and odd["sim_swap_hours"] == -1.0
+    old_swap = replay(make_event(seconds=180, sim_swap_hours=24 * 90))
+    assert old_swap["sim_swap_hours"] == 2160.0 and not old_swap["sim_swap_recent"]
+
+
+def test_round_amounts_and_merchant_age(make_event) -> None:
+    replay = Replay()
+    assert replay(make_event(amount="500.00"))["amount_round"]
+    assert not replay(make_event(seconds=1, amount="499.99"))["amount_round"]
+    assert not replay(make_event(seconds=2, amount="50.00"))["amount_round"]
+    first = replay(make_event(seconds=3, payee=None, merchant="shop-1"))
+    assert first["merchant_age_days"] == 0.0
+    later = replay(make_event(seconds=3 + 2 * 86400, payee=None, merchant="shop-1"))
+    assert later["merchant_age_days"] == 2.0

@@ -150,3 +150,71 @@ def test_default_rules_block_listed_payee_with_a_warning() -> None:
     verdict = judge(features(payee_lists=["blocked_payees"]), rule_set, NullScorer())
     assert verdict.action == Action.BLOCK
     assert verdict.warnings
+
+
+@pytest.mark.parametrize(
+    ("values", "action", "reason"),
+    [
+        (
+            {"is_money_event": True, "event_type": "payment", "remote_access": True},
+            Action.CHALLENGE,
+            "APP_SCAM_REMOTE_ACCESS",
+        ),
+        (
+            {
+                "is_money_event": True,
+                "event_type": "payment",
+                "remote_access": True,
+                "new_payee": True,
+            },
+            Action.REVIEW,
+            "APP_SCAM_REMOTE_ACCESS_NEW_PAYEE",
+        ),
+        (
+            {"event_type": "credential_change", "sim_swap_recent": True},
+            Action.CHALLENGE,
+            "SIM_SWAP_RECENT",
+        ),
+        (
+            {"event_type": "account_open", "promo": True, "device_distinct_accounts_24h": 4},
+            Action.REVIEW,
+            "PROMO_ABUSE_DEVICE_FARM",
+        ),
+        (
+            {
+                "event_type": "payment",
+                "channel": "qr",
+                "payee_age_days": 0.2,
+                "payee_distinct_accounts_24h": 6,
+            },
+            Action.REVIEW,
+            "QR_SWAP_SUSPECTED",
+        ),
+        (
+            {
+                "is_money_event": True,
+                "event_type": "withdrawal",
+                "account_deposits_24h": 4,
+                "amount_to_deposits_24h": 0.95,
+            },
+            Action.REVIEW,
+            "MULE_INFLOW_MOVED_ON",
+        ),
+    ],
+)
+def test_default_rules_for_scams_sim_swaps_promotions_qr_and_mules(
+    values: dict[str, object], action: Action, reason: str
+) -> None:
+    rule_set = compile_rule_set(default_source(), version=0)
+    verdict = judge(features(**values), rule_set, NullScorer())
+    assert verdict.action == action
+    assert reason in [r.code for r in verdict.reasons]
+
+
+def test_a_recent_sim_swap_demands_a_passkey() -> None:
+    rule_set = compile_rule_set(default_source(), version=0)
+    verdict = judge(
+        features(event_type="login", new_device=True, sim_swap_recent=True), rule_set, NullScorer()
+    )
+    assert verdict.step_up is not None and verdict.step_up.level == AssuranceLevel.AAL3
+    assert verdict.warnings and "SIM" in verdict.warnings[0]

@@ -28,7 +28,7 @@ from pydantic import (
 from payguard.core.decisions import Decision, Outcome
 from payguard.core.errors import ValidationFailed
 from payguard.core.events import (
-    MONEY_EVENTS,
+    AMOUNT_EVENTS,
     Channel,
     Device,
     Event,
@@ -208,7 +208,7 @@ class AssessmentRequest(Strict):
                     f"{self.amount.currency} allows {digits} decimal places", field="amount.value"
                 )
             money = Money(value, self.amount.currency)
-        elif self.event_type in MONEY_EVENTS:
+        elif self.event_type in AMOUNT_EVENTS:
             raise ValidationFailed(f"a {self.event_type.value} needs an amount", field="amount")
         geo = self.geo
         if geo is not None and (geo.lat is None) != (geo.lon is None):

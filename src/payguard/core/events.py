@@ -18,10 +18,15 @@ class EventType(StrEnum):
     CREDENTIAL_CHANGE = "credential_change"
     ACCOUNT_OPEN = "account_open"
     WITHDRAWAL = "withdrawal"
+    #: Money credited to the account: a salary, a top-up, an incoming transfer or a refund.
+    #: Its `payee`, when given, is the counterparty who sent the money.
+    DEPOSIT = "deposit"
 
 
-#: Event types that move money and therefore must carry an amount.
+#: Event types that move money out of the account (payments and withdrawals).
 MONEY_EVENTS = frozenset({EventType.PAYMENT, EventType.WITHDRAWAL})
+#: Event types that must carry an amount: money out, and money in (deposits).
+AMOUNT_EVENTS = MONEY_EVENTS | {EventType.DEPOSIT}
 
 
 class Channel(StrEnum):
@@ -60,7 +65,8 @@ class Geo:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One login, payment, payee change, credential change, account opening or withdrawal."""
+    """One login, payment, payee change, credential change, account opening, withdrawal or
+    deposit."""
 
     event_id: str
     event_type: EventType

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from payguard.core.decisions import FRAUD_OUTCOMES, Outcome
-from payguard.core.events import MONEY_EVENTS, Event, EventType
+from payguard.core.events import AMOUNT_EVENTS, MONEY_EVENTS, Event, EventType
 from payguard.risk.features import windows as w
 from payguard.risk.interfaces import EntityState, ListKind
 
@@ -45,6 +45,10 @@ ACCOUNT_TYPE_SERIES: dict[str, EventType] = {
     "payee_adds": EventType.PAYEE_ADD,
 }
 _TYPE_WINDOWS = (w.WINDOW_BY_NAME["1h"], w.WINDOW_BY_NAME["24h"])
+
+#: A SIM change this recent (hours, as the partner's carrier check reports it) is a takeover
+#: signal: whoever holds the new SIM receives the account's one-time codes.
+SIM_SWAP_RECENT_HOURS = 72.0
 
 IMPOSSIBLE_TRAVEL_KMH = 900.0
 IMPOSSIBLE_TRAVEL_MIN_KM = 300.0
@@ -113,9 +117,17 @@ def _catalog() -> dict[str, Any]:
         "new_country": False,
         "new_account": False,
         "foreign_currency": False,
+        "amount_round": False,
+        "remote_access": False,
+        "emulator": False,
+        "rooted": False,
+        "promo": False,
+        "sim_swap_hours": -1.0,
+        "sim_swap_recent": False,
         "account_age_days": 0.0,
         "device_age_days": 0.0,
         "payee_age_days": 0.0,
+        "merchant_age_days": 0.0,
         "amount_zscore": 0.0,
         "amount_to_mean": 0.0,
         "account_payment_history": 0,
@@ -125,6 +137,8 @@ def _catalog() -> dict[str, Any]:
         "secs_since_credential_change": -1.0,
         "secs_since_payee_add": -1.0,
         "secs_since_new_device": -1.0,
+        "secs_since_deposit": -1.0,
+        "amount_to_deposits_24h": 0.0,
     }
     for entity in ENTITIES:
         names[f"{entity}_lists"] = []
@@ -139,6 +153,9 @@ def _catalog() -> dict[str, Any]:
     for series in ACCOUNT_TYPE_SERIES:
         for window in _TYPE_WINDOWS:
             names[f"account_{series}_{window.name}"] = 0
+    for window in _TYPE_WINDOWS:
+        names[f"account_deposits_{window.name}"] = 0
+        names[f"account_deposit_amount_{window.name}"] = 0.0
     for entity, dim in DISTINCT:
         for window in w.WINDOWS:
             names[f"{entity}_distinct_{dim}s_{window.name}"] = 0
@@ -199,10 +216,22 @@ def compute(
         exponent = event.amount.value.as_tuple().exponent
         assert isinstance(exponent, int)
         f["amount_minor"] = int(event.amount.value.scaleb(max(0, -exponent)))
+        # A whole multiple of 100 major units: people and launderers move round sums.
+        f["amount_round"] = amount >= 100 and event.amount.value % 100 == 0
     hour = event.occurred_at.hour  # occurred_at keeps the partner's offset: this is local time
     f["local_hour"] = hour
     f["is_night"] = hour in NIGHT_HOURS
     f["has_device"] = event.device is not None
+    attributes = event.attributes
+    if attributes:
+        f["remote_access"] = attributes.get("remote_access") is True
+        f["emulator"] = attributes.get("emulator") is True
+        f["rooted"] = attributes.get("rooted") is True
+        f["promo"] = bool(attributes.get("promo_code"))
+        swap = attributes.get("sim_swap_hours")
+        if isinstance(swap, int | float) and not isinstance(swap, bool) and swap >= 0:
+            f["sim_swap_hours"] = float(swap)
+            f["sim_swap_recent"] = swap < SIM_SWAP_RECENT_HOURS
     f["login_failed"] = (
         event.event_type == EventType.LOGIN and event.attributes.get("success") is False
     )
@@ -228,7 +257,7 @@ def compute(
         if kind_lists:
             f[f"{ref.kind}_lists"] = list(kind_lists.get(ref.id, ()))
         if ref.kind == "account":
-            _account_features(f, event, data, at, amount, is_money and same)
+            _account_features(f, event, data, at, amount, is_money and same, same)
         elif ref.kind in _AGED:
             first = data.get("fs")
             f[_AGED[ref.kind]] = 0.0 if first is None else max(0.0, (at - first) / 86400)
@@ -271,7 +300,11 @@ _TYPE_SERIES = tuple(
 )
 _REPORTS = {kind: f"{kind}_fraud_reports" for kind in ENTITIES}
 _LIST_KIND = {kind: ListKind(kind) for kind in ENTITIES}
-_AGED = {"device": "device_age_days", "payee": "payee_age_days"}
+_AGED = {"device": "device_age_days", "payee": "payee_age_days", "merchant": "merchant_age_days"}
+_DEPOSIT_NAMES = tuple(
+    (window, f"account_deposits_{window.name}", f"account_deposit_amount_{window.name}")
+    for window in _TYPE_WINDOWS
+)
 
 
 def _entity_features(
@@ -325,9 +358,11 @@ def _account_features(
     at: float,
     amount: float,
     profiled: bool,
+    home_currency: bool,
 ) -> None:
     """`profiled`: a money event in the account's home currency, so its amount is compared
-    with the account's amount profile."""
+    with the account's amount profile; `home_currency`: the event's amount (if any) is in
+    the account's home currency."""
     members = data.get("m") or {}
     first_seen = data.get("fs")
     f["new_account"] = first_seen is None
@@ -349,10 +384,25 @@ def _account_features(
         for window, name in names:
             n, _, _ = w.totals(kept.get(window.name), window, at)
             f[name] = n + current
+    deposits = data.get("d") or {}
+    deposited = event.event_type == EventType.DEPOSIT and home_currency
+    inflow_24h = 0.0
+    for window, count_name, amount_name in _DEPOSIT_NAMES:
+        n, _, total = w.totals(deposits.get(window.name), window, at)
+        if deposited:
+            n, total = n + 1, total + amount
+        f[count_name] = n
+        f[amount_name] = total
+        if window.name == "24h":
+            inflow_24h = total
+    if profiled and inflow_24h > 0:
+        # Pass-through: how much of the last day's inflow this payment moves on.
+        f["amount_to_deposits_24h"] = round(amount / inflow_24h, 4)
     for name, key in (
         ("secs_since_credential_change", "lc"),
         ("secs_since_payee_add", "lpa"),
         ("secs_since_new_device", "lnd"),
+        ("secs_since_deposit", "ld"),
     ):
         last = data.get(key)
         f[name] = -1.0 if last is None else max(0.0, at - last)
@@ -418,14 +468,14 @@ def update(
         if "fs" not in data or data["fs"] > at:
             data["fs"] = at
         data["ls"] = max(at, data.get("ls", at))
-        if is_money and "cur" not in data:
+        if "cur" not in data and event.event_type in AMOUNT_EVENTS:
             data["cur"] = currency
         same = is_money and data.get("cur") == currency
         _add_series(data, "w", at, is_money, amount if same else 0.0, w.WINDOWS)
         if failed and ref.kind in ("account", "device", "ip"):
             _add_series(data, "f", at, False, 0.0, _TYPE_WINDOWS)
         if ref.kind == "account":
-            _update_account(data, event, at, amount, same)
+            _update_account(data, event, at, amount, same, data.get("cur") == currency)
         adds = dims.get(ref.kind)
         if adds:
             members = dict(data.get("m") or {})
@@ -439,8 +489,10 @@ def update(
 
 
 def _update_account(
-    data: dict[str, Any], event: Event, at: float, amount: float, same: bool
+    data: dict[str, Any], event: Event, at: float, amount: float, same: bool, home: bool
 ) -> None:
+    """`same`: a money event in the home currency (profiled); `home`: the event's currency
+    is the home currency."""
     for series, event_type in ACCOUNT_TYPE_SERIES.items():
         if event.event_type == event_type:
             types = dict(data.get("t") or {})
@@ -453,6 +505,10 @@ def _update_account(
         data["lc"] = at
     if event.event_type == EventType.PAYEE_ADD:
         data["lpa"] = at
+    if event.event_type == EventType.DEPOSIT:
+        data["ld"] = at
+        if home:
+            _add_series(data, "d", at, True, amount, _TYPE_WINDOWS)
     if event.device is not None and event.device.id not in (
         (data.get("m") or {}).get("device") or {}
     ):

@@ -1,0 +1,1 @@
+"""Training, evaluation, the model registry and drift: the machine-learning capability."""
