@@ -41,6 +41,18 @@ def _scrub_processor(
     return {k: scrub(v, k) for k, v in event_dict.items()}
 
 
+class _CurrentStderr:
+    """Whatever `sys.stderr` is when a line is written, not when logging was configured:
+    a test runner or a CLI harness that swaps stderr and closes its stand-in afterwards
+    must not leave the loggers writing to a closed file."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "INFO") -> None:
     """JSON lines on stderr, for payguard's structlog loggers and for the standard-library
     loggers of the libraries underneath (uvicorn, Alembic, SQLAlchemy) alike, all scrubbed;
@@ -49,7 +61,7 @@ def configure(level: str = "INFO") -> None:
     if not isinstance(numeric, int):
         numeric = logging.INFO
     stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[
@@ -79,6 +91,6 @@ def configure(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
