@@ -12,22 +12,32 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from payguard.api.schemas import AssessmentRequest
 from payguard.core.money import CURRENCIES, minor_units
 from payguard.sim import SimulatedEvent, simulate
+from payguard.sim.attacks import TYPOLOGIES
 
-EVENT_TYPES = {"login", "payment", "payee_add", "credential_change", "account_open", "withdrawal"}
+EVENT_TYPES = {
+    "login",
+    "payment",
+    "payee_add",
+    "credential_change",
+    "account_open",
+    "withdrawal",
+    "deposit",
+}
 CHANNELS = {"app", "web", "qr", "nfc"}
 REQUIRED = {
     "event_id": str,
     "event_type": str,
     "occurred_at": str,
     "account_id": str,
-    "device": dict,
-    "ip": str,
-    "channel": str,
     "attributes": dict,
 }
+#: What a customer's own action carries; back-office credits (deposits) have none of it.
+SESSION = {"device": dict, "ip": str, "channel": str}
 OPTIONAL = {"amount", "payee", "merchant", "geo"}
+DEPOSIT_SOURCES = {"salary", "top_up", "transfer_in", "refund"}
 DOC_NETWORKS = [
     ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 ]
@@ -51,17 +61,25 @@ def _strings(obj: dict[str, Any], keys: set[str]) -> None:
 def assert_wire_shape(event: SimulatedEvent) -> None:
     req = event.request
     _no_nulls(req, "request")
-    assert set(REQUIRED) <= set(req) <= set(REQUIRED) | OPTIONAL, sorted(req)
+    assert set(REQUIRED) <= set(req) <= set(REQUIRED) | set(SESSION) | OPTIONAL, sorted(req)
     for key, kind in REQUIRED.items():
         assert isinstance(req[key], kind), key
     assert req["event_type"] in EVENT_TYPES
-    assert req["channel"] in CHANNELS
+    if req["event_type"] == "deposit":
+        assert req["attributes"]["source"] in DEPOSIT_SOURCES
+    if req["event_type"] != "deposit" or req["attributes"]["source"] == "top_up":
+        assert set(SESSION) <= set(req), sorted(req)
+        for key, kind in SESSION.items():
+            assert isinstance(req[key], kind), key
+        assert req["channel"] in CHANNELS
+    else:
+        assert not set(SESSION) & set(req) and "geo" not in req
 
     assert RFC3339_MS.match(req["occurred_at"]), req["occurred_at"]
     occurred = datetime.fromisoformat(req["occurred_at"])
     assert occurred.utcoffset() is not None
 
-    money = req["event_type"] in {"payment", "withdrawal"}
+    money = req["event_type"] in {"payment", "withdrawal", "deposit"}
     assert ("amount" in req) == money
     if money:
         amount = req["amount"]
@@ -76,6 +94,10 @@ def assert_wire_shape(event: SimulatedEvent) -> None:
         assert ("payee" in req) != ("merchant" in req), "a payment goes to a payee or a merchant"
     elif req["event_type"] == "payee_add":
         assert "payee" in req and "merchant" not in req
+    elif req["event_type"] == "deposit":
+        source = req["attributes"]["source"]
+        assert ("payee" in req) == (source in {"salary", "transfer_in"}), "who sent it"
+        assert ("merchant" in req) == (source == "refund"), "who refunded it"
     else:
         assert "payee" not in req and "merchant" not in req
     if "payee" in req:
@@ -83,12 +105,17 @@ def assert_wire_shape(event: SimulatedEvent) -> None:
     if "merchant" in req:
         _strings(req["merchant"], {"id", "mcc", "name"})
         assert re.fullmatch(r"\d{4}", req["merchant"]["mcc"])
-    if req["channel"] in {"qr", "nfc"}:
+    if req.get("channel") == "nfc":
         assert "merchant" in req
+    if req.get("channel") == "qr":
+        # A shop's QR code, or a fraudster's stuck over it (qr_swap): a person as payee.
+        assert "merchant" in req or event.typology == "qr_swap"
+        assert "geo" in req
 
-    _strings(req["device"], {"id", "fingerprint"})
-    address = ipaddress.ip_address(req["ip"])
-    assert any(address in net for net in DOC_NETWORKS), req["ip"]
+    if "device" in req:
+        _strings(req["device"], {"id", "fingerprint"})
+        address = ipaddress.ip_address(req["ip"])
+        assert any(address in net for net in DOC_NETWORKS), req["ip"]
     if "geo" in req:
         point = req["geo"]
         assert set(point) == {"lat", "lon", "country"}
@@ -98,10 +125,12 @@ def assert_wire_shape(event: SimulatedEvent) -> None:
 
     assert json.loads(json.dumps(req)) == req
     if event.label is None:
-        assert event.typology is None
+        assert event.typology is None and event.label_at is None and event.campaign is None
     else:
         assert event.label == "fraud"
-        assert event.typology in {"account_takeover", "card_testing"}
+        assert event.typology in TYPOLOGIES
+        assert event.campaign is not None
+        assert event.label_at is None or event.label_at >= occurred.timestamp() * 1000
 
 
 def test_every_event_of_a_run_has_the_wire_shape(fraud_run: list[SimulatedEvent]) -> None:
@@ -110,6 +139,18 @@ def test_every_event_of_a_run_has_the_wire_shape(fraud_run: list[SimulatedEvent]
         assert_wire_shape(event)
         types.add(event.request["event_type"])
     assert types == EVENT_TYPES
+
+
+def test_every_request_is_accepted_by_the_api_schema(fraud_run: list[SimulatedEvent]) -> None:
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+    for event in fraud_run:
+        request = AssessmentRequest.model_validate(event.request)
+        domain = request.to_event(now=later)
+        assert domain.event_type.value == event.request["event_type"]
+        assert (
+            request.model_dump(mode="json", exclude_none=True)["attributes"]
+            == (event.request["attributes"])
+        )
 
 
 def test_requests_share_no_mutable_parts(fraud_run: list[SimulatedEvent]) -> None:

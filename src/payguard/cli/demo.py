@@ -3,10 +3,16 @@
 Two phases: a backfill of `days` of simulated history ending now, sent as fast as the API
 takes it (so velocity windows and profiles have something to work on), then live traffic at
 `rate` events a second, stamped with the current time, until Ctrl-C.
+
+Fraud is reported the way partners learn of it: each simulated fraud event carries the time
+its label arrives (a victim's call hours later, a chargeback weeks later, or never), and the
+demo posts the outcome once the stream passes that time. In the live phase the delays are
+compressed `LIVE_LABEL_SPEEDUP` times, so a week's delay takes about half an hour.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import Counter
@@ -27,6 +33,8 @@ from payguard.sim.traffic import SimulatedEvent, simulate, stream
 from payguard.tenancy.interfaces import Role
 
 TENANT = "demo"
+#: Label delays run this many times faster in the live phase than in simulated time.
+LIVE_LABEL_SPEEDUP = 360.0
 
 
 @dataclass
@@ -41,6 +49,9 @@ class Tally:
     legit: int = 0
     errors: int = 0
     latencies: list[float] = field(default_factory=list)
+    #: Fraud labels not yet reported: (due, assessment id), due in the phase's own clock.
+    pending: list[tuple[float, str]] = field(default_factory=list)
+    reported: int = 0
 
     def table(self, phase: str) -> Table:
         sent = sum(self.decisions.values())
@@ -59,12 +70,26 @@ class Tally:
         for typology, total in sorted(self.attacks.items()):
             table.add_row(f"fraud stopped: {typology}", f"{self.caught[typology]:,} / {total:,}")
         table.add_row("legit events with friction", f"{self.friction:,} / {self.legit:,}")
+        table.add_row("fraud reported so far (labels)", f"{self.reported:,}")
         if self.errors:
             table.add_row("refused requests", f"{self.errors:,}")
         return table
 
 
-def _send(client: httpx.Client, simulated: SimulatedEvent, tally: Tally) -> None:
+def _report_due(client: httpx.Client, tally: Tally, now: float) -> None:
+    """Post the fraud outcomes whose labels have arrived by `now`."""
+    while tally.pending and tally.pending[0][0] <= now:
+        _, assessment_id = heapq.heappop(tally.pending)
+        response = client.post(
+            f"/v1/assessments/{assessment_id}/outcome", json={"outcome": "fraud"}
+        )
+        tally.reported += int(response.status_code == 200)
+
+
+def _send(
+    client: httpx.Client, simulated: SimulatedEvent, tally: Tally, label_due: float | None
+) -> None:
+    """Decide one event; a fraud event's label is queued to arrive at `label_due`."""
     t0 = time.perf_counter()
     response = client.post("/v1/assessments", json=simulated.request)
     tally.latencies.append(time.perf_counter() - t0)
@@ -78,8 +103,10 @@ def _send(client: httpx.Client, simulated: SimulatedEvent, tally: Tally) -> None
         typology = simulated.typology or "fraud"
         tally.attacks[typology] += 1
         tally.caught[typology] += int(stopped)
-        # Partners report confirmed fraud; later events see the payee and device flagged.
-        client.post(f"/v1/assessments/{body['assessment_id']}/outcome", json={"outcome": "fraud"})
+        # Partners report fraud when they learn of it; later events then see the payee and
+        # device flagged.
+        if label_due is not None:
+            heapq.heappush(tally.pending, (label_due, body["assessment_id"]))
     else:
         tally.legit += 1
         tally.friction += int(stopped)
@@ -91,7 +118,14 @@ def _now_stamped(events: Iterable[SimulatedEvent]) -> Iterable[SimulatedEvent]:
         local = datetime.fromisoformat(simulated.request["occurred_at"])
         now = datetime.now(local.tzinfo)
         request = {**simulated.request, "occurred_at": now.isoformat(timespec="milliseconds")}
-        yield SimulatedEvent(request, simulated.label, simulated.typology)
+        label_at = simulated.label_at
+        if label_at is not None:
+            # The same delay after the event as in simulated time, compressed.
+            delay_ms = label_at - local.timestamp() * 1000
+            label_at = round(now.timestamp() * 1000 + delay_ms / LIVE_LABEL_SPEEDUP)
+        yield SimulatedEvent(
+            request, simulated.label, simulated.typology, label_at, simulated.campaign
+        )
 
 
 def run_demo(
@@ -141,7 +175,9 @@ def run_demo(
             Live(console=console, refresh_per_second=4) as live,
         ):
             for n, simulated in enumerate(history):
-                _send(client, simulated, tally)
+                at_ms = datetime.fromisoformat(simulated.request["occurred_at"]).timestamp() * 1000
+                _report_due(client, tally, at_ms)
+                _send(client, simulated, tally, simulated.label_at)
                 if n % 50 == 0:
                     live.update(tally.table(f"backfill of {days:g} days"))
             live.update(tally.table("backfill done"))
@@ -154,7 +190,8 @@ def run_demo(
                     fraud_rate=fraud_rate,
                 )
                 for n, simulated in enumerate(_now_stamped(live_events)):
-                    _send(client, simulated, tally)
+                    _report_due(client, tally, time.time() * 1000)
+                    _send(client, simulated, tally, simulated.label_at)
                     if n % 5 == 0:
                         live.update(tally.table(f"live at {rate:g}/s, Ctrl-C stops"))
     except KeyboardInterrupt:

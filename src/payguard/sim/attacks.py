@@ -1,256 +1,211 @@
-"""Labelled fraud typologies, built to leave the traces the real attacks leave.
+"""Labelled fraud campaigns: which typologies run, how often, and when the partner learns of
+them.
 
-`account_takeover`: someone with stolen credentials logs in from a device and country the
-victim has never used (often after a few failures), changes a credential to lock the owner
-out, adds a money mule as payee and drains the account to it within minutes. Mules are reused
-across campaigns, as they are in practice.
+Each typology (see `payguard.sim.typologies`) builds one campaign at a time, leaving the
+traces the real attack leaves. Campaigns arrive as a Poisson process, so the attack stream
+works for endless runs too; their typologies are dealt from a shuffled deck, so every typology
+shows up within the first `DECK` campaigns of any run, however short.
 
-`card_testing`: one device on one (usually hosting) IP pushes a burst of tiny payments to
-low-friction online merchants, each with a different stolen card from a few BIN ranges, either
-through one account or through several accounts it has just opened.
-
-Campaigns arrive as a Poisson process, so the attack stream works for endless runs too.
+Labels arrive late, as they do in practice: every fraud event carries `label_at`, when the
+partner learns of it (the victim's report, the shop's complaint, an operations review, a
+chargeback), or None when nobody ever reports it (the label is then ground truth only).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from heapq import heappop, heappush
 from random import Random
 from typing import Any
 
-from payguard.sim import wire
-from payguard.sim.legit import event_request, geo, round_to
-from payguard.sim.population import (
-    CITIES,
-    City,
-    Customer,
-    Device,
-    Merchant,
-    Payee,
-    Population,
-    card_bin,
-    new_device,
-    random_hex,
+from payguard.sim.population import Population
+from payguard.sim.tactics import Campaign, Targets
+from payguard.sim.typologies.cards import (
+    CARD_TESTING_MEAN_EVENTS,
+    FAKE_MERCHANT_MEAN_EVENTS,
+    card_testing,
+    fake_merchant,
 )
-from payguard.sim.wire import SECOND_MS
+from payguard.sim.typologies.mules import MONEY_MULE_MEAN_EVENTS, money_mule
+from payguard.sim.typologies.promo import PROMO_ABUSE_MEAN_EVENTS, promo_abuse
+from payguard.sim.typologies.scams import (
+    APP_SCAM_MEAN_EVENTS,
+    QR_SWAP_MEAN_EVENTS,
+    app_scam,
+    qr_swap,
+)
+from payguard.sim.typologies.takeover import (
+    ACCOUNT_TAKEOVER_MEAN_EVENTS,
+    SIM_SWAP_MEAN_EVENTS,
+    account_takeover,
+    sim_swap,
+)
+from payguard.sim.wire import DAY_MS, HOUR_MS
 
 ACCOUNT_TAKEOVER = "account_takeover"
 CARD_TESTING = "card_testing"
-TYPOLOGIES = (ACCOUNT_TAKEOVER, CARD_TESTING)
+SIM_SWAP = "sim_swap"
+APP_SCAM = "app_scam"
+MONEY_MULE = "money_mule"
+PROMO_ABUSE = "promo_abuse"
+FAKE_MERCHANT = "fake_merchant"
+QR_SWAP = "qr_swap"
 
-#: Share of campaigns that are account takeovers; the rest are card testing.
-ATO_SHARE = 0.6
-ATO_FAILED_LOGINS = (0, 4)
-ATO_PAYMENTS = (1, 3)
-ATO_WITHDRAWAL_CHANCE = 0.35
-CARD_TESTS = (10, 40)
-CARD_TEST_ACCOUNTS = (2, 5)
-#: Share of card-testing campaigns run through one existing (compromised) account.
-CARD_TEST_SINGLE_ACCOUNT = 0.5
-#: Merchant categories card testers favour: digital goods, subscriptions, donations, marketplaces.
-_CARD_TEST_MCCS = ("5818", "4899", "8398", "5999")
+#: A campaign that would run past the end of the period is left out if it is shorter than
+#: this (so a short playbook is never half told) and cut at the end if longer (as the end of
+#: any real observation window cuts long-running schemes).
+CUT_CAMPAIGNS_LONGER_THAN_MS = DAY_MS
 
 
-def _mean(bounds: tuple[int, int]) -> float:
-    return (bounds[0] + bounds[1]) / 2
+@dataclass(frozen=True, slots=True)
+class LabelDelay:
+    """When the partner learns that a campaign's events were fraud.
+
+    Delays are log-uniform between `low_ms` and `high_ms`. With `per_payment` (chargebacks),
+    each card payment gets its own delay from its own time, and the campaign's other events
+    are labelled with its first chargeback; otherwise one report covers the whole campaign,
+    counted from its last event.
+    """
+
+    low_ms: int
+    high_ms: int
+    #: Share of reports that never come.
+    never: float
+    per_payment: bool = False
+
+    def draw(self, rng: Random) -> int | None:
+        """A delay in ms, or None for a report that never comes."""
+        if rng.random() < self.never:
+            return None
+        ratio: float = (self.high_ms / self.low_ms) ** rng.random()
+        return round(self.low_ms * ratio)
+
+    def label_times(
+        self, rng: Random, events: list[tuple[int, dict[str, Any]]]
+    ) -> list[int | None]:
+        """`label_at` (epoch ms, or None) for each of a campaign's events."""
+        if not self.per_payment:
+            delay = self.draw(rng)
+            if delay is None:
+                return [None] * len(events)
+            reported = max(t for t, _ in events) + delay
+            return [reported] * len(events)
+        times: list[int | None] = []
+        for t, request in events:
+            delay = None
+            if request["event_type"] == "payment":
+                delay = self.draw(rng)
+            times.append(None if delay is None else t + delay)
+        charged = [t for t in times if t is not None]
+        first = min(charged) if charged else None
+        return [
+            at
+            if at is not None or first is None or request["event_type"] == "payment"
+            else max(first, t)
+            for at, (t, request) in zip(times, events, strict=True)
+        ]
 
 
-ATO_MEAN_EVENTS = _mean(ATO_FAILED_LOGINS) + 3 + _mean(ATO_PAYMENTS) + ATO_WITHDRAWAL_CHANCE
-CARD_TEST_MEAN_EVENTS = _mean(CARD_TESTS) + (
-    CARD_TEST_SINGLE_ACCOUNT + (1 - CARD_TEST_SINGLE_ACCOUNT) * 2 * _mean(CARD_TEST_ACCOUNTS)
+@dataclass(frozen=True, slots=True)
+class Typology:
+    """A fraud typology: how one campaign is built, how often it runs, when it is reported."""
+
+    name: str
+    build: Callable[[Campaign, int], None]
+    #: Campaigns of this typology in each deck of `DECK` campaigns.
+    cards: int
+    #: Events in an average campaign (sizes the campaign rate for a fraud share).
+    mean_events: float
+    delay: LabelDelay
+    #: Needs accounts that exist for the whole run (victims, payers, recruited mules).
+    needs_customers: bool = True
+
+
+#: The typologies; shares (cards) are set so that each gives a fair part of the fraud events.
+TYPOLOGY_TABLE: tuple[Typology, ...] = (
+    Typology(
+        ACCOUNT_TAKEOVER,
+        account_takeover,
+        5,
+        ACCOUNT_TAKEOVER_MEAN_EVENTS,
+        # The victim notices the missing money within hours to a few days.
+        LabelDelay(HOUR_MS, 4 * DAY_MS, never=0.05),
+    ),
+    Typology(
+        CARD_TESTING,
+        card_testing,
+        3,
+        CARD_TESTING_MEAN_EVENTS,
+        # Cardholders dispute the charges: chargebacks 2-10 weeks later; many never notice.
+        LabelDelay(14 * DAY_MS, 70 * DAY_MS, never=0.3, per_payment=True),
+        needs_customers=False,
+    ),
+    Typology(
+        SIM_SWAP,
+        sim_swap,
+        10,
+        SIM_SWAP_MEAN_EVENTS,
+        # The victim's phone loses service at once: reported within hours to days.
+        LabelDelay(HOUR_MS, 3 * DAY_MS, never=0.05),
+    ),
+    Typology(
+        APP_SCAM,
+        app_scam,
+        18,
+        APP_SCAM_MEAN_EVENTS,
+        # The victim realises it was a scam in days; some are too ashamed to report.
+        LabelDelay(DAY_MS, 14 * DAY_MS, never=0.15),
+    ),
+    Typology(
+        MONEY_MULE,
+        money_mule,
+        2,
+        MONEY_MULE_MEAN_EVENTS,
+        # Victims' reports reach the mule account weeks later, if ever.
+        LabelDelay(7 * DAY_MS, 60 * DAY_MS, never=0.2),
+    ),
+    Typology(
+        PROMO_ABUSE,
+        promo_abuse,
+        1,
+        PROMO_ABUSE_MEAN_EVENTS,
+        # The operations team's promotion review, days to weeks later.
+        LabelDelay(2 * DAY_MS, 30 * DAY_MS, never=0.2),
+        needs_customers=False,
+    ),
+    Typology(
+        FAKE_MERCHANT,
+        fake_merchant,
+        1,
+        FAKE_MERCHANT_MEAN_EVENTS,
+        # Stolen-card chargebacks, 2-10 weeks after each payment.
+        LabelDelay(14 * DAY_MS, 70 * DAY_MS, never=0.15, per_payment=True),
+        needs_customers=False,
+    ),
+    Typology(
+        QR_SWAP,
+        qr_swap,
+        2,
+        QR_SWAP_MEAN_EVENTS,
+        # The shop wonders where its takings went: hours to days.
+        LabelDelay(2 * HOUR_MS, 3 * DAY_MS, never=0.1),
+    ),
 )
-MEAN_EVENTS_PER_CAMPAIGN = ATO_SHARE * ATO_MEAN_EVENTS + (1 - ATO_SHARE) * CARD_TEST_MEAN_EVENTS
+TYPOLOGIES = tuple(typology.name for typology in TYPOLOGY_TABLE)
+DECK = sum(typology.cards for typology in TYPOLOGY_TABLE)
+MEAN_EVENTS_PER_CAMPAIGN = (
+    sum(typology.cards * typology.mean_events for typology in TYPOLOGY_TABLE) / DECK
+)
 
-
-def _event(
-    t: int,
-    event_type: str,
-    account_id: str,
-    city: City,
-    device: Device,
-    ip: str,
-    where: dict[str, Any] | None,
-    attributes: dict[str, Any],
-    *,
-    amount: dict[str, str] | None = None,
-    payee: Payee | None = None,
-    merchant: Merchant | None = None,
-) -> tuple[int, dict[str, Any]]:
-    request = event_request(
-        t,
-        event_type,
-        account_id,
-        city,
-        device,
-        ip,
-        where,
-        attributes,
-        amount=amount,
-        payee=payee,
-        merchant=merchant,
-    )
-    return t, request
-
-
-def _attacker_device(rng: Random, *, web_share: float) -> tuple[Device, dict[str, Any]]:
-    """A device new to every victim, with the posture attackers' setups tend to have."""
-    if rng.random() < web_share:
-        device = new_device(rng, kind="browser")
-        return device, {"os": device.os}
-    device = new_device(rng, kind="phone", os="android" if rng.random() < 0.8 else "ios")
-    posture: dict[str, Any] = {"os": device.os}
-    if rng.random() < 0.35:
-        posture["emulator"] = True
-    if rng.random() < 0.2:
-        posture["rooted"] = True
-    return device, posture
-
-
-def _attacker_network(
-    rng: Random,
-    population: Population,
-    origin: City,
-    device: Device,
-    posture: dict[str, Any],
-    *,
-    hosting: float,
-) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
-    """Where an attack session comes from: a hosting IP (share `hosting`) or one in
-    `origin`, a location near `origin` for phones, and the session's base attributes."""
-    if rng.random() < hosting:
-        ip = rng.choice(population.hosting_ips)
-    else:
-        ip = rng.choice(population.ips_by_city[origin.name])
-    where = None
-    if device.kind == "phone":
-        where = geo(
-            origin.lat + rng.gauss(0, 0.05), origin.lon + rng.gauss(0, 0.05), origin.country
-        )
-    return ip, where, {"session_id": f"ses-{random_hex(rng, 48)}", **posture}
-
-
-def account_takeover(
-    rng: Random, population: Population, victims: Sequence[Customer], t: int
-) -> list[tuple[int, dict[str, Any]]]:
-    """One takeover of a random victim starting at `t`; over within about 20 minutes."""
-    victim = rng.choice(victims)
-    home = victim.city
-    origin = rng.choice([c for c in CITIES if c.country != home.country])
-    device, posture = _attacker_device(rng, web_share=0.2)
-    ip, where, base = _attacker_network(rng, population, origin, device, posture, hosting=0.5)
-    account = victim.account_id
-    mule = rng.choice(population.mules)
-    events = []
-
-    for _ in range(rng.randint(*ATO_FAILED_LOGINS)):
-        attributes = {**base, "result": "failure", "method": "password"}
-        events.append(_event(t, "login", account, home, device, ip, where, attributes))
-        t += rng.randrange(5 * SECOND_MS, 40 * SECOND_MS)
-    method = "otp" if rng.random() < 0.5 else "password"
-    attributes = {**base, "result": "success", "method": method}
-    events.append(_event(t, "login", account, home, device, ip, where, attributes))
-    t += rng.randrange(20 * SECOND_MS, 150 * SECOND_MS)
-    credential = rng.choice(("phone", "email", "password"))
-    attributes = {**base, "credential": credential}
-    events.append(_event(t, "credential_change", account, home, device, ip, where, attributes))
-    t += rng.randrange(20 * SECOND_MS, 200 * SECOND_MS)
-    attributes = {**base, "payee_source": "manual"}
-    events.append(_event(t, "payee_add", account, home, device, ip, where, attributes, payee=mule))
-
-    def drain() -> dict[str, str]:
-        value = victim.spending_level * rng.uniform(400, 2500) * home.usd_rate
-        if rng.random() < 0.5:
-            value = round_to(value, home.small_unit * 100)
-        return wire.amount(value, home.currency)
-
-    for _ in range(rng.randint(*ATO_PAYMENTS)):
-        t += rng.randrange(15 * SECOND_MS, 120 * SECOND_MS)
-        attributes = {**base, "funding": "balance"}
-        events.append(
-            _event(
-                t,
-                "payment",
-                account,
-                home,
-                device,
-                ip,
-                where,
-                attributes,
-                amount=drain(),
-                payee=mule,
-            )
-        )
-    if rng.random() < ATO_WITHDRAWAL_CHANCE:
-        t += rng.randrange(15 * SECOND_MS, 120 * SECOND_MS)
-        attributes = {**base, "destination_account": mule.account}
-        events.append(
-            _event(t, "withdrawal", account, home, device, ip, where, attributes, amount=drain())
-        )
-    return events
-
-
-def card_testing(
-    rng: Random, population: Population, victims: Sequence[Customer], t: int
-) -> list[tuple[int, dict[str, Any]]]:
-    """One burst of tiny card payments starting at `t`; the burst lasts a few minutes at most."""
-    device, posture = _attacker_device(rng, web_share=0.7)
-    origin = rng.choice(CITIES)
-    ip, where, base = _attacker_network(rng, population, origin, device, posture, hosting=0.8)
-    events = []
-
-    if victims and rng.random() < CARD_TEST_SINGLE_ACCOUNT:
-        victim = rng.choice(victims)
-        city = victim.city
-        accounts = [victim.account_id]
-        attributes = {**base, "result": "success", "method": "password"}
-        events.append(_event(t, "login", victim.account_id, city, device, ip, where, attributes))
-    else:
-        city = rng.choice(CITIES)
-        accounts = [f"acc-{random_hex(rng, 48)}" for _ in range(rng.randint(*CARD_TEST_ACCOUNTS))]
-        for account in accounts:
-            attributes = {**base, "kyc_level": "basic"}
-            events.append(_event(t, "account_open", account, city, device, ip, where, attributes))
-            t += rng.randrange(5 * SECOND_MS, 40 * SECOND_MS)
-            attributes = {**base, "result": "success", "method": "password"}
-            events.append(_event(t, "login", account, city, device, ip, where, attributes))
-            t += rng.randrange(5 * SECOND_MS, 40 * SECOND_MS)
-
-    favoured = [m for m in population.online_merchants if m.category.mcc in _CARD_TEST_MCCS]
-    pool = favoured or list(population.online_merchants)
-    shops = rng.sample(pool, k=rng.randint(1, min(3, len(pool))))
-    bins = [card_bin(rng) for _ in range(rng.randint(1, 3))]
-    for i in range(rng.randint(*CARD_TESTS)):
-        t += rng.randrange(SECOND_MS // 2, 9 * SECOND_MS // 2)
-        card = {
-            "funding": "card",
-            "card_bin": rng.choice(bins),
-            "card_last4": f"{rng.randrange(10**4):04d}",
-        }
-        events.append(
-            _event(
-                t,
-                "payment",
-                accounts[i % len(accounts)],
-                city,
-                device,
-                ip,
-                where,
-                {**base, **card},
-                amount=wire.amount(rng.uniform(0.10, 2.00) * city.small_unit, city.currency),
-                merchant=rng.choice(shops),
-            )
-        )
-    return events
+#: (t_ms, stream, request, (label_at, campaign id))
+AttackItem = tuple[int, int, dict[str, Any], tuple[int | None, str]]
 
 
 class AttackCampaigns:
-    """Attack events in time order as `(t_ms, stream, request)`; `stream - stream_base`
-    indexes `TYPOLOGIES`.
-
-    Only campaigns that finish before `end_ms` are kept, so every labelled sequence is whole.
-    """
+    """Attack events in time order as `(t_ms, stream, request, (label_at, campaign))`;
+    `stream - stream_base` indexes `TYPOLOGIES`."""
 
     def __init__(
         self,
@@ -268,37 +223,60 @@ class AttackCampaigns:
         self._end = end_ms
         self._campaigns_per_ms = events_per_ms / MEAN_EVENTS_PER_CAMPAIGN
         self._base = stream_base
-        self._victims = tuple(c for c in population.customers if c.opens_at is None)
+        self._targets = Targets.of(population)
 
-    def __iter__(self) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    def __iter__(self) -> Iterator[AttackItem]:
         if self._campaigns_per_ms <= 0:
             return
         rng = Random(f"payguard-sim:{self._seed}:campaigns")
-        pending: list[tuple[int, int, int, dict[str, Any]]] = []
+        pending: list[tuple[int, int, int, dict[str, Any], tuple[int | None, str]]] = []
         order = 0
-        campaign = 0
+        number = 0
+        deck: list[int] = []
+        full_deck = [i for i, typology in enumerate(TYPOLOGY_TABLE) for _ in range(typology.cards)]
+        without_customers = [
+            i for i, typology in enumerate(TYPOLOGY_TABLE) if not typology.needs_customers
+        ]
+        end = self._end
         arrival: float | None = self._start + rng.expovariate(self._campaigns_per_ms)
         while True:
             # Campaign events never precede their arrival, so anything due before the next
             # arrival is final.
             if pending and (arrival is None or pending[0][0] <= arrival):
-                t, _, stream, req = heappop(pending)
-                yield t, stream, req
+                t, _, stream, req, label = heappop(pending)
+                yield t, stream, req, label
                 continue
             if arrival is None:
                 return
-            if self._end is not None and arrival >= self._end:
+            if end is not None and arrival >= end:
                 arrival = None
                 continue
-            typology = 0 if rng.random() < ATO_SHARE else 1
-            if not self._victims:
-                typology = 1
-            expand = account_takeover if typology == 0 else card_testing
-            campaign_rng = Random(f"payguard-sim:{self._seed}:campaign:{campaign}")
-            events = expand(campaign_rng, self._pop, self._victims, math.ceil(arrival))
-            campaign += 1
-            if self._end is None or events[-1][0] < self._end:
-                for t, req in events:
-                    heappush(pending, (t, order, self._base + typology, req))
-                    order += 1
+            if not deck:
+                deck = full_deck.copy()
+                rng.shuffle(deck)
+            index = deck.pop()
+            if TYPOLOGY_TABLE[index].needs_customers and not self._targets.victims:
+                index = rng.choice(without_customers)
+            typology = TYPOLOGY_TABLE[index]
+            campaign = Campaign(
+                Random(f"payguard-sim:{self._seed}:campaign:{number}"), self._pop, self._targets
+            )
+            typology.build(campaign, math.ceil(arrival))
+            name = f"cmp-{self._seed}-{number:06d}"
+            number += 1
             arrival += rng.expovariate(self._campaigns_per_ms)
+            events = campaign.events
+            if not events:
+                continue
+            # Labels are drawn for the whole campaign, before the end of the period cuts it.
+            labels = typology.delay.label_times(campaign.rng, events)
+            if end is not None:
+                first = min(t for t, _ in events)
+                last = max(t for t, _ in events)
+                if last >= end and last - first < CUT_CAMPAIGNS_LONGER_THAN_MS:
+                    continue
+            stream = self._base + index
+            for (t, req), label_at in zip(events, labels, strict=True):
+                if end is None or t < end:
+                    heappush(pending, (t, order, stream, req, (label_at, name)))
+                    order += 1

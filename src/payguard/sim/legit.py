@@ -3,6 +3,12 @@
 Each customer draws from their own `random.Random`, derived from the seed and their position,
 so what a customer does never depends on how the merge interleaves them with everyone else.
 Days are planned one at a time and sessions built one at a time, only as the merge asks.
+
+Money comes in as well as going out: salaries (for customers paid into the wallet), top-ups
+from a bank account or card before spending, transfers from other customers (booked on the
+receiver's account by the sender's stream, a few seconds after the sender's payment) and
+refunds of online purchases. Salaries and top-ups are sized to the customer's spending, so
+what comes in and what goes out match over a month.
 """
 
 from __future__ import annotations
@@ -10,13 +16,22 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from heapq import heapify, heappop, heappush
 from itertools import accumulate
 from random import Random
 from typing import Any, TypeVar
 
 from payguard.sim import wire
 from payguard.sim.population import (
+    BIWEEKLY_SHARE,
+    CATEGORIES,
     CITIES,
+    PUBLIC_PROMO_CODES,
+    SALARIED_SHARE,
+    SALARIED_TOP_UP_SHARE,
+    SESSIONS_MEDIAN,
+    SESSIONS_SPREAD,
+    TOP_UP_SHARE,
     City,
     Customer,
     Device,
@@ -27,6 +42,7 @@ from payguard.sim.population import (
     new_device,
     person_name,
     random_hex,
+    referral_code,
 )
 from payguard.sim.wire import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
 
@@ -60,21 +76,109 @@ _SESSIONS: tuple[tuple[str, float, float], ...] = (
 )
 _SESSION_KINDS = tuple(kind for kind, _, _ in _SESSIONS)
 _SESSION_CUM = tuple(accumulate(weight for _, weight, _ in _SESSIONS))
+_SESSION_WEIGHT = _SESSION_CUM[-1]
+#: Sessions in which money goes out (a top-up may come first).
+_SPENDING = frozenset({"shop", "online", "p2p", "new_payee", "withdrawal"})
+_SPENDING_SHARE = sum(w for kind, w, _ in _SESSIONS if kind in _SPENDING) / _SESSION_WEIGHT
 #: Legitimate users mistype too, so a failed login alone is not a fraud signal.
 FAILED_LOGIN_SHARE = 0.03
-MEAN_EVENTS_PER_SESSION = (
-    1.0 + FAILED_LOGIN_SHARE + sum(w * n for _, w, n in _SESSIONS) / sum(w for _, w, _ in _SESSIONS)
-)
+
+#: Typical P2P transfer and cash withdrawal in US dollars at spending level 1 (log-normal
+#: medians and spreads).
+P2P_MEDIAN_USD, P2P_SPREAD = 40.0, 0.9
+WITHDRAWAL_MEDIAN_USD, WITHDRAWAL_SPREAD = 150.0, 0.6
+#: Chance that a spending session of a customer who tops up starts with a top-up.
+TOP_UP_CHANCE = 0.15
+#: Chance that an online purchase is refunded, and how long the refund takes.
+REFUND_CHANCE = 0.04
+REFUND_DELAY_MS = (DAY_MS, 14 * DAY_MS)
+#: Salaries cover spending with this much to spare.
+INCOME_TO_SPENDING = 1.2
+#: Share of legitimate sessions with a remote-access or screen-sharing app running (help from
+#: family, IT support), so the signal alone does not mean a scam.
+REMOTE_ACCESS_SHARE = 0.002
+#: Share of newcomers who open their account with a promotion or referral code.
+NEWCOMER_PROMO_SHARE = 0.4
 
 #: Daily chances of a trip abroad and of a phone upgrade: legitimate sources of the new-geo
 #: and new-device signals that account takeovers also show.
 TRIP_CHANCE = 0.004
 NEW_PHONE_CHANCE = 0.0015
+#: Chance that a new phone comes with a new SIM, and a daily chance of a replacement SIM:
+#: legitimate sources of a recent SIM change.
+SIM_WITH_NEW_PHONE = 0.3
+SIM_REPLACEMENT_CHANCE = 0.0003
+
+
+def _lognormal_mean(median: float, spread: float) -> float:
+    return median * math.exp(spread * spread / 2)
+
+
+def _ticket_usd(online: bool) -> float:
+    pool = [c for c in CATEGORIES if c.online is online]
+    total = sum(c.weight for c in pool)
+    return sum(c.weight * _lognormal_mean(c.median_usd, c.spread) for c in pool) / total
+
+
+_P2P_MEAN_USD = _lognormal_mean(P2P_MEDIAN_USD, P2P_SPREAD)
+#: Mean money out per session in US dollars at spending level 1.
+SESSION_SPEND_USD = (
+    sum(
+        weight
+        * {
+            "shop": 1.25 * _ticket_usd(False),
+            "online": _ticket_usd(True),
+            "p2p": _P2P_MEAN_USD,
+            "new_payee": _P2P_MEAN_USD,
+            "withdrawal": _lognormal_mean(WITHDRAWAL_MEDIAN_USD, WITHDRAWAL_SPREAD),
+        }.get(kind, 0.0)
+        for kind, weight, _ in _SESSIONS
+    )
+    / _SESSION_WEIGHT
+)
+#: A top-up covers this many spending sessions on average, so top-ups match spending.
+_TOP_UP_SESSIONS = 1 / TOP_UP_CHANCE
+
+#: Share of transfers that go to another customer's wallet (booked as a deposit there).
+_WALLET_TRANSFERS = (0.12 * 0.8 + 0.04 * 0.5) / _SESSION_WEIGHT
+MEAN_EVENTS_PER_SESSION = (
+    1.0
+    + FAILED_LOGIN_SHARE
+    + sum(w * n for _, w, n in _SESSIONS) / _SESSION_WEIGHT
+    + _WALLET_TRANSFERS
+    + REFUND_CHANCE * 0.13 / _SESSION_WEIGHT
+)
+_SESSIONS_PER_DAY_FACTOR = (5 + 2 * WEEKEND_ACTIVITY) / 7
+
+
+def sessions_per_day(customer: Customer) -> float:
+    """Average sessions a day for `customer` over a week."""
+    return customer.sessions_per_day * _SESSIONS_PER_DAY_FACTOR
+
+
+def monthly_income_usd(customer: Customer) -> float:
+    """What `customer` earns a month in US dollars: their spending with some to spare."""
+    spend = sessions_per_day(customer) * 30.44 * SESSION_SPEND_USD * customer.spending_level
+    return spend * INCOME_TO_SPENDING
 
 
 def expected_events_per_day(customer: Customer) -> float:
     """Average legitimate events a day for `customer`, used to size the attack traffic."""
-    return customer.sessions_per_day * (5 + 2 * WEEKEND_ACTIVITY) / 7 * MEAN_EVENTS_PER_SESSION
+    per_session = MEAN_EVENTS_PER_SESSION
+    if customer.tops_up:
+        per_session += TOP_UP_CHANCE * _SPENDING_SHARE
+    salaries = {"monthly": 1 / 30.44, "biweekly": 1 / 14}.get(customer.pay_cycle or "", 0.0)
+    return sessions_per_day(customer) * per_session + salaries
+
+
+def mean_events_per_customer_day() -> float:
+    """Average legitimate events a day per customer across a population (an estimate for
+    progress bars; `expected_events_per_day` is exact for one customer)."""
+    sessions = _lognormal_mean(SESSIONS_MEDIAN, SESSIONS_SPREAD) * _SESSIONS_PER_DAY_FACTOR
+    tops_up = SALARIED_SHARE * SALARIED_TOP_UP_SHARE + (1 - SALARIED_SHARE) * TOP_UP_SHARE
+    per_session = MEAN_EVENTS_PER_SESSION + tops_up * TOP_UP_CHANCE * _SPENDING_SHARE
+    salaries = SALARIED_SHARE * (BIWEEKLY_SHARE / 14 + (1 - BIWEEKLY_SHARE) / 30.44)
+    return sessions * per_session + salaries
 
 
 def _pick(rng: Random, options: Sequence[T]) -> T:
@@ -103,6 +207,22 @@ def round_to(value: float, unit: float) -> float:
     return max(unit, round(value / unit) * unit)
 
 
+def convert(value: float, source: City, target: City) -> float:
+    """`value` in `source`'s currency, in `target`'s currency."""
+    if source.currency == target.currency:
+        return value
+    return value / source.usd_rate * target.usd_rate
+
+
+def opening_ms(customer: Customer, start_ms: int, end_ms: int | None) -> int | None:
+    """When a newcomer's account opens in a run from `start_ms` to `end_ms`; None when it
+    was open before the run."""
+    if customer.opens_at is None:
+        return None
+    span = DAY_MS if end_ms is None else end_ms - start_ms
+    return start_ms + int(customer.opens_at * span)
+
+
 def event_request(
     t: int,
     event_type: str,
@@ -112,27 +232,62 @@ def event_request(
     ip: str,
     where: dict[str, Any] | None,
     attributes: dict[str, Any],
-    *,
     amount: dict[str, str] | None = None,
     payee: Payee | None = None,
     merchant: Merchant | None = None,
     channel: str | None = None,
 ) -> dict[str, Any]:
-    """The wire-format request for one simulated event, stamped in `place`'s local time."""
+    """The wire-format request for one simulated event, stamped in `place`'s local time.
+
+    The simulator's hottest function: it builds the dict `wire.request` would, in one step.
+    """
+    req: dict[str, Any] = {
+        "event_id": "",
+        "event_type": event_type,
+        "occurred_at": wire.timestamp(t, place.utc_offset_minutes),
+        "account_id": account_id,
+    }
+    if amount is not None:
+        req["amount"] = amount
+    if payee is not None:
+        req["payee"] = payee.wire()
+    if merchant is not None:
+        req["merchant"] = merchant.wire()
+    req["device"] = {"id": device.id, "fingerprint": device.fingerprint}
+    req["ip"] = ip
+    if where is not None:
+        req["geo"] = where.copy()
     if channel is None:
         channel = "web" if device.kind == "browser" else "app"
+    req["channel"] = channel
+    req["attributes"] = attributes
+    return req
+
+
+def credit_request(
+    t: int,
+    account_id: str,
+    place: City,
+    amount: dict[str, str],
+    source: str,
+    *,
+    payee: Payee | None = None,
+    merchant: Merchant | None = None,
+) -> dict[str, Any]:
+    """A deposit the partner's back office books (salary, incoming transfer, refund): no
+    device, IP or channel; `payee` is whoever sent the money."""
     return wire.request(
-        event_type=event_type,
+        event_type="deposit",
         occurred_at=wire.timestamp(t, place.utc_offset_minutes),
         account_id=account_id,
-        amount=amount,
+        amount=amount.copy(),
         payee=None if payee is None else payee.wire(),
         merchant=None if merchant is None else merchant.wire(),
-        device=device.wire(),
-        ip=ip,
-        geo=None if where is None else where.copy(),
-        channel=channel,
-        attributes=attributes,
+        device=None,
+        ip=None,
+        geo=None,
+        channel=None,
+        attributes={"source": source},
     )
 
 
@@ -141,8 +296,19 @@ def geo(lat: float, lon: float, country: str) -> dict[str, Any]:
     return {"lat": round(lat, 4), "lon": round(lon, 4), "country": country}
 
 
+def session_base(rng: Random, device: Device) -> dict[str, Any]:
+    """The attributes every event of a new session carries: its id and the device posture."""
+    if device.rooted or device.emulator:
+        return {"session_id": f"ses-{random_hex(rng, 48)}", **device.posture()}
+    return {"session_id": f"ses-{random_hex(rng, 48)}", "os": device.os}
+
+
+#: A pending credit: (due, order, source, counterparty, merchant, amount).
+_Credit = tuple[int, int, str, Payee | None, Merchant | None, dict[str, str]]
+
+
 class CustomerActivity:
-    """One customer's legitimate events in time order, as `(t_ms, stream, request)`."""
+    """One customer's legitimate events in time order, as `(t_ms, stream, request, None)`."""
 
     def __init__(
         self,
@@ -166,19 +332,25 @@ class CustomerActivity:
         self._payees = list(customer.payees)
         self._trip: City | None = None
         self._trip_days = 0
-        self._opens_at: int | None = None
-        if customer.opens_at is not None:
-            span = DAY_MS if end_ms is None else end_ms - start_ms
-            self._opens_at = start_ms + int(customer.opens_at * span)
+        self._opens_at = opening_ms(customer, start_ms, end_ms)
         self._t = start_ms - DAY_MS
         self._out: list[tuple[int, dict[str, Any]]] = []
+        self._credits: list[_Credit] = []
+        self._credit_order = 0
+        self._promo: str | None = None
+        #: When the SIM last changed (reported on logins when the carrier tells the partner).
+        self._sim_since = start_ms - _between(self._rng, 60 * DAY_MS, 1500 * DAY_MS)
+        self._sim_changed = False
+        self._income = monthly_income_usd(customer) * customer.city.usd_rate
 
-    def __iter__(self) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    def __iter__(self) -> Iterator[tuple[int, int, dict[str, Any], None]]:
         # Only one session is built ahead of the merge: buffering whole days for thousands of
         # customers keeps enough objects alive to make the garbage collector the bottleneck.
         rng = self._rng
         out = self._out
         end = self._end
+        stream = self._stream
+        credits = self._credits
         home = self._c.city
         day = (self._start + home.utc_offset_minutes * MINUTE_MS) // DAY_MS
         while True:
@@ -186,16 +358,26 @@ class CustomerActivity:
             midnight = day * DAY_MS - place.utc_offset_minutes * MINUTE_MS
             if end is not None and midnight >= end:
                 return
-            starts = iter(self._plan_day(day, midnight, place))
+            if self._sim_changed:
+                self._sim_since = midnight + _between(rng, 6 * HOUR_MS, 10 * HOUR_MS)
+                self._sim_changed = False
+            starts = self._plan_day(day, midnight, place)
+            next_midnight = midnight + DAY_MS
+            i = 0
             while True:
                 for t, req in out:
                     if end is not None and t >= end:
                         return
-                    yield t, self._stream, req
+                    yield t, stream, req, None
                 out.clear()
-                planned = next(starts, None)
-                if planned is None:
+                due = starts[i] if i < len(starts) else next_midnight
+                if credits and credits[0][0] < due:
+                    self._book(heappop(credits))
+                    continue
+                if i == len(starts):
                     break
+                planned = starts[i]
+                i += 1
                 if planned < self._start:
                     # Sessions cut by the start of the run are left out whole.
                     continue
@@ -218,24 +400,76 @@ class CustomerActivity:
         if rng.random() < NEW_PHONE_CHANCE:
             self._phone = new_device(self._rng, kind="phone")
             self._fresh_device = True
+            self._sim_changed = rng.random() < SIM_WITH_NEW_PHONE
+        elif rng.random() < SIM_REPLACEMENT_CHANCE:
+            self._sim_changed = True
         return self._trip or self._c.city
 
     def _plan_day(self, day: int, midnight: int, place: City) -> list[int]:
-        """Session start times for one local day; emits the account opening if it falls due."""
+        """Session start times for one local day; emits the account opening if it falls due
+        and books the salary if it is payday."""
         rng = self._rng
         weekend = (day + 3) % 7 >= 5  # day 0 (1970-01-01) was a Thursday
         mean = self._c.sessions_per_day * (WEEKEND_ACTIVITY if weekend else 1.0)
         count = poisson(rng, mean)
         hours = rng.choices(_HOURS, cum_weights=_WEEKEND_CUM if weekend else _WEEKDAY_CUM, k=count)
         starts = sorted(midnight + h * HOUR_MS + _between(rng, 0, HOUR_MS) for h in hours)
+        if self._c.pay_cycle is not None:
+            self._payday(day)
         opens_at = self._opens_at
         if opens_at is not None:
             if opens_at >= midnight + DAY_MS:
+                self._credits.clear()
                 return []
             starts = [t for t in starts if t > opens_at]
+            self._credits[:] = [c for c in self._credits if c[0] > opens_at]
+            heapify(self._credits)
             self._opening(opens_at, place)
             self._opens_at = None
         return starts
+
+    def _payday(self, day: int) -> None:
+        """Book the salary if `day` (local to the customer's home, wherever they are) is
+        payday."""
+        c = self._c
+        if c.pay_cycle == "monthly":
+            if wire.day_of_month(day) != c.pay_day:
+                return
+            value = self._income
+        elif day % 14 == c.pay_day:
+            value = self._income * 12 / 26
+        else:
+            return
+        rng = self._rng
+        # Banks book salaries in an early-morning batch; a little overtime or tax varies it.
+        midnight = day * DAY_MS - c.city.utc_offset_minutes * MINUTE_MS
+        t = midnight + _between(rng, HOUR_MS, 6 * HOUR_MS)
+        if t >= self._start:
+            value *= 0.97 + 0.06 * rng.random()
+            amount = wire.amount(value, c.city.currency)
+            self._schedule(t, "salary", c.employer, None, amount)
+
+    def _schedule(
+        self,
+        t: int,
+        source: str,
+        payee: Payee | None,
+        merchant: Merchant | None,
+        amount: dict[str, str],
+    ) -> None:
+        heappush(self._credits, (t, self._credit_order, source, payee, merchant, amount))
+        self._credit_order += 1
+
+    def _book(self, credit: _Credit) -> None:
+        """Emit a due back-office credit, never before what this customer already did."""
+        due, _, source, payee, merchant, amount = credit
+        t = max(due, self._t + SECOND_MS)
+        c = self._c
+        request = credit_request(
+            t, c.account_id, c.city, amount, source, payee=payee, merchant=merchant
+        )
+        self._out.append((t, request))
+        self._t = t
 
     def _emit(
         self,
@@ -251,19 +485,20 @@ class CustomerActivity:
         merchant: Merchant | None = None,
         channel: str | None = None,
     ) -> None:
+        c = self._c
         request = event_request(
             t,
             event_type,
-            self._c.account_id,
-            self._trip or self._c.city,
+            c.account_id,
+            self._trip or c.city,
             device,
             ip,
             where,
             attributes,
-            amount=amount,
-            payee=payee,
-            merchant=merchant,
-            channel=channel,
+            amount,
+            payee,
+            merchant,
+            channel,
         )
         self._out.append((t, request))
         self._t = t
@@ -273,20 +508,30 @@ class CustomerActivity:
         c = self._c
         where = geo(c.home_lat, c.home_lon, place.country)
         ip = c.home_ips[0]
-        session = f"ses-{random_hex(rng, 48)}"
-        base = {"session_id": session, "os": self._phone.os}
-        self._emit(t, "account_open", self._phone, ip, where, {**base, "kyc_level": "basic"})
+        base = session_base(rng, self._phone)
+        opening = {**base, "kyc_level": "basic"}
+        if rng.random() < NEWCOMER_PROMO_SHARE:
+            if rng.random() < 0.6:
+                self._promo = _pick(rng, PUBLIC_PROMO_CODES)
+            else:
+                self._promo = referral_code(_pick(rng, self._pop.customers).account_id)
+            opening["promo_code"] = self._promo
+        self._emit(t, "account_open", self._phone, ip, where, opening)
         t += _between(rng, 30 * SECOND_MS, 5 * MINUTE_MS)
-        self._emit(
-            t, "login", self._phone, ip, where, {**base, "result": "success", "method": "password"}
-        )
+        self._emit(t, "login", self._phone, ip, where, self._login(t, base, "password", True))
+
+    def _login(self, t: int, base: dict[str, Any], method: str, success: bool) -> dict[str, Any]:
+        attributes = {**base, "success": success, "method": method}
+        if self._c.sim_check:
+            attributes["sim_swap_hours"] = round(max(0, t - self._sim_since) / HOUR_MS, 1)
+        return attributes
 
     def _session(self, t: int) -> None:
         rng = self._rng
         c = self._c
         trip = self._trip
         city = trip or c.city
-        kind = _SESSION_KINDS[bisect_right(_SESSION_CUM, rng.random() * _SESSION_CUM[-1])]
+        kind = _SESSION_KINDS[bisect_right(_SESSION_CUM, rng.random() * _SESSION_WEIGHT)]
 
         device = self._phone
         if kind != "shop" and self._browser is not None and rng.random() < 0.35:
@@ -323,7 +568,9 @@ class CustomerActivity:
         else:
             ip = _pick(rng, self._pop.ips_by_city[c.city.name])
 
-        base = {"session_id": f"ses-{random_hex(rng, 48)}", "os": device.os}
+        base = session_base(rng, device)
+        if rng.random() < REMOTE_ACCESS_SHARE:
+            base["remote_access"] = True
         if device.kind == "browser":
             method = "password"
         else:
@@ -333,12 +580,14 @@ class CustomerActivity:
             method = "otp"
             self._fresh_device = False
         if rng.random() < FAILED_LOGIN_SHARE:
-            self._emit(
-                t, "login", device, ip, where, {**base, "result": "failure", "method": method}
-            )
+            self._emit(t, "login", device, ip, where, self._login(t, base, method, False))
             t += _between(rng, 4 * SECOND_MS, 40 * SECOND_MS)
-        self._emit(t, "login", device, ip, where, {**base, "result": "success", "method": method})
+        self._emit(t, "login", device, ip, where, self._login(t, base, method, True))
         t += _between(rng, 3 * SECOND_MS, 90 * SECOND_MS)
+
+        if c.tops_up and kind in _SPENDING and rng.random() < TOP_UP_CHANCE:
+            self._top_up(t, device, ip, where, base)
+            t = self._t + _between(rng, 10 * SECOND_MS, 60 * SECOND_MS)
 
         if kind == "shop":
             assert shop is not None
@@ -356,16 +605,20 @@ class CustomerActivity:
                 merchant = _pick(rng, self._pop.online_merchants)
             category = merchant.category
             value = category.median_usd * c.spending_level * rng.lognormvariate(0, category.spread)
+            amount = wire.amount(value * c.city.usd_rate, c.city.currency)
             self._emit(
                 t,
                 "payment",
                 device,
                 ip,
                 where,
-                {**base, **self._funding(0.6)},
-                amount=wire.amount(value * c.city.usd_rate, c.city.currency),
+                self._promoted({**base, **self._funding(0.6)}),
+                amount=amount,
                 merchant=merchant,
             )
+            if rng.random() < REFUND_CHANCE:
+                delay = _between(rng, *REFUND_DELAY_MS)
+                self._schedule(t + delay, "refund", None, merchant, amount)
         elif kind == "p2p":
             self._send(t, _pick(rng, self._payees), device, ip, where, base)
         elif kind == "new_payee":
@@ -380,7 +633,11 @@ class CustomerActivity:
             )
         elif kind == "withdrawal":
             home = c.city
-            value = rng.lognormvariate(math.log(150), 0.6) * c.spending_level * home.usd_rate
+            value = (
+                rng.lognormvariate(math.log(WITHDRAWAL_MEDIAN_USD), WITHDRAWAL_SPREAD)
+                * c.spending_level
+                * home.usd_rate
+            )
             self._emit(
                 t,
                 "withdrawal",
@@ -392,9 +649,39 @@ class CustomerActivity:
             )
         elif kind == "credential":
             credential = _pick(rng, ("password", "password", "pin", "email", "phone"))
-            self._emit(
-                t, "credential_change", device, ip, where, {**base, "credential": credential}
-            )
+            attributes = {**base, "credential": credential}
+            if c.sim_check:
+                attributes["sim_swap_hours"] = round(max(0, t - self._sim_since) / HOUR_MS, 1)
+            self._emit(t, "credential_change", device, ip, where, attributes)
+
+    def _top_up(
+        self, t: int, device: Device, ip: str, where: dict[str, Any] | None, base: dict[str, Any]
+    ) -> None:
+        """Money in from the customer's bank account or card, enough for a few sessions."""
+        rng = self._rng
+        c = self._c
+        home = c.city
+        value = SESSION_SPEND_USD * _TOP_UP_SESSIONS * c.spending_level * (0.5 + rng.random())
+        value = round_to(value * home.usd_rate, home.small_unit * 10)
+        funding: dict[str, Any] = {"funding": "bank"}
+        if c.cards and rng.random() < 0.5:
+            funding = _pick(rng, c.cards).attributes()
+        self._emit(
+            t,
+            "deposit",
+            device,
+            ip,
+            where,
+            {**base, "source": "top_up", **funding},
+            amount=wire.amount(value, home.currency),
+        )
+
+    def _promoted(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """A newcomer's first payment qualifies for the promotion they signed up with."""
+        if self._promo is not None:
+            attributes["promo_code"] = self._promo
+            self._promo = None
+        return attributes
 
     def _pay_shop(
         self,
@@ -420,7 +707,7 @@ class CustomerActivity:
             device,
             ip,
             where,
-            {**base, **self._funding(0.3)},
+            self._promoted({**base, **self._funding(0.3)}),
             amount=wire.amount(value * city.usd_rate, city.currency),
             merchant=shop,
             channel=channel,
@@ -436,8 +723,13 @@ class CustomerActivity:
         base: dict[str, Any],
     ) -> None:
         rng = self._rng
-        home = self._c.city
-        value = rng.lognormvariate(math.log(40), 0.9) * self._c.spending_level * home.usd_rate
+        c = self._c
+        home = c.city
+        value = (
+            rng.lognormvariate(math.log(P2P_MEDIAN_USD), P2P_SPREAD)
+            * c.spending_level
+            * home.usd_rate
+        )
         if rng.random() < 0.4:
             value = round_to(value, home.small_unit * 10)
         self._emit(
@@ -446,10 +738,24 @@ class CustomerActivity:
             device,
             ip,
             where,
-            {**base, "funding": "balance"},
+            self._promoted({**base, "funding": "balance"}),
             amount=wire.amount(value, home.currency),
             payee=payee,
         )
+        receiver = self._pop.accounts.get(payee.id)
+        if receiver is None or receiver is c:
+            return
+        arrives = t + _between(rng, SECOND_MS, 8 * SECOND_MS)
+        opens = opening_ms(receiver, self._start, self._end)
+        if opens is not None and arrives <= opens:
+            return
+        # The wallet books the transfer on the receiver's account as it lands.
+        credited = wire.amount(convert(value, home, receiver.city), receiver.city.currency)
+        request = credit_request(
+            arrives, receiver.account_id, receiver.city, credited, "transfer_in", payee=c.as_payee
+        )
+        self._out.append((arrives, request))
+        self._t = arrives
 
     def _new_payee(self) -> Payee:
         rng = self._rng

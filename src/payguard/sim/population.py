@@ -8,13 +8,28 @@ randomisation and would break byte-identical output.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from random import Random
 from typing import Any
 
 #: Share of customers whose account opens during the simulated period (they start with
 #: an `account_open` event).
 NEWCOMER_SHARE = 0.02
+#: Sessions a day on a weekday: log-normal median and spread across customers.
+SESSIONS_MEDIAN = 2.2
+SESSIONS_SPREAD = 0.5
+#: Share of customers whose salary is paid into the wallet, and of those paid every two weeks.
+SALARIED_SHARE = 0.45
+BIWEEKLY_SHARE = 0.3
+#: Share of the others (and of a few salaried ones) who top the wallet up before spending.
+TOP_UP_SHARE = 0.8
+SALARIED_TOP_UP_SHARE = 0.15
+#: Share of customers whose carrier tells the partner when their SIM last changed.
+SIM_CHECK_SHARE = 0.6
+#: Share of legitimate Android phones that are rooted, and of those that are emulators
+#: (developers and testers).
+ROOTED_SHARE = 0.03
+EMULATOR_SHARE = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +130,17 @@ _MERCHANT_PREFIXES = (
     "Pearl", "Crown", "Metro", "Urban", "Blue Sky", "Red Lantern", "Silver", "Green Leaf",
 )  # fmt: skip
 
+#: Public promotion codes; newcomers (and promotion abusers) also use referral codes.
+PUBLIC_PROMO_CODES = ("WELCOME10", "FIRSTPAY", "NEWUSER5", "SCAN2WIN")
+
+
+def referral_code(account_id: str) -> str:
+    """The referral code an account hands out to friends."""
+    return f"REF-{account_id[-6:].upper()}"
+
+
+_EMPLOYER_SUFFIXES = ("Holdings", "Logistics", "Hospital", "Bank", "Engineering", "Foods")
+
 #: A city is split into districts so "near home" is cheap: usual shops come from the home one.
 DISTRICTS_PER_CITY = 6
 
@@ -137,15 +163,29 @@ class Merchant:
 
 @dataclass(frozen=True, slots=True)
 class Device:
-    """A phone (uses the app) or a browser (uses the web channel) with a stable fingerprint."""
+    """A phone (uses the app) or a browser (uses the web channel) with a stable fingerprint.
+
+    `rooted` and `emulator` are the posture the partner's app reports with every event.
+    """
 
     id: str
     fingerprint: str
     os: str
     kind: str
+    rooted: bool = False
+    emulator: bool = False
 
     def wire(self) -> dict[str, str]:
         return {"id": self.id, "fingerprint": self.fingerprint}
+
+    def posture(self) -> dict[str, Any]:
+        """The device attributes sent with each event: the OS, and root or emulator flags."""
+        posture: dict[str, Any] = {"os": self.os}
+        if self.rooted:
+            posture["rooted"] = True
+        if self.emulator:
+            posture["emulator"] = True
+        return posture
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +235,16 @@ class Customer:
     bank_account: str
     #: For newcomers, when in the period the account opens (0 to 1); None for existing accounts.
     opens_at: float | None
+    #: How the salary is paid into the wallet: "monthly", "biweekly" or None (paid elsewhere).
+    pay_cycle: str | None = None
+    #: Day of the month (1-28) for a monthly salary; day of the fortnight (0-13) for biweekly.
+    pay_day: int = 1
+    #: Who pays the salary (the counterparty of salary deposits); None without a pay cycle.
+    employer: Payee | None = None
+    #: Tops the wallet up from a bank account or card before spending.
+    tops_up: bool = False
+    #: The partner learns when this customer's SIM last changed (a carrier SIM-swap check).
+    sim_check: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,11 +254,14 @@ class Population:
     customers: tuple[Customer, ...]
     merchants_by_city: dict[str, tuple[Merchant, ...]]
     online_merchants: tuple[Merchant, ...]
-    #: Money-mule accounts that account takeovers cash out to; reused across campaigns.
+    #: Outside mule accounts that takeovers, SIM swaps and scams pay out to; reused across
+    #: campaigns, as mules are in practice.
     mules: tuple[Payee, ...]
     ips_by_city: dict[str, tuple[str, ...]]
     #: Hosting and VPN exit addresses: attackers favour them, a few travellers use them too.
     hosting_ips: tuple[str, ...]
+    #: Customers by account id (a customer's wallet is a payee whose id is its account id).
+    accounts: dict[str, Customer] = field(default_factory=dict)
 
 
 def documentation_ips() -> tuple[str, ...]:
@@ -246,15 +299,30 @@ def account_number(rng: Random) -> str:
     return str(rng.randrange(10**11, 10**12))
 
 
-def new_device(rng: Random, *, kind: str, os: str | None = None) -> Device:
-    """A device never seen before."""
+def new_device(
+    rng: Random,
+    *,
+    kind: str,
+    os: str | None = None,
+    rooted: bool | None = None,
+    emulator: bool = False,
+) -> Device:
+    """A device never seen before; without `rooted`, a few Android phones come rooted, as
+    enthusiasts' phones do."""
     if os is None:
         if kind == "phone":
             os = "ios" if rng.random() < 0.45 else "android"
         else:
             os = "macos" if rng.random() < 0.35 else "windows"
+    if rooted is None:
+        rooted = os == "android" and rng.random() < ROOTED_SHARE
     return Device(
-        id=f"dev-{random_hex(rng, 64)}", fingerprint=random_hex(rng, 128), os=os, kind=kind
+        id=f"dev-{random_hex(rng, 64)}",
+        fingerprint=random_hex(rng, 128),
+        os=os,
+        kind=kind,
+        rooted=rooted,
+        emulator=emulator,
     )
 
 
@@ -327,11 +395,24 @@ def build_population(*, seed: int, customers: int) -> Population:
             account_id = f"acc-{random_hex(rng, 48)}"
         seen_ids.add(account_id)
         name = person_name(rng, city)
-        payee = Payee(id=f"pye-{random_hex(rng, 48)}", name=name, account=account_number(rng))
+        # Wallet-to-wallet transfers name the receiving wallet by its account id.
+        payee = Payee(id=account_id, name=name, account=account_number(rng))
         identities.append((account_id, name, payee))
     by_city: dict[str, list[int]] = {}
     for i, city in enumerate(homes):
         by_city.setdefault(city.name, []).append(i)
+    # Big employers pay many customers, so "one counterparty, many accounts" is not only mules.
+    employers = {
+        city.name: tuple(
+            Payee(
+                id=f"pye-{random_hex(rng, 48)}",
+                name=f"{rng.choice(_MERCHANT_PREFIXES)} {rng.choice(_EMPLOYER_SUFFIXES)}",
+                account=account_number(rng),
+            )
+            for _ in range(max(3, len(by_city.get(city.name, ())) // 40))
+        )
+        for city in CITIES
+    }
     by_district: dict[tuple[str, int], list[Merchant]] = {}
     for name, shops in merchants_by_city.items():
         for shop in shops:
@@ -342,7 +423,10 @@ def build_population(*, seed: int, customers: int) -> Population:
         account_id, name, as_payee = identities[i]
         district = rng.randrange(DISTRICTS_PER_CITY)
         lat, lon = _district_centre(city, district)
-        devices = [new_device(rng, kind="phone")]
+        phone = new_device(rng, kind="phone")
+        if phone.os == "android" and rng.random() < EMULATOR_SHARE:
+            phone = replace(phone, emulator=True)
+        devices = [phone]
         if rng.random() < 0.3:
             devices.append(new_device(rng, kind="browser"))
         city_block = ips_by_city[city.name]
@@ -367,6 +451,9 @@ def build_population(*, seed: int, customers: int) -> Population:
             rng.choice(nearby) if rng.random() < 0.8 else rng.choice(shops)
             for _ in range(rng.randint(4, 12))
         )
+        pay_cycle = None
+        if rng.random() < SALARIED_SHARE:
+            pay_cycle = "biweekly" if rng.random() < BIWEEKLY_SHARE else "monthly"
         people.append(
             Customer(
                 position=i,
@@ -379,7 +466,9 @@ def build_population(*, seed: int, customers: int) -> Population:
                 devices=tuple(devices),
                 home_ips=home_ips,
                 spending_level=min(rng.lognormvariate(0.0, 0.6), 8.0),
-                sessions_per_day=min(max(rng.lognormvariate(math.log(2.2), 0.5), 0.3), 12.0),
+                sessions_per_day=min(
+                    max(rng.lognormvariate(math.log(SESSIONS_MEDIAN), SESSIONS_SPREAD), 0.3), 12.0
+                ),
                 as_payee=as_payee,
                 payees=tuple(payees),
                 merchants=usual,
@@ -392,10 +481,16 @@ def build_population(*, seed: int, customers: int) -> Population:
                 ),
                 bank_account=account_number(rng),
                 opens_at=rng.random() if rng.random() < NEWCOMER_SHARE else None,
+                pay_cycle=pay_cycle,
+                employer=None if pay_cycle is None else rng.choice(employers[city.name]),
+                pay_day=rng.randint(1, 28) if pay_cycle == "monthly" else rng.randrange(14),
+                tops_up=rng.random() < (SALARIED_TOP_UP_SHARE if pay_cycle else TOP_UP_SHARE),
+                sim_check=rng.random() < SIM_CHECK_SHARE,
             )
         )
     return Population(
         customers=tuple(people),
+        accounts={c.account_id: c for c in people},
         merchants_by_city=merchants_by_city,
         online_merchants=online_merchants,
         mules=mules,

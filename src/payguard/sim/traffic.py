@@ -15,24 +15,38 @@ from heapq import heapify, heappop, heapreplace
 from typing import Any
 
 from payguard.sim.attacks import TYPOLOGIES, AttackCampaigns
-from payguard.sim.legit import CustomerActivity, expected_events_per_day
+from payguard.sim.legit import (
+    CustomerActivity,
+    expected_events_per_day,
+    mean_events_per_customer_day,
+)
 from payguard.sim.population import Population, build_population
 from payguard.sim.wire import DAY_MS
 
-_Item = tuple[int, int, dict[str, Any]]
+_Item = tuple[int, int, dict[str, Any], tuple[int | None, str] | None]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SimulatedEvent:
-    """One assessment request in wire format with its ground truth."""
+    """One assessment request in wire format with its ground truth.
+
+    Not frozen: a frozen dataclass takes four times as long to build, and the simulator
+    builds one per event.
+    """
 
     request: dict[str, Any]
     #: "fraud" for attack events, None for legitimate ones.
     label: str | None
-    #: "account_takeover" | "card_testing" | None
+    #: One of `payguard.sim.attacks.TYPOLOGIES` for fraud, None for legitimate events.
     typology: str | None
+    #: When the partner learns the event was fraud (epoch ms): a report, a complaint or a
+    #: chargeback, days or weeks later. None for legitimate events and for fraud nobody ever
+    #: reports (whose `label` is still "fraud": it is the ground truth).
+    label_at: int | None = None
+    #: Which campaign a fraud event belongs to (its events share it); None for legitimate ones.
+    campaign: str | None = None
 
 
 def simulate(
@@ -78,6 +92,12 @@ def stream(
     return _paced(events, rate_per_second, sleep, monotonic)
 
 
+def expected_event_count(*, customers: int, days: float, fraud_rate: float) -> int:
+    """Roughly how many events `simulate` yields for these arguments (for progress bars)."""
+    legit = customers * mean_events_per_customer_day() * days
+    return round(legit / (1 - fraud_rate)) if fraud_rate < 1 else round(legit)
+
+
 def _epoch_ms(start: datetime) -> int:
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be timezone-aware")
@@ -120,12 +140,12 @@ def _events(
             )
         )
     legit = len(people)
-    for n, (_, key, request) in enumerate(_merge(streams)):
+    for n, (_, key, request, truth) in enumerate(_merge(streams)):
         request["event_id"] = f"evt-{seed}-{n:09d}"
-        if key < legit:
+        if truth is None:
             yield SimulatedEvent(request, None, None)
         else:
-            yield SimulatedEvent(request, "fraud", TYPOLOGIES[key - legit])
+            yield SimulatedEvent(request, "fraud", TYPOLOGIES[key - legit], truth[0], truth[1])
 
 
 def _merge(streams: list[Iterator[_Item]]) -> Iterator[_Item]:
