@@ -11,6 +11,8 @@ ENDPOINTS = [
     ("DELETE", "/v1/lists/blocked_ips/items"),
     ("POST", "/v1/assessments/abc123/outcome"),
     ("POST", "/v1/assessments"),
+    ("PUT", "/v1/models/shadow"),
+    ("POST", "/v1/models/1/promote"),
 ]
 
 BAD_BODIES = [

@@ -27,9 +27,9 @@ def scaled(postgres_url, redis_url, nats_url, namespace, clock) -> Iterator[Test
     services = build_services(settings, clock=clock)
     try:
         with TestClient(create_app(services), raise_server_exceptions=False) as client:
-            client.app.state.tenant_key = services.tenants.create_tenant(
-                f"acme-{namespace}", actor="test"
-            )[1]
+            tenant, key = services.tenants.create_tenant(f"acme-{namespace}", actor="test")
+            client.app.state.tenant_key = key
+            client.app.state.tenant_id = tenant.id
             yield client
     finally:
         services.close()
@@ -50,7 +50,8 @@ def test_full_flow_on_postgres_redis_nats(scaled, payment) -> None:
     again = scaled.post("/v1/assessments", json=payment(event_id="pg-1"), headers=headers)
     assert again.status_code == 200 and again.json()["replayed"] is True
     second = scaled.post("/v1/assessments", json=payment(), headers=headers).json()
-    tenant_id = services.tenants.tenants()[0].id
+    # Not `tenants()[0]`: other tests' tenants share this run's PostgreSQL schema.
+    tenant_id = scaled.app.state.tenant_id
     stored = services.assessments.get(tenant_id, second["assessment_id"])
     assert stored.features["account_payments_1h"] == 2  # the duplicate counted once
 

@@ -69,3 +69,9 @@ def test_a_stored_sparse_vector_gives_the_same_row_as_the_dense_one(values) -> N
     assert np.array_equal(vectorizer.row(full), vectorizer.row(dense(sparse(full))))
     many = vectorizer.matrix([full, full], count=2)
     assert np.array_equal(many[1], vectorizer.row(full)[0])
+
+
+def test_missing_features_read_as_their_neutral_value() -> None:
+    vectorizer = Vectorizer()
+    assert np.array_equal(vectorizer.row({}), vectorizer.row(dict(FEATURES)))
+    assert np.array_equal(vectorizer.row({"amount": 5.0}), vectorizer.row(dense({"amount": 5.0})))

@@ -16,19 +16,21 @@ from payguard.adapters.sql.assessments import SqlAssessmentStore
 from payguard.adapters.sql.audit import SqlAuditRepository
 from payguard.adapters.sql.engine import create_sql_engine, migrate
 from payguard.adapters.sql.lists import SqlListRepository
+from payguard.adapters.sql.models import SqlModelRegistry
 from payguard.adapters.sql.rules import SqlRuleSetRepository
 from payguard.adapters.sql.tenants import SqlTenantRepository
 from payguard.api import errors
 from payguard.api.responses import FastJSON
-from payguard.api.routes import assessments, audit, health, lists, rules
+from payguard.api.routes import assessments, audit, health, lists, models, rules
 from payguard.api.schemas import AssessmentRequest
 from payguard.audit.service import AuditService
 from payguard.core.bus import EventBus
 from payguard.core.clock import Clock, SystemClock
+from payguard.ml.registry import ModelService
 from payguard.risk.commit import GroupCommitter
 from payguard.risk.interfaces import AssessmentStore, Scorer
 from payguard.risk.lists import ListService
-from payguard.risk.models.null import NullScorer
+from payguard.risk.models.serving import ModelScorers, StaticModels
 from payguard.risk.rules.service import RuleService
 from payguard.risk.service import AssessmentService
 from payguard.settings import Settings
@@ -53,6 +55,7 @@ class Services:
     rules: RuleService
     lists: ListService
     assessments: AssessmentService
+    models: ModelService
     closers: list[Callable[[], None]]
 
     def readiness(self) -> dict[str, bool]:
@@ -108,7 +111,11 @@ def _store(
 def build_services(
     settings: Settings | None = None, *, clock: Clock | None = None, scorer: Scorer | None = None
 ) -> Services:
-    """Build every backend named by `settings` and the services on top of them."""
+    """Build every backend named by `settings` and the services on top of them.
+
+    `scorer` (tests, tools) serves that one model to every tenant instead of each tenant's
+    promoted model from the registry.
+    """
     settings = settings or Settings()
     clock = clock or SystemClock()
     runtime.tune()
@@ -127,6 +134,13 @@ def build_services(
         SqlListRepository(engine), audit=audit_service, bus=bus, clock=clock, ttl=ttl
     )
     store = _store(settings, engine, closers)
+    model_registry = SqlModelRegistry(engine)
+    serving: ModelScorers | StaticModels
+    if scorer is None:
+        now = clock.now
+        serving = ModelScorers(model_registry, ttl=ttl, timer=lambda: now().timestamp())
+    else:
+        serving = StaticModels(scorer)
     committer = None
     group_commit = settings.group_commit
     if group_commit is None:
@@ -138,7 +152,7 @@ def build_services(
         store=store,
         rules=rule_service,
         lists=list_service,
-        scorer=scorer or NullScorer(),
+        models=serving,
         bus=bus,
         audit=audit_service,
         clock=clock,
@@ -155,6 +169,14 @@ def build_services(
         rules=rule_service,
         lists=list_service,
         assessments=assessment_service,
+        models=ModelService(
+            model_registry,
+            store=store,
+            audit=audit_service,
+            bus=bus,
+            clock=clock,
+            changed=serving.invalidate,
+        ),
         closers=closers,
     )
 
@@ -261,7 +283,7 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
     )
     app.state.services = built
     errors.install(app)
-    for module in (health, assessments, rules, lists, audit):
+    for module in (health, assessments, rules, lists, models, audit):
         app.include_router(module.router)
 
     _document_raw_bodies(app)

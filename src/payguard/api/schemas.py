@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictInt,
     StringConstraints,
     WithJsonSchema,
     field_validator,
@@ -276,6 +277,9 @@ class AssessmentPublic(BaseModel):
     step_up: StepUpOut | None
     rule_hits: list[RuleHitOut]
     model: ModelOut | None
+    shadow: ModelOut | None = Field(
+        description="The shadow model's score: recorded to compare models, never acted on"
+    )
     rule_set_version: int
     occurred_at: datetime
     decided_at: datetime
@@ -287,6 +291,7 @@ def assessment_public(decision: Decision, *, replayed: bool) -> dict[str, Any]:
     """The response document for a decision (built by hand: this is the hot path)."""
     step_up = decision.step_up
     model = decision.model
+    shadow = decision.shadow
     return {
         "assessment_id": decision.assessment_id,
         "event_id": decision.event_id,
@@ -307,6 +312,7 @@ def assessment_public(decision: Decision, *, replayed: bool) -> dict[str, Any]:
             for h in decision.rule_hits
         ],
         "model": None if model is None else {"version": model.version, "score": model.score},
+        "shadow": None if shadow is None else {"version": shadow.version, "score": shadow.score},
         "rule_set_version": decision.rule_set_version,
         "occurred_at": decision.occurred_at.isoformat(),
         "decided_at": decision.decided_at.isoformat(),
@@ -396,3 +402,57 @@ class AuditRecordPublic(BaseModel):
     outcome: str
     source_ip: str | None
     details: dict[str, Any]
+
+
+#: Model versions as the API accepts them (a tenant's versions count up from 1).
+MAX_MODEL_VERSION = 2**31 - 1
+ModelVersion = Annotated[StrictInt, Field(ge=1, le=MAX_MODEL_VERSION)]
+
+
+class ModelPublic(BaseModel):
+    """A registered model version, without its blobs."""
+
+    version: int
+    status: str = Field(description="candidate | champion | shadow | retired")
+    created_at: datetime
+    created_by: str
+    trained_at: datetime
+    data_hash: str = Field(description="sha256 of the training data")
+    columns: int = Field(description="How many feature columns the model reads")
+    metrics: dict[str, Any]
+
+
+class ModelDetailPublic(ModelPublic):
+    column_names: builtins.list[str]
+    params: dict[str, Any]
+
+
+class ModelListPublic(BaseModel):
+    champion: int | None
+    shadow: int | None
+    models: builtins.list[ModelPublic]
+
+
+class ShadowIn(Strict):
+    version: ModelVersion | None = Field(
+        description="The version to run in shadow mode; null stops shadowing"
+    )
+
+
+class ServingPublic(BaseModel):
+    champion: int | None
+    shadow: int | None
+
+
+class DriftDayPublic(BaseModel):
+    day: str
+    events: int
+    score_psi: float | None
+    features: dict[str, float | None]
+
+
+class DriftPublic(BaseModel):
+    version: int = Field(description="The champion whose scores and inputs were compared")
+    days: int
+    since: datetime
+    by_day: builtins.list[DriftDayPublic]

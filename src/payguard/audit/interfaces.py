@@ -21,6 +21,9 @@ class AuditAction(StrEnum):
     LIST_ADD = "list:add"
     LIST_REMOVE = "list:remove"
     OUTCOME_RECORD = "assessment:outcome"
+    MODEL_REGISTER = "model:register"
+    MODEL_PROMOTE = "model:promote"
+    MODEL_SHADOW = "model:shadow"
 
 
 class AuditOutcome(StrEnum):

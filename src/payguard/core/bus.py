@@ -13,6 +13,7 @@ DECISION_MADE = "decision.made"
 OUTCOME_RECORDED = "outcome.recorded"
 RULES_CHANGED = "rules.changed"
 LISTS_CHANGED = "lists.changed"
+MODELS_CHANGED = "models.changed"
 
 
 class EventBus(Protocol):

@@ -99,6 +99,16 @@ class Decision:
     features: dict[str, Any] = field(default_factory=dict)
     event: dict[str, Any] = field(default_factory=dict)
     outcome: Outcome | None = None
+    #: The shadow model's score (a challenger scored on live traffic): stored, never acted on.
+    shadow: ModelScore | None = None
+
+
+def _score_document(score: ModelScore | None) -> dict[str, Any] | None:
+    return None if score is None else {"version": score.version, "score": score.score}
+
+
+def _score_from_document(doc: dict[str, Any] | None) -> ModelScore | None:
+    return None if doc is None else ModelScore(doc["version"], float(doc["score"]))
 
 
 def decision_to_document(decision: Decision) -> dict[str, Any]:
@@ -127,11 +137,8 @@ def decision_to_document(decision: Decision) -> dict[str, Any]:
             }
             for h in decision.rule_hits
         ],
-        "model": (
-            None
-            if decision.model is None
-            else {"version": decision.model.version, "score": decision.model.score}
-        ),
+        "model": _score_document(decision.model),
+        "shadow": _score_document(decision.shadow),
         "rule_set_version": decision.rule_set_version,
         "occurred_at": decision.occurred_at.isoformat(),
         "decided_at": decision.decided_at.isoformat(),
@@ -144,7 +151,6 @@ def decision_to_document(decision: Decision) -> dict[str, Any]:
 def decision_from_document(doc: dict[str, Any]) -> Decision:
     """Inverse of `decision_to_document`."""
     step_up = doc.get("step_up")
-    model = doc.get("model")
     outcome = doc.get("outcome")
     return Decision(
         assessment_id=doc["assessment_id"],
@@ -165,11 +171,12 @@ def decision_from_document(doc: dict[str, Any]) -> Decision:
             RuleHit(h["rule_id"], Action(h["action"]), int(h["score"]), h["reason_code"])
             for h in doc["rule_hits"]
         ),
-        model=None if model is None else ModelScore(model["version"], float(model["score"])),
+        model=_score_from_document(doc.get("model")),
         rule_set_version=int(doc["rule_set_version"]),
         occurred_at=datetime.fromisoformat(doc["occurred_at"]),
         decided_at=datetime.fromisoformat(doc["decided_at"]),
         features=dict(doc.get("features") or {}),
         event=dict(doc.get("event") or {}),
         outcome=None if outcome is None else Outcome(outcome),
+        shadow=_score_from_document(doc.get("shadow")),
     )

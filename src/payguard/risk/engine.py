@@ -20,7 +20,7 @@ from payguard.core.decisions import (
 )
 from payguard.core.events import Event
 from payguard.risk.features.extractor import FEATURES
-from payguard.risk.interfaces import Scorer
+from payguard.risk.interfaces import Explainer, Scorer
 from payguard.risk.rules.ruleset import RuleSet, RuleSpec, assurance
 
 
@@ -35,25 +35,43 @@ class Verdict:
     step_up: StepUp | None
     rule_hits: tuple[RuleHit, ...]
     model: ModelScore | None
+    shadow: ModelScore | None = None
+
+
+#: Most reasons the model adds to a decision it drives.
+MODEL_REASONS = 3
 
 
 def judge(
-    features: Mapping[str, Any], rule_set: RuleSet, scorer: Scorer, *, step_up_floor: int = 0
+    features: Mapping[str, Any],
+    rule_set: RuleSet,
+    scorer: Scorer | None,
+    *,
+    step_up_floor: int = 0,
+    shadow: Scorer | None = None,
+    explainer: Explainer | None = None,
 ) -> Verdict:
     """Evaluate the rules and the model on `features` and combine them.
 
     Score = sum of the hit rules' scores, raised to the model's score (times 1000) when a model
     is present, clamped to 0-1000. Action = the most severe of the hit rules' actions and the
-    action the score's threshold band implies.
+    action the score's threshold band implies. When the model's score alone reaches the
+    challenge band, `explainer` adds up to `MODEL_REASONS` reasons naming the features that
+    raised it (after the rules' reasons). The `shadow` model is scored and reported, and
+    changes nothing.
     """
     hits: list[RuleSpec] = rule_set.evaluate(features)
-    model = scorer.score(features)
+    model = None if scorer is None else scorer.score(features)
     score = sum(rule.score for rule in hits)
+    thresholds = rule_set.thresholds
+    model_reasons: tuple[Reason, ...] = ()
     if model is not None:
-        score = max(score, round(model.score * 1000))
+        model_points = round(model.score * 1000)
+        score = max(score, model_points)
+        if explainer is not None and model_points >= thresholds.challenge:
+            model_reasons = explainer.explain(features, MODEL_REASONS)
     score = max(0, min(1000, score))
 
-    thresholds = rule_set.thresholds
     if score >= thresholds.block:
         action = Action.BLOCK
     elif score >= thresholds.review:
@@ -67,7 +85,7 @@ def judge(
             action = rule.action
 
     ordered = sorted(hits, key=lambda r: (-SEVERITY[r.action], -r.score))
-    reasons = tuple(Reason(rule.reason, rule.message) for rule in ordered)
+    reasons = tuple(Reason(rule.reason, rule.message) for rule in ordered) + model_reasons
     warnings: list[str] = []
     for rule in ordered:
         if rule.warning and rule.warning not in warnings:
@@ -90,6 +108,7 @@ def judge(
         step_up=step_up,
         rule_hits=tuple(RuleHit(r.id, r.action, r.score, r.reason) for r in hits),
         model=model,
+        shadow=None if shadow is None else shadow.score(features),
     )
 
 
@@ -118,6 +137,7 @@ def stamp(
         step_up=verdict.step_up,
         rule_hits=verdict.rule_hits,
         model=verdict.model,
+        shadow=verdict.shadow,
         rule_set_version=rule_set_version,
         occurred_at=event.occurred_at,
         decided_at=decided_at,

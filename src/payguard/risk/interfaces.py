@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from payguard.core.decisions import Decision, ModelScore, Outcome
+from payguard.core.decisions import Decision, ModelScore, Outcome, Reason
 from payguard.core.errors import Conflict
 
 
@@ -203,3 +203,34 @@ class Scorer(Protocol):
     """The model hook: scores a feature vector; the ML capability plugs a trained model in."""
 
     def score(self, features: Mapping[str, Any]) -> ModelScore | None: ...
+
+
+class Explainer(Protocol):
+    """Says which features raised a model's score for one feature vector (reason codes)."""
+
+    def explain(self, features: Mapping[str, Any], limit: int) -> tuple[Reason, ...]:
+        """At most `limit` reasons, the feature that raised the score most first; only
+        features that raised it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServingModels:
+    """The models serving one tenant: the champion acts, the shadow is only recorded.
+
+    `explainer` gives the champion's reason codes; None when it cannot explain itself.
+    """
+
+    champion: Scorer | None = None
+    shadow: Scorer | None = None
+    explainer: Explainer | None = None
+
+
+#: A tenant with no promoted model: its decisions rest on the rules alone.
+NO_MODELS = ServingModels()
+
+
+class ModelSource(Protocol):
+    """Which models serve a tenant right now (per worker, cached; cheap on the hot path)."""
+
+    def for_tenant(self, tenant_id: str) -> ServingModels: ...

@@ -24,8 +24,16 @@ from payguard.risk.features.extractor import (
     touch,
     update,
 )
-from payguard.risk.interfaces import AssessmentStore, EntityState, Scorer, StateConflict
+from payguard.risk.interfaces import (
+    AssessmentStore,
+    EntityState,
+    ModelSource,
+    Scorer,
+    StateConflict,
+)
 from payguard.risk.lists import ListService
+from payguard.risk.models.null import NullScorer
+from payguard.risk.models.serving import StaticModels
 from payguard.risk.rules.service import RuleService
 
 #: Longest wait, in seconds, before another attempt at a write that lost a race.
@@ -40,7 +48,11 @@ def backoff(attempt: int) -> float:
 
 
 class AssessmentService:
-    """Decides events: load state in one round trip, compute features, judge, persist, publish."""
+    """Decides events: load state in one round trip, compute features, judge, persist, publish.
+
+    `models` says which model acts (and which shadows) for each tenant; without it, `scorer`
+    serves every tenant (None: rules only).
+    """
 
     def __init__(
         self,
@@ -48,17 +60,18 @@ class AssessmentService:
         store: AssessmentStore,
         rules: RuleService,
         lists: ListService,
-        scorer: Scorer,
         bus: EventBus,
         audit: AuditWriter,
         clock: Clock,
         retries: int = 5,
         committer: GroupCommitter | None = None,
+        models: ModelSource | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         self._store = store
         self._rules = rules
         self._lists = lists
-        self._scorer = scorer
+        self._models: ModelSource = models if models is not None else StaticModels(scorer)
         self._bus = bus
         self._audit = audit
         self._clock = clock
@@ -70,8 +83,12 @@ class AssessmentService:
         return self._store
 
     @property
-    def scorer(self) -> Scorer:
-        return self._scorer
+    def models(self) -> ModelSource:
+        return self._models
+
+    def champion(self, tenant_id: str) -> Scorer:
+        """The model acting for the tenant now (a `NullScorer` when none is)."""
+        return self._models.for_tenant(tenant_id).champion or NullScorer()
 
     def assess(self, tenant_id: str, event: Event) -> tuple[Decision, bool]:
         """Decide `event`; returns (decision, replayed). A replayed event_id returns the
@@ -131,7 +148,14 @@ class AssessmentService:
     ) -> tuple[Decision, list[EntityState]]:
         features = compute(event, states, self._lists.snapshot(tenant_id), touched)
         rule_set = self._rules.active(tenant_id)
-        verdict = judge(features, rule_set, self._scorer)
+        models = self._models.for_tenant(tenant_id)
+        verdict = judge(
+            features,
+            rule_set,
+            models.champion,
+            shadow=models.shadow,
+            explainer=models.explainer,
+        )
         decision = stamp(
             verdict,
             assessment_id=new_id(),

@@ -13,6 +13,9 @@ from alembic.migration import MigrationContext
 from payguard.adapters.sql import tables
 from payguard.adapters.sql.engine import create_sql_engine, for_reads, for_writes, migrate
 
+#: The newest migration.
+HEAD = "0002"
+
 ALL_TABLES = {
     "alembic_version",
     "api_keys",
@@ -22,6 +25,8 @@ ALL_TABLES = {
     "list_items",
     "list_versions",
     "lists",
+    "model_state",
+    "models",
     "rule_sets",
     "state_markers",
     "tenants",
@@ -99,7 +104,7 @@ def test_sqlite_migrations_run_twice(tmp_path: Path) -> None:
         assert _table_names(engine) == ALL_TABLES
         with engine.connect() as conn:
             versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-        assert versions == [("0001",)]
+        assert versions == [(HEAD,)]
     finally:
         engine.dispose()
 
@@ -122,7 +127,7 @@ def test_postgresql_migrations_run_twice_inside_the_private_schema(
         )
         assert schema in located
         assert "public" not in located
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [("0001",)]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [(HEAD,)]
     assert _table_names(postgresql_engine) >= ALL_TABLES
 
 

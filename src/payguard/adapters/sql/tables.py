@@ -30,6 +30,8 @@ __all__ = [
     "list_versions",
     "lists",
     "metadata",
+    "model_state",
+    "models",
     "rule_sets",
     "state_markers",
     "tenants",
@@ -222,4 +224,32 @@ rule_sets = sa.Table(
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("created_by", sa.String, nullable=False),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+    sa.Column("trained_at", UtcDateTime, nullable=False),
+    sa.Column("data_hash", sa.String, nullable=False),
+    # JSON text: the vector layout, the evaluation, the training parameters, the drift bins.
+    sa.Column("columns", sa.Text, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("reference", sa.Text, nullable=False),
+    sa.Column("onnx", sa.LargeBinary, nullable=False),
+    sa.Column("booster", sa.Text, nullable=False),
+    sa.Index(None, "tenant_id", "status"),
+)
+
+#: One change counter per tenant for `models`, bumped with every change (the serving poll).
+model_state = sa.Table(
+    "model_state",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
 )

@@ -49,7 +49,7 @@ def backtest(
         tenant_id=principal.tenant_id,
         source=body.source,
         store=services.assessments.store,
-        scorer=services.assessments.scorer,
+        scorer=services.assessments.champion(principal.tenant_id),
         since=body.since,
         until=body.until,
         limit=body.limit,

@@ -17,6 +17,7 @@ and features added after training are ignored, so old models keep working.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -77,8 +78,12 @@ class Vectorizer:
     def __init__(self, columns: Sequence[str] | None = None) -> None:
         self.columns: tuple[str, ...] = tuple(columns) if columns is not None else catalog_columns()
         self._readers = tuple(_reader(c) for c in self.columns)
-        # Numbers and flags are most of the row: read them in one comprehension.
-        self._numeric = tuple((i, r[1]) for i, r in enumerate(self._readers) if r[0] == 0)
+        # Numbers and flags are most of the row: read in one comprehension, stored with one
+        # fancy-index assignment (cell-by-cell numpy writes cost more than the reading).
+        numeric = [(i, r[1]) for i, r in enumerate(self._readers) if r[0] == 0]
+        self._numeric_at = np.array([i for i, _ in numeric], dtype=np.intp)
+        self._numeric = tuple((name, FEATURES[name]) for _, name in numeric)
+        self._read_numeric = itemgetter(*(name for _, name in numeric)) if numeric else None
         self._other = tuple((i, r) for i, r in enumerate(self._readers) if r[0] in (1, 2))
 
     def __len__(self) -> int:
@@ -92,10 +97,12 @@ class Vectorizer:
         """
         out[:] = 0.0
         get = features.get
-        for i, name in self._numeric:
-            value = get(name)
-            if value:
-                out[i] = value
+        if self._read_numeric is not None:
+            try:  # the engine's feature dicts are dense: one C-level read of every number
+                values = self._read_numeric(features)
+            except KeyError:  # a sparse (stored) vector: missing features are neutral
+                values = [get(name, neutral) for name, neutral in self._numeric]
+            out[self._numeric_at] = values
         for i, reader in self._other:
             if reader[0] == 1:
                 value = get(reader[1])
