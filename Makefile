@@ -35,10 +35,12 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/assess.py
+	$(BIN)/python benchmarks/score.py
+	$(BIN)/python benchmarks/simulate.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) var/*.db* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var/*.db* var/demo-model .pytest_cache .mypy_cache .ruff_cache

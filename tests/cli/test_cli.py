@@ -128,6 +128,10 @@ def test_demo_serves_and_decides_simulated_traffic(tmp_path) -> None:
             "0.05",
             "--database",
             f"sqlite:///{tmp_path}/demo.db",
+            "--model-dir",
+            str(tmp_path / "model"),
+            "--training-customers",
+            "150",
         ],
         capture_output=True,
         text=True,
@@ -141,6 +145,8 @@ def test_demo_serves_and_decides_simulated_traffic(tmp_path) -> None:
     assert "events decided" in out
     assert "fraud stopped" in out
     assert "refused requests" not in out
+    assert "demo model v1 promoted" in out
+    assert "decisions use model v1" in out
 
 
 def test_tenants_revoke(env) -> None:

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -27,6 +28,7 @@ from rich.live import Live
 from rich.table import Table
 
 from payguard.api.app import build_services, create_app
+from payguard.cli.demo_model import TRAINING_CUSTOMERS, ensure_model
 from payguard.logconfig import configure
 from payguard.settings import Settings
 from payguard.sim.traffic import SimulatedEvent, simulate, stream
@@ -139,7 +141,10 @@ def run_demo(
     rate: float,
     database_url: str,
     keep_serving: bool,
+    model_dir: Path | None = Path("var/demo-model"),
+    training_customers: int = TRAINING_CUSTOMERS,
 ) -> None:
+    """`model_dir`: where the demo model's training data is kept (None: rules only)."""
     console = Console()
     settings = Settings(database_url=database_url, kv_url="memory://", bus_url="memory://")
     configure("WARNING")
@@ -149,6 +154,11 @@ def run_demo(
         tenant, key = services.tenants.create_tenant(TENANT, actor="demo")
     else:
         _, key = services.tenants.issue_key(tenant.id, role=Role.ADMIN, actor="demo")
+    model_version = None
+    if model_dir is not None:
+        model_version = ensure_model(
+            services, tenant.id, model_dir, console, customers=training_customers
+        )
     server = uvicorn.Server(
         uvicorn.Config(create_app(services), host=host, port=port, log_level="warning")
     )
@@ -163,6 +173,11 @@ def run_demo(
     base = f"http://{host}:{port}"
     console.print(f"payguard is serving on {base} (OpenAPI at {base}/docs)")
     console.print(f"tenant [bold]{TENANT}[/bold] API key: [bold]{key}[/bold]")
+    if model_version is not None:
+        console.print(
+            f"decisions use model v{model_version} with the rules "
+            f"(payguard models list --tenant {TENANT})"
+        )
     console.print(f"  curl -s -H 'Authorization: Bearer {key}' {base}/v1/rules")
     tally = Tally()
     start = datetime.now(UTC) - timedelta(days=days)

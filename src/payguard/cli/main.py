@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from payguard.cli.models import models_app
 from payguard.core.errors import NotFound, PayguardError, ValidationFailed, field_path
 from payguard.tenancy.interfaces import Role, Tenant
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 tenants_app = typer.Typer(no_args_is_help=True, help="Partner tenants and their API keys.")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(models_app, name="models")
 
 err = Console(stderr=True)
 
@@ -205,6 +207,15 @@ def demo(
     keep_serving: Annotated[
         bool, typer.Option(help="After the backfill, keep serving with live traffic")
     ] = True,
+    model: Annotated[
+        bool, typer.Option(help="Train (first run only) and use a model beside the rules")
+    ] = True,
+    model_dir: Annotated[
+        Path, typer.Option(help="Where the demo model's simulated training data is kept")
+    ] = Path("var/demo-model"),
+    training_customers: Annotated[
+        int, typer.Option(min=50, help="Customers in the model's training history")
+    ] = 800,
 ) -> None:
     """Serve on HOST:PORT with SQLite, create a demo tenant, stream simulated traffic with
     fraud through the API (a backfill of DAYS, then live at RATE) and show a live summary."""
@@ -220,6 +231,129 @@ def demo(
         rate=rate,
         database_url=database,
         keep_serving=keep_serving,
+        model_dir=model_dir if model else None,
+        training_customers=training_customers,
+    )
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Directory for the events file and manifest.json")],
+    days: Annotated[float, typer.Option(help="Days of traffic (at most 3660)")] = 30.0,
+    customers: Annotated[int, typer.Option(help="Simulated customers")] = 10_000,
+    fraud_rate: Annotated[float, typer.Option(help="Share of events that are fraud")] = 0.01,
+    seed: Annotated[int, typer.Option(help="Simulator seed")] = 1,
+    start: Annotated[
+        str, typer.Option(help="First instant, ISO 8601 (a date means midnight UTC)")
+    ] = "2026-01-01T00:00:00Z",
+    output_format: Annotated[str, typer.Option("--format", help="jsonl or parquet")] = "jsonl",
+    force: Annotated[bool, typer.Option(help="Write into a non-empty directory")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar or summary")] = False,
+) -> None:
+    """Write seeded synthetic traffic with labelled fraud (JSONL or Parquet) and a manifest."""
+    from payguard.cli.simulate import run_simulate
+
+    run_simulate(
+        days=days,
+        customers=customers,
+        fraud_rate=fraud_rate,
+        seed=seed,
+        start=start,
+        out=out,
+        output_format=output_format,
+        force=force,
+        quiet=quiet,
+    )
+
+
+@app.command()
+def train(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Simulator output directory, or a CSV/Parquet file with --map"),
+    ] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option("--map", help="Columns: account=COL,time=COL,amount=COL,label=COL,..."),
+    ] = None,
+    currency: Annotated[str, typer.Option(help="Currency of a file's amounts")] = "USD",
+    train_from: Annotated[str | None, typer.Option(help="ISO 8601; default: the start")] = None,
+    train_until: Annotated[
+        str | None, typer.Option(help="ISO 8601; default: where the test period starts")
+    ] = None,
+    test_from: Annotated[
+        str | None, typer.Option(help="ISO 8601; default: the last 20 % of the time range")
+    ] = None,
+    test_until: Annotated[str | None, typer.Option(help="ISO 8601; default: the end")] = None,
+    label_delay_days: Annotated[
+        float, typer.Option(min=0, help="Days before a fraud label is known")
+    ] = 7.0,
+    tenant: Annotated[str, typer.Option(help="Tenant the model is registered for")] = "demo",
+    trees: Annotated[int, typer.Option(min=1, max=5000, help="Boosting rounds")] = 200,
+    seed: Annotated[int, typer.Option(help="Training seed")] = 1,
+    max_train_rows: Annotated[
+        int, typer.Option(min=1000, help="Sample legitimate training events above this")
+    ] = 600_000,
+    out: Annotated[Path | None, typer.Option(help="Also write the model to this file")] = None,
+    from_store: Annotated[
+        bool, typer.Option(help="Train on the tenant's stored decisions and outcomes")
+    ] = False,
+    since: Annotated[str | None, typer.Option(help="--from-store: decisions from")] = None,
+    until: Annotated[str | None, typer.Option(help="--from-store: decisions before")] = None,
+) -> None:
+    """Train the fraud model (LightGBM) on replayed features, evaluate it beside a logistic
+    baseline on the held-out period, and register it (a candidate) for the tenant."""
+    from payguard.cli.ml import run_train
+
+    run_train(
+        data=data,
+        mapping=mapping,
+        currency=currency,
+        train_from=train_from,
+        train_until=train_until,
+        test_from=test_from,
+        test_until=test_until,
+        label_delay_days=label_delay_days,
+        tenant=tenant,
+        trees=trees,
+        seed=seed,
+        max_train_rows=max_train_rows,
+        model_out=out,
+        from_store=from_store,
+        since=since,
+        until=until,
+    )
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option(help="The data the model is evaluated on")],
+    mapping: Annotated[str | None, typer.Option("--map", help="As for train")] = None,
+    currency: Annotated[str, typer.Option(help="Currency of a file's amounts")] = "USD",
+    model: Annotated[int | None, typer.Option(help="Model version (default: latest)")] = None,
+    model_file: Annotated[
+        Path | None, typer.Option(help="A model file from train --out instead")
+    ] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant whose model is evaluated")] = "demo",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report")] = None,
+    html_out: Annotated[
+        Path | None, typer.Option("--html", help="HTML report (default: beside --json)")
+    ] = None,
+    drift: Annotated[bool, typer.Option(help="Per-day PSI of score and top features")] = False,
+) -> None:
+    """Evaluate a model on its own split's test period beside the logistic baseline."""
+    from payguard.cli.ml import run_evaluate
+
+    run_evaluate(
+        data=data,
+        mapping=mapping,
+        currency=currency,
+        model_version=model,
+        model_file=model_file,
+        tenant=tenant,
+        json_out=json_out,
+        html_out=html_out,
+        drift=drift,
     )
 
 
