@@ -204,8 +204,10 @@ def replay(
 
 #: How the entity kinds are split between two replay processes: features of an entity are
 #: computed from that entity's state alone, so each process keeps the state of its kinds only
-#: and the rows are merged column by column (measured: the account shard and the rest take
-#: about 40 % and 50 % of a full replay's time).
+#: and the rows are merged column by column. Measured CPU per event on the first 400 k events
+#: of the 20,000-customer simulation: 62 µs for the event itself, then account 231, device
+#: 133, IP 111, merchant 48, payee 9 (plus ~90 µs each process spends reading and validating).
+#: Over the whole 60 days the second shard took ~1.6x the first, as IP and merchant states grow.
 SHARDS: tuple[frozenset[str], ...] = (
     frozenset({"account"}),
     frozenset(set(ENTITIES) - {"account"}),
