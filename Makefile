@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/assess.py
 	$(BIN)/python benchmarks/score.py
 	$(BIN)/python benchmarks/simulate.py
+	$(BIN)/python benchmarks/auth.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks

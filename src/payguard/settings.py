@@ -43,3 +43,34 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     #: Mount `POST /bench/echo` (the bare JSON echo the benchmark compares against).
     enable_echo: bool = False
+    #: Base64 of the 32-byte key that seals TOTP secrets at rest; set it (from your secret
+    #: store) when several machines share a database. Unset: a key file (`auth_key_file`,
+    #: by default `auth.key` beside the SQLite database, else `var/auth.key`) is created on
+    #: first use, readable by this user only.
+    auth_key: str | None = None
+    auth_key_file: str | None = None
+    #: WebAuthn relying party: its id (a registrable domain), name and allowed origins.
+    webauthn_rp_id: str = "localhost"
+    webauthn_rp_name: str = "payguard"
+    webauthn_origins: list[str] = ["http://localhost:8000", "https://localhost:8000"]
+    #: Consecutive failures of one account before it is locked for `lockout_seconds`
+    #: (NIST SP 800-63B asks for at most 100; 5 is the usual banking setting).
+    lockout_threshold: int = Field(default=5, ge=1, le=100)
+    lockout_seconds: float = Field(default=900, ge=1)
+    #: Failures from one IP address, over every account, before the address is locked.
+    ip_lockout_threshold: int = Field(default=50, ge=1)
+    #: Seconds a step-up challenge or WebAuthn ceremony stays open, and wrong answers allowed.
+    challenge_ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    challenge_max_attempts: int = Field(default=3, ge=1, le=10)
+    #: argon2id cost: iterations and memory in KiB (see docs/auth.md for the measured time).
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8192)
+    #: Session timeouts per assurance level, in seconds: idle (since the last use) and
+    #: absolute (since sign-in). Defaults follow NIST SP 800-63B: AAL1 30 days absolute;
+    #: AAL2 12 h absolute, 30 min idle; AAL3 12 h absolute, 15 min idle.
+    session_idle_aal1: int = Field(default=30 * 24 * 3600, ge=60)
+    session_absolute_aal1: int = Field(default=30 * 24 * 3600, ge=60)
+    session_idle_aal2: int = Field(default=30 * 60, ge=60)
+    session_absolute_aal2: int = Field(default=12 * 3600, ge=60)
+    session_idle_aal3: int = Field(default=15 * 60, ge=60)
+    session_absolute_aal3: int = Field(default=12 * 3600, ge=60)

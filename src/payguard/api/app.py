@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from fastapi import FastAPI, Request
 from payguard import __version__, runtime
 from payguard.adapters.sql.assessments import SqlAssessmentStore
 from payguard.adapters.sql.audit import SqlAuditRepository
+from payguard.adapters.sql.auth import SqlAuthRepository
 from payguard.adapters.sql.engine import create_sql_engine, migrate
 from payguard.adapters.sql.lists import SqlListRepository
 from payguard.adapters.sql.models import SqlModelRegistry
@@ -21,9 +23,15 @@ from payguard.adapters.sql.rules import SqlRuleSetRepository
 from payguard.adapters.sql.tenants import SqlTenantRepository
 from payguard.api import errors
 from payguard.api.responses import FastJSON
-from payguard.api.routes import assessments, audit, health, lists, models, rules
+from payguard.api.routes import assessments, audit, auth, health, lists, models, rules
 from payguard.api.schemas import AssessmentRequest
 from payguard.audit.service import AuditService
+from payguard.auth.passkeys import RelyingParty
+from payguard.auth.passwords import PasswordHasher
+from payguard.auth.sealing import SecretBox, key_from_base64, load_or_create_key
+from payguard.auth.service import AuthPolicy, AuthService, SessionLimits
+from payguard.auth.signals import EngineSignals
+from payguard.auth.stepup import StepUpService
 from payguard.core.bus import EventBus
 from payguard.core.clock import Clock, SystemClock
 from payguard.ml.registry import ModelService
@@ -56,6 +64,8 @@ class Services:
     lists: ListService
     assessments: AssessmentService
     models: ModelService
+    auth: AuthService
+    step_up: StepUpService
     closers: list[Callable[[], None]]
 
     def readiness(self) -> dict[str, bool]:
@@ -134,6 +144,7 @@ def build_services(
         SqlListRepository(engine), audit=audit_service, bus=bus, clock=clock, ttl=ttl
     )
     store = _store(settings, engine, closers)
+    auth_repository = SqlAuthRepository(engine)
     model_registry = SqlModelRegistry(engine)
     serving: ModelScorers | StaticModels
     if scorer is None:
@@ -158,7 +169,9 @@ def build_services(
         clock=clock,
         retries=settings.state_retries,
         committer=committer,
+        exemptions=auth_repository,
     )
+    auth_service = _auth(settings, auth_repository, audit_service, bus, clock, assessment_service)
     return Services(
         settings=settings,
         clock=clock,
@@ -177,7 +190,70 @@ def build_services(
             clock=clock,
             changed=serving.invalidate,
         ),
+        auth=auth_service,
+        step_up=StepUpService(
+            auth_service, assessment_service, audit=audit_service, bus=bus, clock=clock
+        ),
         closers=closers,
+    )
+
+
+def _key_file(settings: Settings) -> Path:
+    """Where the TOTP sealing key lives when no `auth_key` is given."""
+    if settings.auth_key_file:
+        return Path(settings.auth_key_file)
+    url = sa.engine.make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).parent / "auth.key"
+    return Path("var/auth.key")
+
+
+def _auth(
+    settings: Settings,
+    repository: SqlAuthRepository,
+    audit: AuditService,
+    bus: EventBus,
+    clock: Clock,
+    assessments: AssessmentService,
+) -> AuthService:
+    box: SecretBox | Callable[[], SecretBox]
+    if settings.auth_key:  # checked now: a bad key must stop the start, not the first TOTP
+        box = SecretBox(key_from_base64(settings.auth_key))
+    else:
+        path = _key_file(settings)
+        box = lambda: SecretBox(load_or_create_key(path))  # noqa: E731 - read on first use
+
+    timeouts = {
+        level: SessionLimits(
+            idle=getattr(settings, f"session_idle_aal{level}"),
+            absolute=getattr(settings, f"session_absolute_aal{level}"),
+        )
+        for level in (1, 2, 3)
+    }
+    return AuthService(
+        repository,
+        audit=audit,
+        bus=bus,
+        clock=clock,
+        hasher=PasswordHasher(
+            time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
+        ),
+        box=box,
+        relying_party=RelyingParty(
+            id=settings.webauthn_rp_id,
+            name=settings.webauthn_rp_name,
+            origins=tuple(settings.webauthn_origins),
+        ),
+        policy=AuthPolicy(
+            lockout_threshold=settings.lockout_threshold,
+            lockout_seconds=settings.lockout_seconds,
+            ip_lockout_threshold=settings.ip_lockout_threshold,
+            challenge_ttl_seconds=settings.challenge_ttl_seconds,
+            challenge_max_attempts=settings.challenge_max_attempts,
+            issuer=settings.webauthn_rp_name,
+            sessions=timeouts,
+        ),
+        signals=EngineSignals(assessments, clock),
     )
 
 
@@ -283,7 +359,7 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
     )
     app.state.services = built
     errors.install(app)
-    for module in (health, assessments, rules, lists, models, audit):
+    for module in (health, assessments, rules, lists, models, audit, auth):
         app.include_router(module.router)
 
     _document_raw_bodies(app)

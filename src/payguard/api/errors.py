@@ -18,6 +18,8 @@ from payguard.core.errors import (
     AuthenticationFailed,
     BackendUnavailable,
     Conflict,
+    FactorRejected,
+    Locked,
     NotFound,
     PayguardError,
     PayloadTooLarge,
@@ -35,6 +37,7 @@ STATUS: dict[type[PayguardError], int] = {
     AuthenticationFailed: 401,
     PermissionDenied: 403,
     PayloadTooLarge: 413,
+    Locked: 429,
     BackendUnavailable: 503,
 }
 
@@ -61,7 +64,12 @@ async def _payguard_error(request: Request, exc: Exception) -> JSONResponse:
     extra: dict[str, Any] = {}
     if isinstance(exc, ValidationFailed):
         extra["field"] = exc.field
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = None
+    if status == 401 and not isinstance(exc, FactorRejected):
+        headers = {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, Locked):
+        extra["retry_after"] = exc.retry_after
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(error_body(exc.code, exc.message, **extra), status, headers=headers)
 
 

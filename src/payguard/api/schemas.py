@@ -284,6 +284,10 @@ class AssessmentPublic(BaseModel):
     occurred_at: datetime
     decided_at: datetime
     outcome: str | None
+    final: str | None = Field(
+        description="For a challenge: allow once its step-up passed, block once it failed"
+    )
+    final_at: datetime | None
     replayed: bool = Field(description="True when this event_id was decided before")
 
 
@@ -317,6 +321,8 @@ def assessment_public(decision: Decision, *, replayed: bool) -> dict[str, Any]:
         "occurred_at": decision.occurred_at.isoformat(),
         "decided_at": decision.decided_at.isoformat(),
         "outcome": None if decision.outcome is None else decision.outcome.value,
+        "final": None if decision.final is None else decision.final.value,
+        "final_at": None if decision.final_at is None else decision.final_at.isoformat(),
         "replayed": replayed,
     }
 

@@ -24,6 +24,22 @@ class AuditAction(StrEnum):
     MODEL_REGISTER = "model:register"
     MODEL_PROMOTE = "model:promote"
     MODEL_SHADOW = "model:shadow"
+    AUTH_USER_CREATE = "auth:user_create"
+    AUTH_PASSWORD_SET = "auth:password_set"  # noqa: S105 - an audit tag, not a secret
+    AUTH_CREDENTIAL_ADD = "auth:credential_add"
+    AUTH_CREDENTIAL_CONFIRM = "auth:credential_confirm"
+    AUTH_CREDENTIAL_REVOKE = "auth:credential_revoke"
+    AUTH_RECOVERY_CODES = "auth:recovery_codes"
+    AUTH_VERIFY = "auth:verify"
+    AUTH_FAILURE = "auth:failure"
+    AUTH_LOCKED = "auth:locked"
+    AUTH_CLONE_SUSPECTED = "auth:clone_suspected"
+    SESSION_CREATE = "session:create"
+    SESSION_REFRESH = "session:refresh"
+    SESSION_REVOKE = "session:revoke"
+    STEP_UP_CREATE = "stepup:create"
+    STEP_UP_PASS = "stepup:pass"  # noqa: S105 - an audit tag, not a secret
+    STEP_UP_FAIL = "stepup:fail"
 
 
 class AuditOutcome(StrEnum):

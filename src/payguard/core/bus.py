@@ -14,6 +14,9 @@ OUTCOME_RECORDED = "outcome.recorded"
 RULES_CHANGED = "rules.changed"
 LISTS_CHANGED = "lists.changed"
 MODELS_CHANGED = "models.changed"
+AUTH_FAILED = "auth.failed"
+AUTH_CLONE_SUSPECTED = "auth.clone_suspected"
+STEP_UP_SETTLED = "stepup.settled"
 
 
 class EventBus(Protocol):

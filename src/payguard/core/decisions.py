@@ -33,10 +33,12 @@ class AssuranceLevel(IntEnum):
     AAL3 = 3
 
 
+#: The factor combinations that meet each level (see `payguard.auth.factors`): `+` joins
+#: factors presented together; `passkey_uv` is a passkey with user verification.
 STEP_UP_METHODS: dict[AssuranceLevel, tuple[str, ...]] = {
-    AssuranceLevel.AAL1: ("password", "bound_device"),
-    AssuranceLevel.AAL2: ("totp", "passkey", "bound_device+password"),
-    AssuranceLevel.AAL3: ("passkey_uv_bound_device",),
+    AssuranceLevel.AAL1: ("password", "device", "totp", "recovery_code", "passkey"),
+    AssuranceLevel.AAL2: ("passkey_uv", "password+totp", "password+device", "password+passkey"),
+    AssuranceLevel.AAL3: ("passkey_uv+device",),
 }
 
 
@@ -101,6 +103,10 @@ class Decision:
     outcome: Outcome | None = None
     #: The shadow model's score (a challenger scored on live traffic): stored, never acted on.
     shadow: ModelScore | None = None
+    #: For a `challenge`: `allow` once its step-up passed, `block` once it failed; None while
+    #: it is pending (and for every other decision).
+    final: Action | None = None
+    final_at: datetime | None = None
 
 
 def _score_document(score: ModelScore | None) -> dict[str, Any] | None:
@@ -145,6 +151,8 @@ def decision_to_document(decision: Decision) -> dict[str, Any]:
         "features": decision.features,
         "event": decision.event,
         "outcome": None if decision.outcome is None else decision.outcome.value,
+        "final": None if decision.final is None else decision.final.value,
+        "final_at": None if decision.final_at is None else decision.final_at.isoformat(),
     }
 
 
@@ -152,6 +160,8 @@ def decision_from_document(doc: dict[str, Any]) -> Decision:
     """Inverse of `decision_to_document`."""
     step_up = doc.get("step_up")
     outcome = doc.get("outcome")
+    final = doc.get("final")
+    final_at = doc.get("final_at")
     return Decision(
         assessment_id=doc["assessment_id"],
         tenant_id=doc["tenant_id"],
@@ -179,4 +189,6 @@ def decision_from_document(doc: dict[str, Any]) -> Decision:
         event=dict(doc.get("event") or {}),
         outcome=None if outcome is None else Outcome(outcome),
         shadow=_score_from_document(doc.get("shadow")),
+        final=None if final is None else Action(final),
+        final_at=None if final_at is None else datetime.fromisoformat(final_at),
     )

@@ -5,7 +5,9 @@ PayguardError
 ├── NotFound                unknown id within the caller's tenant (→ 404)
 ├── Conflict                state changed under us / duplicate with different content (→ 409)
 ├── AuthenticationFailed    missing, unknown, revoked or expired credential (→ 401)
+│   └── FactorRejected      a user's password, code, assertion or signature did not verify
 ├── PermissionDenied        authenticated but not allowed (→ 403)
+├── Locked                  too many failed attempts; retry after `retry_after` s (→ 429)
 ├── PayloadTooLarge         body or collection over its limit (→ 413)
 └── BackendUnavailable      a store, cache or bus did not answer (→ 503)
 """
@@ -56,8 +58,24 @@ class AuthenticationFailed(PayguardError):
     code = "unauthenticated"
 
 
+class FactorRejected(AuthenticationFailed):
+    """An end user's authentication factor failed (not the calling partner's API key)."""
+
+    code = "factor_rejected"
+
+
 class PermissionDenied(PayguardError):
     code = "forbidden"
+
+
+class Locked(PayguardError):
+    """An account or address locked after repeated authentication failures."""
+
+    code = "locked"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PayloadTooLarge(PayguardError):

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from payguard.core.decisions import Decision, ModelScore, Outcome, Reason
+from payguard.core.decisions import Action, Decision, ModelScore, Outcome, Reason
 from payguard.core.errors import Conflict
 
 
@@ -104,6 +104,12 @@ class AssessmentStore(Protocol):
         would leave a fraud-report counter off by one). Returns the labelled decision and
         the previous outcome. `NotFound` if unknown; `StateConflict` if an entity changed
         meanwhile and nothing was written (retry)."""
+        ...
+
+    def finalize(self, tenant_id: str, assessment_id: str, final: Action, at: datetime) -> Decision:
+        """Settle a challenged assessment once: `final` is `allow` (its step-up passed) or
+        `block` (it failed). Setting the same final again returns the decision unchanged;
+        `Conflict` if it is already final the other way; `NotFound` if unknown."""
         ...
 
     def get(self, tenant_id: str, assessment_id: str) -> Decision | None: ...

@@ -10,12 +10,19 @@ from typing import Any
 from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
 from payguard.core.bus import DECISION_MADE, OUTCOME_RECORDED, EventBus
 from payguard.core.clock import Clock
-from payguard.core.decisions import Decision, Outcome
+from payguard.core.decisions import Action, Decision, Outcome
 from payguard.core.errors import Conflict, NotFound
 from payguard.core.events import Event, event_from_document, event_to_document
 from payguard.core.ids import new_id
 from payguard.risk.commit import GroupCommitter
 from payguard.risk.engine import judge, stamp
+from payguard.risk.exemptions import (
+    EXEMPT,
+    ExemptionCounter,
+    Reservation,
+    exempted,
+    exemptible,
+)
 from payguard.risk.features.extractor import (
     Touch,
     apply_outcome,
@@ -34,6 +41,7 @@ from payguard.risk.interfaces import (
 from payguard.risk.lists import ListService
 from payguard.risk.models.null import NullScorer
 from payguard.risk.models.serving import StaticModels
+from payguard.risk.rules.ruleset import LowRiskExemption
 from payguard.risk.rules.service import RuleService
 
 #: Longest wait, in seconds, before another attempt at a write that lost a race.
@@ -67,6 +75,7 @@ class AssessmentService:
         committer: GroupCommitter | None = None,
         models: ModelSource | None = None,
         scorer: Scorer | None = None,
+        exemptions: ExemptionCounter | None = None,
     ) -> None:
         self._store = store
         self._rules = rules
@@ -77,6 +86,7 @@ class AssessmentService:
         self._clock = clock
         self._retries = retries
         self._committer = committer
+        self._exemptions = exemptions
 
     @property
     def store(self) -> AssessmentStore:
@@ -95,12 +105,18 @@ class AssessmentService:
         first decision and changes no state."""
         touched = touch(event)
         document = event_to_document(event)
-        states = self._store.load_states(tenant_id, touched.keys)
-        decision, updates = self._decide(tenant_id, event, touched, document, states)
+        held = Reservation()
         try:
-            stored = self._store.record(decision, updates)
-        except StateConflict:
-            return self._contended(tenant_id, event, touched, document)
+            states = self._store.load_states(tenant_id, touched.keys)
+            decision, updates = self._decide(tenant_id, event, touched, document, states, held)
+            try:
+                stored = self._store.record(decision, updates)
+            except StateConflict:
+                stored, decision = self._contended(tenant_id, event, touched, document, held)
+        except BaseException:
+            self._release(tenant_id, event, held, None)
+            raise
+        self._release(tenant_id, event, held, stored, decision)
         return self._answer(stored, decision)
 
     async def assess_async(self, tenant_id: str, event: Event) -> tuple[Decision, bool]:
@@ -111,23 +127,34 @@ class AssessmentService:
             return self.assess(tenant_id, event)
         touched = touch(event)
         document = event_to_document(event)
-        states = committer.overlay(tenant_id, self._store.load_states(tenant_id, touched.keys))
-        decision, updates = self._decide(tenant_id, event, touched, document, states)
+        held = Reservation()
         try:
-            stored = await committer.record(decision, updates)
-        except StateConflict:
-            return self._contended(tenant_id, event, touched, document)
+            states = committer.overlay(tenant_id, self._store.load_states(tenant_id, touched.keys))
+            decision, updates = self._decide(tenant_id, event, touched, document, states, held)
+            try:
+                stored = await committer.record(decision, updates)
+            except StateConflict:
+                stored, decision = self._contended(tenant_id, event, touched, document, held)
+        except BaseException:
+            self._release(tenant_id, event, held, None)
+            raise
+        self._release(tenant_id, event, held, stored, decision)
         return self._answer(stored, decision)
 
     def _contended(
-        self, tenant_id: str, event: Event, touched: Touch, document: dict[str, Any]
-    ) -> tuple[Decision, bool]:
+        self,
+        tenant_id: str,
+        event: Event,
+        touched: Touch,
+        document: dict[str, Any],
+        held: Reservation,
+    ) -> tuple[Decision, Decision]:
         """After a lost race (another worker wrote one of the event's entities between our
         read and our write): decide again with the entities held by the store, so this
         attempt cannot lose. Stores that cannot hold them are retried after a random wait."""
 
         def decide(states: Mapping[str, EntityState]) -> tuple[Decision, list[EntityState]]:
-            return self._decide(tenant_id, event, touched, document, states)
+            return self._decide(tenant_id, event, touched, document, states, held)
 
         for attempt in range(1, self._retries):
             try:
@@ -135,7 +162,7 @@ class AssessmentService:
             except StateConflict:
                 time.sleep(backoff(attempt))
                 continue
-            return self._answer(stored, decision)
+            return stored, decision
         raise Conflict("the entities of this event kept changing concurrently; retry")
 
     def _decide(
@@ -145,6 +172,7 @@ class AssessmentService:
         touched: Touch,
         document: dict[str, Any],
         states: Mapping[str, EntityState],
+        held: Reservation | None = None,
     ) -> tuple[Decision, list[EntityState]]:
         features = compute(event, states, self._lists.snapshot(tenant_id), touched)
         rule_set = self._rules.active(tenant_id)
@@ -166,7 +194,61 @@ class AssessmentService:
             rule_set_version=rule_set.version,
             decided_at=self._clock.now(),
         )
+        if rule_set.exemption is not None and held is not None and self._exemptions is not None:
+            decision = self._exempt(tenant_id, event, decision, rule_set.exemption, held)
         return decision, update(event, states, touched)
+
+    def _exempt(
+        self,
+        tenant_id: str,
+        event: Event,
+        decision: Decision,
+        policy: LowRiskExemption,
+        held: Reservation,
+    ) -> Decision:
+        """`decision` let through under the low-risk exemption if it qualifies and the
+        user's counters take it (reserved once per assessment, kept across re-decisions)."""
+        assert self._exemptions is not None
+        amount = exemptible(decision, event, policy)
+        if amount is None:
+            return decision
+        if held.amount_minor is None:
+            granted = self._exemptions.reserve_exemption(
+                tenant_id,
+                event.account_id,
+                amount_minor=amount,
+                currency=policy.currency,
+                max_count=policy.max_count,
+                max_total_minor=policy.minor(policy.max_total),
+            )
+            if not granted:
+                return decision
+            held.amount_minor = amount
+        return exempted(decision)
+
+    def _release(
+        self,
+        tenant_id: str,
+        event: Event,
+        held: Reservation,
+        stored: Decision | None,
+        decided: Decision | None = None,
+    ) -> None:
+        """Give back a reservation the stored decision does not use (a replay, a failure,
+        or a re-decision that no longer qualified)."""
+        if held.amount_minor is None or self._exemptions is None:
+            return
+        if (
+            stored is not None
+            and decided is not None
+            and stored.assessment_id == decided.assessment_id
+            and EXEMPT in stored.reasons
+        ):
+            return
+        self._exemptions.release_exemption(
+            tenant_id, event.account_id, amount_minor=held.amount_minor
+        )
+        held.amount_minor = None
 
     def _answer(self, stored: Decision, attempted: Decision) -> tuple[Decision, bool]:
         if stored.assessment_id != attempted.assessment_id:
@@ -184,6 +266,11 @@ class AssessmentService:
             },
         )
         return stored, False
+
+    def finalize(self, tenant_id: str, assessment_id: str, final: Action) -> Decision:
+        """Settle a challenged assessment: `allow` after its step-up passed, `block` after
+        it failed."""
+        return self._store.finalize(tenant_id, assessment_id, final, self._clock.now())
 
     def get(self, tenant_id: str, assessment_id: str) -> Decision:
         decision = self._store.get(tenant_id, assessment_id)

@@ -63,6 +63,13 @@ class FakeAssessmentStore:
         self.decisions[(tenant_id, assessment_id)] = dataclasses.replace(decision, outcome=outcome)
         return self.decisions[(tenant_id, assessment_id)], decision.outcome
 
+    def finalize(self, tenant_id: str, assessment_id: str, final: Action, at: datetime) -> Decision:
+        decision = self.decisions[(tenant_id, assessment_id)]
+        self.decisions[(tenant_id, assessment_id)] = dataclasses.replace(
+            decision, final=final, final_at=at
+        )
+        return self.decisions[(tenant_id, assessment_id)]
+
     def get(self, tenant_id: str, assessment_id: str) -> Decision | None:
         return self.decisions.get((tenant_id, assessment_id))
 

@@ -14,13 +14,21 @@ from payguard.adapters.sql import tables
 from payguard.adapters.sql.engine import create_sql_engine, for_reads, for_writes, migrate
 
 #: The newest migration.
-HEAD = "0002"
+HEAD = "0004"
 
 ALL_TABLES = {
     "alembic_version",
     "api_keys",
     "assessments",
     "audit_log",
+    "auth_challenges",
+    "auth_credentials",
+    "auth_exemptions",
+    "auth_nonces",
+    "auth_recovery_codes",
+    "auth_sessions",
+    "auth_throttles",
+    "auth_users",
     "entity_state",
     "list_items",
     "list_versions",

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from payguard.core.decisions import Decision, Outcome
+from payguard.core.decisions import Action, Decision, Outcome
 from payguard.risk.interfaces import (
     AssessmentStore,
     Decide,
@@ -208,6 +208,9 @@ class CachingAssessmentStore:
             return self._inner.record_outcome(tenant_id, assessment_id, outcome, at, keys, adjust)
         finally:
             self._forget(tenant_id, keys)
+
+    def finalize(self, tenant_id: str, assessment_id: str, final: Action, at: datetime) -> Decision:
+        return self._inner.finalize(tenant_id, assessment_id, final, at)
 
     def get(self, tenant_id: str, assessment_id: str) -> Decision | None:
         return self._inner.get(tenant_id, assessment_id)

@@ -20,7 +20,7 @@ undone; it is logged when retries run out.)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +30,13 @@ from sqlalchemy.engine.interfaces import DBAPICursor
 from payguard.adapters.sql import tables
 from payguard.adapters.sql._dbapi import RawDialect, RawRead, RawTransaction
 from payguard.adapters.sql._errors import StoreErrors
-from payguard.core.decisions import Decision, Outcome, decision_from_document, decision_to_document
+from payguard.core.decisions import (
+    Action,
+    Decision,
+    Outcome,
+    decision_from_document,
+    decision_to_document,
+)
 from payguard.core.errors import Conflict, NotFound
 from payguard.risk.interfaces import (
     Decide,
@@ -58,12 +64,17 @@ _INSERT_ASSESSMENT = (
     "decision, score, rule_set_version, occurred_at, decided_at, outcome, document) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_BY_ID = "SELECT document, outcome FROM assessments WHERE tenant_id = ? AND assessment_id = ?"
-_BY_EVENT = "SELECT document, outcome FROM assessments WHERE tenant_id = ? AND event_id = ?"
+_READ = "SELECT document, outcome, final_decision, final_at FROM assessments "
+_BY_ID = _READ + "WHERE tenant_id = ? AND assessment_id = ?"
+_BY_EVENT = _READ + "WHERE tenant_id = ? AND event_id = ?"
 _LOCK_OUTCOME = "SELECT outcome FROM assessments WHERE tenant_id = ? AND assessment_id = ?"
 _SET_OUTCOME = (
     "UPDATE assessments SET outcome = ?, outcome_at = ? "
-    "WHERE tenant_id = ? AND assessment_id = ? RETURNING document"
+    "WHERE tenant_id = ? AND assessment_id = ? RETURNING document, final_decision, final_at"
+)
+_SET_FINAL = (
+    "UPDATE assessments SET final_decision = ?, final_at = ? "
+    "WHERE tenant_id = ? AND assessment_id = ? AND final_decision IS NULL"
 )
 
 _A = tables.assessments
@@ -185,6 +196,7 @@ class SqlAssessmentStore:
         self._by_id = dialect.sql(_BY_ID)
         self._by_event = dialect.sql(_BY_EVENT)
         self._set_outcome = dialect.sql(_SET_OUTCOME)
+        self._set_final = dialect.sql(_SET_FINAL)
         self._lock_outcome = dialect.sql(
             _LOCK_OUTCOME if dialect.is_sqlite else _LOCK_OUTCOME + " FOR UPDATE"
         )
@@ -358,7 +370,7 @@ class SqlAssessmentStore:
                 raise NotFound(f"unknown assessment {assessment_id!r}")
             previous = None if found[0] is None else Outcome(found[0])
             cursor.execute(self._set_outcome, label)
-            document: str = cursor.fetchone()[0]  # type: ignore[index]  # the row is locked
+            document, final, final_at = cursor.fetchone()  # type: ignore[misc]  # row is locked
             if self._external is None:
                 # Versions still guard the states: an assessment may write them meanwhile
                 # on PostgreSQL, and the caller then retries the whole relabel.
@@ -370,7 +382,7 @@ class SqlAssessmentStore:
             self._adjust_external(
                 self._external, tenant_id, marker, keys, lambda states: adjust(states, previous)
             )
-        return _decision(document, outcome.value), previous
+        return _decision(document, outcome.value, final, final_at), previous
 
     @staticmethod
     def _adjust_external(
@@ -395,6 +407,20 @@ class SqlAssessmentStore:
             "were not adjusted"
         )
 
+    def finalize(self, tenant_id: str, assessment_id: str, final: Action, at: datetime) -> Decision:
+        row = (final.value, self._bind_time(at), tenant_id, assessment_id)
+        with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
+            cursor.execute(self._set_final, row)
+            changed = cursor.rowcount
+            cursor.execute(self._by_id, (tenant_id, assessment_id))
+            found = cursor.fetchone()
+        if found is None:
+            raise NotFound(f"unknown assessment {assessment_id!r}")
+        decision = _decision(*found)
+        if changed != 1 and decision.final != final:
+            raise Conflict(f"assessment {assessment_id!r} is already final: {decision.final}")
+        return decision
+
     def get(self, tenant_id: str, assessment_id: str) -> Decision | None:
         return self._find(self._by_id, tenant_id, assessment_id)
 
@@ -405,7 +431,7 @@ class SqlAssessmentStore:
         with self._guard, RawRead(self._engine, self._dialect) as cursor:
             cursor.execute(sql, (tenant_id, ident))
             row = cursor.fetchone()
-        return None if row is None else _decision(row[0], row[1])
+        return None if row is None else _decision(*row)
 
     def iter_decisions(
         self,
@@ -417,7 +443,9 @@ class SqlAssessmentStore:
     ) -> Iterator[Decision]:
         if limit <= 0:
             return
-        query = sa.select(_A.c.document, _A.c.outcome).where(_A.c.tenant_id == tenant_id)
+        query = sa.select(_A.c.document, _A.c.outcome, _A.c.final_decision, _A.c.final_at).where(
+            _A.c.tenant_id == tenant_id
+        )
         if since is not None:
             query = query.where(_A.c.occurred_at >= since)
         if until is not None:
@@ -426,15 +454,34 @@ class SqlAssessmentStore:
         # In a transaction: PostgreSQL's server-side cursor needs one.
         with self._guard, self._engine.connect() as conn:
             rows = conn.execution_options(yield_per=500).execute(query)
-            for document, outcome in rows:
-                yield _decision(document, outcome)
+            for document, outcome, final, final_at in rows:
+                yield _decision(document, outcome, final, final_at)
 
 
 def _unchanged(value: datetime) -> Any:
     return value
 
 
-def _decision(document: str, outcome: str | None) -> Decision:
+def _utc(value: datetime | str | None) -> str | None:
+    """A timestamp as a raw cursor returns it (SQLite: naive UTC text; PostgreSQL: aware)
+    in the document's RFC 3339 form."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def _decision(
+    document: str,
+    outcome: str | None,
+    final: str | None = None,
+    final_at: datetime | str | None = None,
+) -> Decision:
     doc = tables.from_json(document)
     doc["outcome"] = outcome
+    doc["final"] = final
+    doc["final_at"] = _utc(final_at)
     return decision_from_document(doc)

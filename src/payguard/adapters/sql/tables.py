@@ -23,6 +23,14 @@ __all__ = [
     "api_keys",
     "assessments",
     "audit_log",
+    "auth_challenges",
+    "auth_credentials",
+    "auth_exemptions",
+    "auth_nonces",
+    "auth_recovery_codes",
+    "auth_sessions",
+    "auth_throttles",
+    "auth_users",
     "dialect_insert",
     "entity_state",
     "from_json",
@@ -162,6 +170,9 @@ assessments = sa.Table(
     sa.Column("outcome_at", UtcDateTime),
     # `decision_to_document` as orjson text: the whole decision, the columns are for queries.
     sa.Column("document", sa.Text, nullable=False),
+    # The settled decision of a challenged assessment (migration 0004).
+    sa.Column("final_decision", sa.String),
+    sa.Column("final_at", UtcDateTime),
     sa.UniqueConstraint("tenant_id", "event_id"),
     sa.Index(None, "tenant_id", "occurred_at"),
     postgresql_partition_by="HASH (tenant_id)",
@@ -252,4 +263,133 @@ model_state = sa.Table(
     metadata,
     sa.Column("tenant_id", sa.String, primary_key=True),
     sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+# Authentication (migration 0003). Every row is a tenant's; the stores filter on tenant_id.
+
+auth_users = sa.Table(
+    "auth_users",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("user_id", sa.String, primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("handle", sa.LargeBinary, nullable=False),
+    sa.Column("password_hash", sa.String),
+    sa.Column("password_changed_at", UtcDateTime),
+)
+
+#: Only a live credential holds its lookup: a revoked passkey or device may be registered again.
+_LIVE_LOOKUP = sa.text("revoked_at IS NULL AND lookup IS NOT NULL")
+
+auth_credentials = sa.Table(
+    "auth_credentials",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("credential_id", sa.String, primary_key=True),
+    sa.Column("user_id", sa.String, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("label", sa.String, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("lookup", sa.String),
+    sa.Column("counter", sa.BigInteger, nullable=False),
+    # JSON text: the kind-specific public data (a TOTP's sealed secret, a passkey's COSE key).
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("confirmed", sa.Boolean, nullable=False),
+    sa.Column("last_used_at", UtcDateTime),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Index(None, "tenant_id", "user_id"),
+    sa.Index(
+        "uq_auth_credentials_live_lookup",
+        "tenant_id",
+        "kind",
+        "lookup",
+        unique=True,
+        sqlite_where=_LIVE_LOOKUP,
+        postgresql_where=_LIVE_LOOKUP,
+    ),
+)
+
+auth_recovery_codes = sa.Table(
+    "auth_recovery_codes",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("user_id", sa.String, primary_key=True),
+    sa.Column("code_hash", sa.String, primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),
+)
+
+auth_nonces = sa.Table(
+    "auth_nonces",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("scope", sa.String, primary_key=True),
+    sa.Column("nonce", sa.String, primary_key=True),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    # For purging expired nonces across tenants.
+    sa.Index(None, "expires_at"),
+)
+
+auth_challenges = sa.Table(
+    "auth_challenges",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("challenge_id", sa.String, primary_key=True),
+    sa.Column("user_id", sa.String, nullable=False),
+    sa.Column("purpose", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("nonce", sa.LargeBinary, nullable=False),
+    sa.Column("level", sa.Integer),
+    sa.Column("assessment_id", sa.String),
+    # JSON text: the payment the proof is bound to; the factors that passed it (a list).
+    sa.Column("binding", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("completed_at", UtcDateTime),
+    sa.Column("factors", sa.Text, nullable=False),
+    sa.Index(None, "tenant_id", "assessment_id"),
+)
+
+auth_sessions = sa.Table(
+    "auth_sessions",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("session_id", sa.String, primary_key=True),
+    sa.Column("user_id", sa.String, nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    # SHA-256 hex of the access and refresh tokens; the tokens themselves are never stored.
+    sa.Column("token_hash", sa.String, nullable=False),
+    sa.Column("refresh_hash", sa.String, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_seen_at", UtcDateTime, nullable=False),
+    sa.Column("idle_expires_at", UtcDateTime, nullable=False),
+    sa.Column("absolute_expires_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Column("revoked_reason", sa.String),
+    sa.Index(None, "tenant_id", "token_hash", unique=True),
+    sa.Index(None, "tenant_id", "refresh_hash", unique=True),
+    sa.Index(None, "tenant_id", "user_id"),
+)
+
+auth_throttles = sa.Table(
+    "auth_throttles",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", UtcDateTime),
+    sa.Column("locked_until", UtcDateTime),
+)
+
+#: Low-risk exemptions used since the user's last strong authentication (`since`).
+auth_exemptions = sa.Table(
+    "auth_exemptions",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("user_id", sa.String, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("total_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String),
+    sa.Column("since", UtcDateTime),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import cel
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from payguard.core.decisions import Action, AssuranceLevel
 from payguard.core.errors import PayloadTooLarge, ValidationFailed, field_path
+from payguard.core.money import CURRENCIES, minor_units
 from payguard.risk.features.extractor import FEATURES
 
 MAX_SOURCE_BYTES = 256 * 1024
@@ -61,11 +63,50 @@ class Thresholds(BaseModel):
         return self
 
 
+class LowRiskExemption(BaseModel):
+    """Lets a low-risk payment through without the step-up its score asked for, within
+    cumulative limits since the user's last strong authentication (as PSD2's RTS art. 16
+    does for low-value payments: at most 5 payments or EUR 100 in a row)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    #: Largest single payment exempted, in `currency`.
+    max_amount: Annotated[Decimal, Field(gt=0, le=Decimal("1e12"))]
+    #: Most payments exempted in a row since the last strong authentication.
+    max_count: Annotated[int, Field(ge=1, le=1000)] = 5
+    #: Largest total of those payments.
+    max_total: Annotated[Decimal, Field(gt=0, le=Decimal("1e12"))]
+    #: Only challenges scoring below this are exempted.
+    max_score: Annotated[int, Field(ge=0, le=1001)] = 1001
+    #: Only step-ups up to this level are exempted (a SIM-swap AAL3 never is, by default).
+    max_level: Literal["AAL1", "AAL2", "AAL3"] = "AAL2"
+
+    @model_validator(mode="after")
+    def _known_currency(self) -> LowRiskExemption:
+        if self.currency not in CURRENCIES:
+            raise ValueError(f"unknown ISO 4217 currency {self.currency!r}")
+        digits = minor_units(self.currency)
+        for name in ("max_amount", "max_total"):
+            value: Decimal = getattr(self, name)
+            exponent = value.as_tuple().exponent
+            if isinstance(exponent, int) and -exponent > digits:
+                raise ValueError(f"{name} has more than {digits} decimal places")
+        if self.max_amount > self.max_total:
+            raise ValueError("max_amount must not exceed max_total")
+        return self
+
+    def minor(self, value: Decimal) -> int:
+        """`value` of `currency` in minor units."""
+        return int(value.scaleb(minor_units(self.currency)))
+
+
 class RuleSetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: Annotated[str, Field(max_length=2000)] = ""
     thresholds: Thresholds = Thresholds()
+    low_risk_exemption: LowRiskExemption | None = None
     rules: Annotated[list[RuleSpec], Field(max_length=MAX_RULES)]
 
 
@@ -83,6 +124,7 @@ class RuleSet:
     source: str
     thresholds: Thresholds
     rules: tuple[CompiledRule, ...]
+    exemption: LowRiskExemption | None = None
 
     def evaluate(self, features: Mapping[str, Any]) -> list[RuleSpec]:
         """The enabled rules whose condition is true, in rule-set order.
@@ -157,7 +199,11 @@ def compile_rule_set(source: str, *, version: int) -> RuleSet:
             raise ValidationFailed("condition must evaluate to true or false", field=where)
         compiled.append(CompiledRule(spec=rule, program=program))
     return RuleSet(
-        version=version, source=source, thresholds=spec.thresholds, rules=tuple(compiled)
+        version=version,
+        source=source,
+        thresholds=spec.thresholds,
+        rules=tuple(compiled),
+        exemption=spec.low_risk_exemption,
     )
 
 

@@ -1,0 +1,146 @@
+"""Benchmark the authentication factors: what one check costs on this machine.
+
+Prints verifications per second on one thread for TOTP `match_step` (a current code, and a
+wrong one, which tries every step in the window), device-signature verification (Ed25519 and
+P-256 ECDSA, the full `verify_signature` path from base64 text), WebAuthn assertions when
+`payguard.auth.passkeys` offers a benchmark, and the argon2id hash time with the default
+parameters (median of 5), which is also what every password login costs. Usage:
+python benchmarks/auth.py [--calls N] [--hashes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pyotp
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from payguard.auth import devicekeys, totp
+from payguard.auth.passwords import PasswordHasher
+
+WIDTH = 38
+
+
+def per_second(fn: Callable[[int], object], count: int) -> float:
+    """Median over 5 rounds of calls per second; `fn(i)` is called with i = 0..count-1."""
+    for i in range(min(200, count)):
+        fn(i)
+    rounds = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for i in range(count):
+            fn(i)
+        rounds.append(count / (time.perf_counter() - started))
+    return sorted(rounds)[2]
+
+
+def line(label: str, value: str) -> None:
+    print(f"{label:<{WIDTH}}  {value}")
+
+
+def totp_figures(calls: int) -> None:
+    secret = totp.new_secret()
+    at = datetime.now(UTC)
+    good = pyotp.TOTP(secret).at(at)
+    wrong = f"{(int(good) + 1) % 10**6:06d}"
+    rate = per_second(lambda i: totp.match_step(secret, good, at=at, last_step=None), calls)
+    line("TOTP match_step (valid code)", f"{rate:10,.0f} /s")
+    rate = per_second(lambda i: totp.match_step(secret, wrong, at=at, last_step=None), calls)
+    line("TOTP match_step (wrong code)", f"{rate:10,.0f} /s")
+
+
+def device_figures(calls: int) -> None:
+    message = devicekeys.signed_message(
+        method="POST", path="/v1/payments", body=b"{}" * 200, timestamp=0, nonce="n" * 22
+    )
+    ed = Ed25519PrivateKey.generate()
+    ed_public = ed.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    p256 = ec.generate_private_key(ec.SECP256R1())
+    p256_public = p256.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    cases = {
+        "device signature ed25519": (
+            "ed25519",
+            base64.b64encode(ed_public).decode(),
+            base64.b64encode(ed.sign(message)).decode(),
+        ),
+        "device signature p256 (ECDSA, DER)": (
+            "p256",
+            base64.b64encode(p256_public).decode(),
+            base64.b64encode(p256.sign(message, ec.ECDSA(hashes.SHA256()))).decode(),
+        ),
+    }
+    for label, (algorithm, public_key, signature) in cases.items():
+        assert devicekeys.verify_signature(algorithm, public_key, message, signature)
+        rate = per_second(
+            lambda i, a=algorithm, k=public_key, s=signature: devicekeys.verify_signature(
+                a, k, message, s
+            ),
+            calls,
+        )
+        line(label, f"{rate:10,.0f} /s")
+
+
+# --- WebAuthn ----------------------------------------------------------------------------------
+# Filled in by whoever owns `payguard.auth.passkeys`: if that module defines
+# `benchmark_assertions(n: int) -> float` (assertion verifications per second over n), its
+# figure is printed here; until then this prints "webauthn: not available".
+def webauthn_figures(calls: int) -> None:
+    try:
+        from payguard.auth import passkeys
+    except ImportError:
+        print("webauthn: not available")
+        return
+    bench = getattr(passkeys, "benchmark_assertions", None)
+    if not callable(bench):
+        print("webauthn: not available")
+        return
+    rate = float(bench(calls))
+    line("WebAuthn assertion verification", f"{rate:10,.0f} /s")
+
+
+def argon2_figures(hashes_count: int) -> None:
+    hasher = PasswordHasher()
+    hasher.hash("warm-up password")
+    timings = []
+    for i in range(hashes_count):
+        started = time.perf_counter()
+        hasher.hash(f"correct horse battery staple {i}")
+        timings.append((time.perf_counter() - started) * 1000)
+    median = sorted(timings)[len(timings) // 2]
+    line(
+        "argon2id parameters (defaults)",
+        f"t={hasher.time_cost}, m={hasher.memory_cost} KiB ({hasher.memory_cost // 1024} MiB), "
+        f"p={hasher.parallelism}",
+    )
+    line("argon2id password hash", f"{median:10.1f} ms (median of {hashes_count})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2_000, help="calls per measurement")
+    parser.add_argument("--hashes", type=int, default=5, help="argon2 hashes to time")
+    args = parser.parse_args()
+
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {today}")
+    print(f"verifications per second on one thread, median of 5 rounds of {args.calls}")
+    totp_figures(args.calls)
+    device_figures(args.calls)
+    webauthn_figures(args.calls)
+    argon2_figures(args.hashes)
+
+
+if __name__ == "__main__":
+    main()

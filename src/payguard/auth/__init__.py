@@ -1,0 +1,1 @@
+"""Adaptive authentication: passwords, TOTP, passkeys, device binding and risk-based step-up."""

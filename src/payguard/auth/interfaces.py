@@ -1,0 +1,317 @@
+"""Authentication records and the port that stores them.
+
+A *user* here is a partner's account (`account_id` in assessments), so a step-up challenge
+for an assessment lands on the same user the assessment was about. Everything is scoped to a
+tenant; a repository never reads or writes across tenants.
+
+Every method that guards against replay or races is a single atomic compare-and-set in the
+store (`advance_counter`, `use_nonce`, `use_recovery_code`, `finish_challenge`,
+`rotate_session`, `reserve_exemption`), so two workers can never both accept the same TOTP
+step, signed nonce, recovery code, assertion or refresh token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class CredentialKind(StrEnum):
+    """A second factor or possession factor bound to a user."""
+
+    TOTP = "totp"  # RFC 6238 authenticator app; `secret` is sealed, `counter` the last step
+    PASSKEY = "passkey"  # WebAuthn credential; `lookup` its id, `counter` its sign count
+    DEVICE = "device"  # a bound device's Ed25519 / P-256 public key; `lookup` the device id
+
+
+@dataclass(frozen=True, slots=True)
+class AuthUser:
+    """A user's authentication record."""
+
+    tenant_id: str
+    user_id: str
+    created_at: datetime
+    #: The WebAuthn user handle: random, stable, never the account id (it is not secret but
+    #: must not identify the person to other sites).
+    handle: bytes
+    password_hash: str | None = None
+    password_changed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A TOTP secret, passkey or bound device key of one user."""
+
+    tenant_id: str
+    id: str
+    user_id: str
+    kind: CredentialKind
+    label: str
+    created_at: datetime
+    #: Unique per tenant and kind when set: a passkey's credential id (base64url), a bound
+    #: device's id. Used to find the credential an assertion or signed request names.
+    lookup: str | None = None
+    #: TOTP: the last accepted time step (-1: none yet). Passkey: the stored sign count.
+    counter: int = 0
+    #: Kind-specific public data: a passkey's COSE key and flags, a device key's algorithm
+    #: and public key, a TOTP's sealed secret.
+    data: dict[str, Any] = field(default_factory=dict)
+    #: False for a TOTP enrolment not yet confirmed with a first code.
+    confirmed: bool = True
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class ChallengePurpose(StrEnum):
+    PASSKEY_REGISTRATION = "passkey_registration"
+    PASSKEY_LOGIN = "passkey_login"
+    STEP_UP = "step_up"
+
+
+class ChallengeStatus(StrEnum):
+    PENDING = "pending"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A pending proof: a WebAuthn ceremony, or a step-up bound to one assessment.
+
+    A step-up is bound (`binding`) to the assessment's amount, currency and payee: a proof
+    made for it authorises exactly that payment (dynamic linking).
+    """
+
+    tenant_id: str
+    id: str
+    user_id: str
+    purpose: ChallengePurpose
+    created_at: datetime
+    expires_at: datetime
+    #: Random bytes the proof must cover (a WebAuthn challenge is derived from them).
+    nonce: bytes
+    status: ChallengeStatus = ChallengeStatus.PENDING
+    #: The assurance level a step-up demands (1-3); None for WebAuthn ceremonies.
+    level: int | None = None
+    assessment_id: str | None = None
+    #: `{"amount": "12.50" | None, "currency": "EUR" | None, "payee": "id" | None}`.
+    binding: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    completed_at: datetime | None = None
+    #: The factors that passed it, e.g. `("passkey", "device")`.
+    factors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in user. Only SHA-256 hashes of the access and refresh tokens are stored."""
+
+    tenant_id: str
+    id: str
+    user_id: str
+    level: int
+    token_hash: str
+    refresh_hash: str
+    created_at: datetime
+    last_seen_at: datetime
+    idle_expires_at: datetime
+    absolute_expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """Consecutive failures of one key (`account:<id>` or `ip:<address>`)."""
+
+    key: str
+    failures: int = 0
+    last_failure_at: datetime | None = None
+    locked_until: datetime | None = None
+
+
+class AuthRepository(Protocol):
+    """Storage for users, credentials, recovery codes, nonces, challenges, sessions,
+    throttles and exemption counters. Every method is scoped to `tenant_id`."""
+
+    # users
+    def add_user(self, user: AuthUser) -> None:
+        """Store a new user; `Conflict` if the tenant already has `user.user_id`."""
+        ...
+
+    def get_user(self, tenant_id: str, user_id: str) -> AuthUser | None: ...
+
+    def set_password(
+        self, tenant_id: str, user_id: str, password_hash: str, changed_at: datetime
+    ) -> None:
+        """Replace the password hash; `NotFound` for an unknown user."""
+        ...
+
+    # credentials
+    def add_credential(self, credential: Credential) -> None:
+        """`Conflict` if `lookup` is already used by a live credential of the same kind in
+        the tenant (a passkey or device registered twice)."""
+        ...
+
+    def get_credential(self, tenant_id: str, credential_id: str) -> Credential | None: ...
+
+    def find_credential(
+        self, tenant_id: str, kind: CredentialKind, lookup: str
+    ) -> Credential | None:
+        """The live (not revoked) credential of `kind` with that `lookup`."""
+        ...
+
+    def list_credentials(
+        self, tenant_id: str, user_id: str, *, include_revoked: bool = False
+    ) -> list[Credential]:
+        """Oldest first."""
+        ...
+
+    def confirm_credential(self, tenant_id: str, credential_id: str, at: datetime) -> bool:
+        """Mark an unconfirmed credential confirmed; False if it is not pending."""
+        ...
+
+    def advance_counter(
+        self, tenant_id: str, credential_id: str, expected: int, new: int, at: datetime
+    ) -> bool:
+        """Set `counter` to `new` and `last_used_at` to `at` if it still equals `expected`
+        and the credential is live; False otherwise (someone else used it first)."""
+        ...
+
+    def revoke_credential(self, tenant_id: str, credential_id: str, at: datetime) -> bool:
+        """False if unknown or already revoked."""
+        ...
+
+    # recovery codes
+    def replace_recovery_codes(
+        self, tenant_id: str, user_id: str, code_hashes: Sequence[str], at: datetime
+    ) -> None:
+        """Drop the user's previous codes and store these (hashes only)."""
+        ...
+
+    def use_recovery_code(self, tenant_id: str, user_id: str, code_hash: str, at: datetime) -> bool:
+        """Mark the unused code with that hash used; False if none (unknown or used)."""
+        ...
+
+    def count_recovery_codes(self, tenant_id: str, user_id: str) -> int:
+        """Unused codes left."""
+        ...
+
+    # replay defence
+    def use_nonce(self, tenant_id: str, scope: str, nonce: str, expires_at: datetime) -> bool:
+        """Remember `nonce` in `scope` until `expires_at`; False if it was already seen."""
+        ...
+
+    def purge_nonces(self, before: datetime) -> int:
+        """Forget nonces that expired before `before`; returns how many."""
+        ...
+
+    # challenges
+    def add_challenge(self, challenge: Challenge) -> None: ...
+
+    def get_challenge(self, tenant_id: str, challenge_id: str) -> Challenge | None: ...
+
+    def pending_step_up(self, tenant_id: str, assessment_id: str) -> Challenge | None:
+        """The newest step-up challenge for the assessment, whatever its status."""
+        ...
+
+    def count_attempt(self, tenant_id: str, challenge_id: str, expected_attempts: int) -> bool:
+        """attempts += 1 if still pending with `expected_attempts`; False otherwise."""
+        ...
+
+    def finish_challenge(
+        self,
+        tenant_id: str,
+        challenge_id: str,
+        *,
+        status: ChallengeStatus,
+        at: datetime,
+        factors: Sequence[str] = (),
+    ) -> bool:
+        """Move a pending challenge to `status`; False if it is no longer pending."""
+        ...
+
+    # sessions
+    def add_session(self, session: Session) -> None: ...
+
+    def get_session(self, tenant_id: str, session_id: str) -> Session | None: ...
+
+    def find_session(self, tenant_id: str, token_hash: str) -> Session | None:
+        """The session whose access token hashes to `token_hash`, revoked or not."""
+        ...
+
+    def find_session_by_refresh(self, tenant_id: str, refresh_hash: str) -> Session | None: ...
+
+    def touch_session(
+        self, tenant_id: str, session_id: str, last_seen_at: datetime, idle_expires_at: datetime
+    ) -> None: ...
+
+    def rotate_session(
+        self,
+        tenant_id: str,
+        session_id: str,
+        *,
+        expected_refresh_hash: str,
+        token_hash: str,
+        refresh_hash: str,
+        last_seen_at: datetime,
+        idle_expires_at: datetime,
+    ) -> bool:
+        """Swap in new token hashes if the refresh hash is still `expected_refresh_hash` and
+        the session is not revoked; False otherwise (a refresh token used twice)."""
+        ...
+
+    def revoke_session(self, tenant_id: str, session_id: str, at: datetime, reason: str) -> bool:
+        """False if unknown or already revoked."""
+        ...
+
+    def revoke_user_sessions(self, tenant_id: str, user_id: str, at: datetime, reason: str) -> int:
+        """Revoke every live session of the user; returns how many."""
+        ...
+
+    def list_sessions(self, tenant_id: str, user_id: str) -> list[Session]:
+        """Live and revoked, newest first."""
+        ...
+
+    # brute-force throttling
+    def get_throttle(self, tenant_id: str, key: str) -> Throttle: ...
+
+    def record_failure(
+        self, tenant_id: str, key: str, at: datetime, *, threshold: int, lock_seconds: float
+    ) -> Throttle:
+        """failures += 1 atomically; when failures reach a multiple of `threshold`, lock the
+        key until `at + lock_seconds`. Returns the new state."""
+        ...
+
+    def clear_failures(self, tenant_id: str, key: str) -> None: ...
+
+    # low-risk exemptions (PSD2 RTS art. 16-style cumulative limits)
+    def reserve_exemption(
+        self,
+        tenant_id: str,
+        user_id: str,
+        *,
+        amount_minor: int,
+        currency: str,
+        max_count: int,
+        max_total_minor: int,
+    ) -> bool:
+        """Add one payment of `amount_minor` to the user's since-last-strong-auth counters
+        if the new count and total stay within the limits (a different currency than the
+        stored one is refused); False otherwise. Atomic."""
+        ...
+
+    def release_exemption(self, tenant_id: str, user_id: str, *, amount_minor: int) -> None:
+        """Undo one `reserve_exemption` of `amount_minor` (its payment was not made)."""
+        ...
+
+    def reset_exemption(self, tenant_id: str, user_id: str, at: datetime) -> None:
+        """Zero the counters: the user just authenticated strongly."""
+        ...
+
+    def get_exemption(self, tenant_id: str, user_id: str) -> tuple[int, int, str | None]:
+        """(count, total_minor, currency) since the last strong authentication."""
+        ...

@@ -1,0 +1,299 @@
+"""Risk-based step-up: the engine's `challenge` becomes a proof the user must give, bound to
+the exact payment, and the assessment's final decision becomes `allow` or `block`.
+
+Dynamic linking (PSD2 RTS art. 5): a step-up challenge carries the assessment's amount,
+currency and payee. A passkey signs `passkeys.transaction_challenge(...)` over them, and a
+bound device signs a request whose body is that same digest, so a proof made for one
+payment does not verify for another amount or payee. A TOTP or recovery code cannot cover
+the payment itself; it authorises only the one challenge it is consumed by (each code works
+once), and a client that says which amount and payee it showed the user (`amount`,
+`payee`) is refused when they differ from the challenged ones.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
+from payguard.auth import passkeys
+from payguard.auth.factors import FactorKind, Proof, assurance
+from payguard.auth.interfaces import Challenge, ChallengePurpose, ChallengeStatus
+from payguard.auth.service import AuthService, Context, Linking
+from payguard.core.bus import STEP_UP_SETTLED, EventBus
+from payguard.core.clock import Clock
+from payguard.core.decisions import STEP_UP_METHODS, Action, AssuranceLevel, Decision
+from payguard.core.errors import Conflict, FactorRejected, NotFound
+from payguard.core.ids import new_id
+from payguard.risk.service import AssessmentService
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpResult:
+    """Where a step-up stands after a verification attempt."""
+
+    challenge: Challenge
+    decision: Decision
+    verified: bool
+    attempts_left: int
+    level: int | None = None
+    reason: str | None = None
+
+
+class StepUpService:
+    """Opens and settles step-up challenges for assessments the engine challenged."""
+
+    def __init__(
+        self,
+        auth: AuthService,
+        assessments: AssessmentService,
+        *,
+        audit: AuditWriter,
+        bus: EventBus,
+        clock: Clock,
+    ) -> None:
+        self._auth = auth
+        self._repository = auth.repository
+        self._assessments = assessments
+        self._audit = audit
+        self._bus = bus
+        self._clock = clock
+
+    def open(
+        self, tenant_id: str, assessment_id: str, *, context: Context
+    ) -> tuple[Challenge, Decision]:
+        """The pending step-up of a challenged assessment: a new one, or the one still open
+        (asking twice does not give an attacker more attempts)."""
+        decision = self._assessments.get(tenant_id, assessment_id)
+        if decision.decision != Action.CHALLENGE or decision.step_up is None:
+            raise Conflict(
+                f"assessment {assessment_id!r} was decided {decision.decision.value}, "
+                "not challenge: there is nothing to step up"
+            )
+        if decision.final is not None:
+            raise Conflict(f"assessment {assessment_id!r} is already settled: {decision.final}")
+        self._auth.user(tenant_id, decision.account_id)
+        now = self._clock.now()
+        existing = self._repository.pending_step_up(tenant_id, assessment_id)
+        if existing is not None and existing.status == ChallengeStatus.PENDING:
+            if now < existing.expires_at:
+                return existing, decision
+            self._repository.finish_challenge(
+                tenant_id, existing.id, status=ChallengeStatus.FAILED, at=now
+            )
+        challenge = Challenge(
+            tenant_id=tenant_id,
+            id=new_id(),
+            user_id=decision.account_id,
+            purpose=ChallengePurpose.STEP_UP,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._auth.policy.challenge_ttl_seconds),
+            nonce=secrets.token_bytes(passkeys.CHALLENGE_BYTES),
+            level=int(decision.step_up.level),
+            assessment_id=assessment_id,
+            binding=binding_of(decision),
+        )
+        self._repository.add_challenge(challenge)
+        self._audit.record(
+            action=AuditAction.STEP_UP_CREATE,
+            actor=context.actor,
+            target=f"assessment:{assessment_id}",
+            outcome=AuditOutcome.SUCCESS,
+            tenant_id=tenant_id,
+            source_ip=context.source_ip,
+            details={"challenge_id": challenge.id, "level": challenge.level},
+        )
+        return challenge, decision
+
+    def get(self, tenant_id: str, challenge_id: str) -> Challenge:
+        challenge = self._repository.get_challenge(tenant_id, challenge_id)
+        if challenge is None or challenge.purpose != ChallengePurpose.STEP_UP:
+            raise NotFound(f"no step-up challenge {challenge_id!r}")
+        return challenge
+
+    def options(self, challenge: Challenge) -> dict[str, Any]:
+        """What the client needs to answer: the methods that meet the level, the passkey
+        request options over the payment's digest, and what a bound device signs."""
+        linking = self.linking(challenge)
+        level = AssuranceLevel(challenge.level or 2)
+        return {
+            "methods": list(STEP_UP_METHODS[level]),
+            "passkey": passkeys.authentication_options(
+                self._auth.relying_party,
+                challenge=linking.webauthn_challenge,
+                allow=self._auth.passkey_ids(challenge.tenant_id, challenge.user_id),
+                user_verification=(
+                    passkeys.UserVerification.REQUIRED
+                    if level >= AssuranceLevel.AAL2
+                    else passkeys.UserVerification.PREFERRED
+                ),
+                timeout_ms=self._auth.policy.challenge_ttl_seconds * 1000,
+            ),
+            "device": {
+                "method": linking.device_method,
+                "path": linking.device_path,
+                "body_sha256_of": "the passkey challenge bytes (the payment digest)",
+            },
+        }
+
+    @staticmethod
+    def linking(challenge: Challenge) -> Linking:
+        binding = challenge.binding
+        digest = passkeys.transaction_challenge(
+            nonce=challenge.nonce,
+            challenge_id=challenge.id,
+            amount=binding.get("amount"),
+            currency=binding.get("currency"),
+            payee=binding.get("payee"),
+        )
+        return Linking(
+            webauthn_challenge=digest,
+            device_method="POST",
+            device_path=f"/v1/auth/challenges/{challenge.id}/verify",
+            device_body=digest,
+        )
+
+    def verify(
+        self,
+        tenant_id: str,
+        challenge_id: str,
+        proofs: Sequence[Proof],
+        *,
+        context: Context,
+        amount: tuple[str, str] | None = None,
+        payee: str | None = None,
+    ) -> StepUpResult:
+        """One attempt at the challenge. A rejected proof leaves it pending until the
+        attempts run out; then it fails and the assessment is blocked. Passing it allows
+        the assessment."""
+        challenge = self.get(tenant_id, challenge_id)
+        maximum = self._auth.policy.challenge_max_attempts
+        if challenge.status != ChallengeStatus.PENDING:
+            raise Conflict(f"challenge {challenge_id!r} is already {challenge.status.value}")
+        if self._clock.now() >= challenge.expires_at:
+            return self._settle(challenge, passed=False, reason="expired", context=context)
+        if not self._repository.count_attempt(tenant_id, challenge_id, challenge.attempts):
+            raise Conflict("this challenge was answered concurrently; retry")
+        attempted = self.get(tenant_id, challenge_id)
+        mismatch = self._mismatch(challenge, amount, payee)
+        if mismatch is not None:
+            kind = proofs[0].kind if proofs else FactorKind.PASSWORD
+            self._auth.record_failure(tenant_id, challenge.user_id, kind, mismatch, context)
+            return self._rejected(attempted, mismatch, maximum, context)
+        try:
+            passed = self._auth.verify(
+                tenant_id,
+                challenge.user_id,
+                proofs,
+                context=context,
+                linking=self.linking(challenge),
+            )
+        except FactorRejected as exc:
+            return self._rejected(attempted, exc.message, maximum, context)
+        level = assurance(passed)
+        required = challenge.level or 2
+        if level < required:
+            reason = f"these factors earn AAL{level}; this payment needs AAL{required}"
+            return self._rejected(attempted, reason, maximum, context)
+        return self._settle(
+            attempted,
+            passed=True,
+            reason=None,
+            context=context,
+            level=level,
+            factors=[p.kind.value for p in passed],
+        )
+
+    def _rejected(
+        self, challenge: Challenge, reason: str, maximum: int, context: Context
+    ) -> StepUpResult:
+        if challenge.attempts >= maximum:
+            return self._settle(challenge, passed=False, reason=reason, context=context)
+        decision = self._assessments.get(challenge.tenant_id, challenge.assessment_id or "")
+        left = max(0, maximum - challenge.attempts)
+        return StepUpResult(challenge, decision, verified=False, attempts_left=left, reason=reason)
+
+    def _settle(
+        self,
+        challenge: Challenge,
+        *,
+        passed: bool,
+        reason: str | None,
+        context: Context,
+        level: int | None = None,
+        factors: Sequence[str] = (),
+    ) -> StepUpResult:
+        tenant_id = challenge.tenant_id
+        now = self._clock.now()
+        status = ChallengeStatus.PASSED if passed else ChallengeStatus.FAILED
+        if not self._repository.finish_challenge(
+            tenant_id, challenge.id, status=status, at=now, factors=factors
+        ):
+            raise Conflict(f"challenge {challenge.id!r} was settled concurrently")
+        final = Action.ALLOW if passed else Action.BLOCK
+        assert challenge.assessment_id is not None
+        decision = self._assessments.finalize(tenant_id, challenge.assessment_id, final)
+        if passed and (level or 0) >= 2:
+            self._repository.reset_exemption(tenant_id, challenge.user_id, now)
+        self._audit.record(
+            action=AuditAction.STEP_UP_PASS if passed else AuditAction.STEP_UP_FAIL,
+            actor=context.actor,
+            target=f"assessment:{challenge.assessment_id}",
+            outcome=AuditOutcome.SUCCESS if passed else AuditOutcome.DENIED,
+            tenant_id=tenant_id,
+            source_ip=context.source_ip,
+            details={
+                "challenge_id": challenge.id,
+                "level": level,
+                "factors": list(factors),
+                "reason": reason,
+            },
+        )
+        self._bus.publish(
+            STEP_UP_SETTLED,
+            {
+                "tenant_id": tenant_id,
+                "assessment_id": challenge.assessment_id,
+                "challenge_id": challenge.id,
+                "final": final.value,
+            },
+        )
+        settled = self.get(tenant_id, challenge.id)
+        return StepUpResult(settled, decision, passed, attempts_left=0, level=level, reason=reason)
+
+    @staticmethod
+    def _mismatch(
+        challenge: Challenge, amount: tuple[str, str] | None, payee: str | None
+    ) -> str | None:
+        binding = challenge.binding
+        if amount is not None:
+            value, currency = amount
+            bound = binding.get("amount")
+            if bound is None or currency != binding.get("currency") or not _same(value, bound):
+                return "the amount does not match the challenged payment"
+        if payee is not None and payee != binding.get("payee"):
+            return "the payee does not match the challenged payment"
+        return None
+
+
+def binding_of(decision: Decision) -> dict[str, Any]:
+    """The payment a step-up authorises: amount, currency and payee of the assessed event."""
+    event = decision.event
+    amount = event.get("amount") or {}
+    payee = event.get("payee") or {}
+    return {
+        "amount": amount.get("value"),
+        "currency": amount.get("currency"),
+        "payee": payee.get("id"),
+    }
+
+
+def _same(value: str, bound: str) -> bool:
+    try:
+        return Decimal(value) == Decimal(bound)
+    except InvalidOperation:
+        return False

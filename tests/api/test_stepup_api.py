@@ -1,0 +1,342 @@
+"""End to end: a risky payment is challenged, the user steps up, the payment is allowed; a
+proof made for another amount or payee is refused; low-risk exemptions within their limits."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+
+import pyotp
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from payguard.auth import devicekeys
+from payguard.auth.softauthn import SoftAuthenticator
+from payguard.risk.engine import dense
+
+RULES = """
+rules:
+  - id: big_payment
+    when: amount >= 100.0
+    action: challenge
+    step_up: AAL2
+    reason: BIG_PAYMENT
+    message: A large payment needs a second factor.
+  - id: huge_payment
+    when: amount >= 5000.0
+    action: challenge
+    step_up: AAL3
+    reason: HUGE_PAYMENT
+    message: A very large payment needs a passkey on the bound device.
+"""
+
+EXEMPTING = (
+    RULES
+    + """
+low_risk_exemption:
+  currency: SGD
+  max_amount: "150"
+  max_count: 2
+  max_total: "250"
+  max_score: 500
+"""
+)
+
+ORIGIN = "http://localhost:8000"
+
+
+@pytest.fixture
+def headers(client, tenant) -> dict[str, str]:
+    headers = tenant()
+    assert client.put("/v1/rules", json={"source": RULES}, headers=headers).status_code == 200
+    return headers
+
+
+def enrol(client, headers, user: str = "acct-1") -> dict[str, Any]:
+    """A user with a password, a confirmed TOTP app and a bound Ed25519 device."""
+    made = client.post(
+        "/v1/auth/users",
+        json={"user_id": user, "password": "correct horse battery staple"},
+        headers=headers,
+    )
+    assert made.status_code == 201, made.text
+    totp = client.post(f"/v1/auth/users/{user}/totp", json={"label": "phone"}, headers=headers)
+    assert totp.status_code == 201, totp.text
+    secret = totp.json()["secret"]
+    credential_id = totp.json()["credential"]["credential_id"]
+    return {"user": user, "secret": secret, "totp_id": credential_id}
+
+
+def confirm_totp(client, headers, enrolled, services) -> None:
+    code = pyotp.TOTP(enrolled["secret"]).at(services.clock.now())
+    confirmed = client.post(
+        f"/v1/auth/users/{enrolled['user']}/totp/{enrolled['totp_id']}/confirm",
+        json={"code": code},
+        headers=headers,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+
+
+def bind(client, headers, user: str, device_id: str = "dev-1") -> Ed25519PrivateKey:
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes_raw()
+    bound = client.post(
+        f"/v1/auth/users/{user}/devices",
+        json={
+            "device_id": device_id,
+            "algorithm": "ed25519",
+            "public_key": base64.b64encode(raw).decode(),
+        },
+        headers=headers,
+    )
+    assert bound.status_code == 201, bound.text
+    return key
+
+
+def device_factor(key, services, challenge: dict[str, Any], device_id: str = "dev-1") -> dict:
+    """What the app sends: its key's signature over the step-up request, whose body is the
+    payment digest the app computes from what it shows the user."""
+    from payguard.auth import passkeys
+
+    digest = passkeys.transaction_challenge(
+        nonce=base64.urlsafe_b64decode(challenge["nonce"] + "=="),
+        challenge_id=challenge["challenge_id"],
+        amount=challenge["binding"]["amount"],
+        currency=challenge["binding"]["currency"],
+        payee=challenge["binding"]["payee"],
+    )
+    timestamp = int(services.clock.now().timestamp())
+    nonce = secrets.token_urlsafe(16)
+    message = devicekeys.signed_message(
+        method="POST",
+        path=f"/v1/auth/challenges/{challenge['challenge_id']}/verify",
+        body=digest,
+        timestamp=timestamp,
+        nonce=nonce,
+    )
+    return {
+        "type": "device",
+        "device_id": device_id,
+        "signature": base64.b64encode(key.sign(message)).decode(),
+        "timestamp": timestamp,
+        "nonce": nonce,
+    }
+
+
+def challenged(client, headers, payment, **overrides) -> dict[str, Any]:
+    response = client.post("/v1/assessments", json=payment(**overrides), headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["decision"] == "challenge", response.json()
+    opened = client.post(
+        "/v1/auth/challenges",
+        json={"assessment_id": response.json()["assessment_id"]},
+        headers=headers,
+    )
+    assert opened.status_code == 201, opened.text
+    return opened.json()
+
+
+def test_risky_payment_steps_up_with_password_and_totp_and_is_allowed(
+    client, headers, payment, services
+) -> None:
+    enrolled = enrol(client, headers)
+    confirm_totp(client, headers, enrolled, services)
+    challenge = challenged(client, headers, payment, amount={"value": "250.00", "currency": "SGD"})
+    assert challenge["level_required"] == "AAL2" and challenge["status"] == "pending"
+    assert challenge["binding"] == {"amount": "250.00", "currency": "SGD", "payee": "payee-1"}
+
+    services.clock.advance(__import__("datetime").timedelta(seconds=30))
+    code = pyotp.TOTP(enrolled["secret"]).at(services.clock.now())
+    verified = client.post(
+        f"/v1/auth/challenges/{challenge['challenge_id']}/verify",
+        json={
+            "factors": [
+                {"type": "password", "password": "correct horse battery staple"},
+                {"type": "totp", "code": code},
+            ],
+            "amount": {"value": "250.00", "currency": "SGD"},
+            "payee": "payee-1",
+        },
+        headers=headers,
+    )
+    assert verified.status_code == 200, verified.text
+    body = verified.json()
+    assert body["status"] == "passed" and body["verified"] is True
+    assert body["level"] == 2 and body["final"] == "allow"
+    assessment = client.get(f"/v1/assessments/{challenge['assessment_id']}", headers=headers)
+    assert assessment.json()["decision"] == "challenge"
+    assert assessment.json()["final"] == "allow"
+
+    # The same code cannot authorise the next payment.
+    other = challenged(client, headers, payment, amount={"value": "300.00", "currency": "SGD"})
+    again = client.post(
+        f"/v1/auth/challenges/{other['challenge_id']}/verify",
+        json={
+            "factors": [
+                {"type": "password", "password": "correct horse battery staple"},
+                {"type": "totp", "code": code},
+            ]
+        },
+        headers=headers,
+    )
+    assert again.status_code == 200 and again.json()["verified"] is False
+    assert again.json()["status"] == "pending" and again.json()["attempts_left"] == 2
+
+
+def test_a_device_proof_for_one_payment_does_not_authorise_another(
+    client, headers, payment, services
+) -> None:
+    enrolled = enrol(client, headers)
+    key = bind(client, headers, enrolled["user"])
+    first = challenged(client, headers, payment, amount={"value": "120.00", "currency": "SGD"})
+    second = challenged(client, headers, payment, amount={"value": "990.00", "currency": "SGD"})
+    # The app signed the 120.00 payment; malware swapped in the 990.00 one.
+    proof = device_factor(key, services, first)
+    swapped = client.post(
+        f"/v1/auth/challenges/{second['challenge_id']}/verify",
+        json={
+            "factors": [
+                {"type": "password", "password": "correct horse battery staple"},
+                proof,
+            ]
+        },
+        headers=headers,
+    )
+    assert swapped.status_code == 200 and swapped.json()["verified"] is False
+    assert "signature" in swapped.json()["reason"]
+    # Saying the amount shown was 120.00 against the 990.00 challenge is refused too.
+    claimed = client.post(
+        f"/v1/auth/challenges/{second['challenge_id']}/verify",
+        json={
+            "factors": [{"type": "password", "password": "correct horse battery staple"}],
+            "amount": {"value": "120.00", "currency": "SGD"},
+        },
+        headers=headers,
+    )
+    assert claimed.json()["verified"] is False and "amount" in claimed.json()["reason"]
+    # The third wrong answer fails the challenge and blocks the payment.
+    last = client.post(
+        f"/v1/auth/challenges/{second['challenge_id']}/verify",
+        json={"factors": [{"type": "password", "password": "wrong password!"}]},
+        headers=headers,
+    )
+    assert last.json()["status"] == "failed" and last.json()["final"] == "block"
+    blocked = client.get(f"/v1/assessments/{second['assessment_id']}", headers=headers)
+    assert blocked.json()["final"] == "block"
+    # The untouched proof still authorises the payment it was made for.
+    right = client.post(
+        f"/v1/auth/challenges/{first['challenge_id']}/verify",
+        json={
+            "factors": [
+                {"type": "password", "password": "correct horse battery staple"},
+                device_factor(key, services, first),
+            ]
+        },
+        headers=headers,
+    )
+    assert right.json()["status"] == "passed" and right.json()["final"] == "allow"
+
+
+def test_aal3_needs_a_verified_passkey_on_the_bound_device(
+    client, headers, payment, services
+) -> None:
+    enrolled = enrol(client, headers)
+    key = bind(client, headers, enrolled["user"])
+    authenticator = SoftAuthenticator(algorithm="es256", user_verified=True)
+    options = client.post(f"/v1/auth/users/{enrolled['user']}/passkeys/options", headers=headers)
+    assert options.status_code == 200, options.text
+    registered = client.post(
+        f"/v1/auth/users/{enrolled['user']}/passkeys",
+        json={
+            "challenge_id": options.json()["challenge_id"],
+            "credential": authenticator.create(options.json()["options"], ORIGIN),
+            "label": "phone",
+        },
+        headers=headers,
+    )
+    assert registered.status_code == 201, registered.text
+
+    challenge = challenged(client, headers, payment, amount={"value": "6000.00", "currency": "SGD"})
+    assert challenge["level_required"] == "AAL3"
+    assertion = authenticator.get(challenge["options"]["passkey"], ORIGIN)
+    # A passkey alone earns AAL2: not enough.
+    alone = client.post(
+        f"/v1/auth/challenges/{challenge['challenge_id']}/verify",
+        json={"factors": [{"type": "passkey", "credential": assertion}]},
+        headers=headers,
+    )
+    assert alone.json()["verified"] is False and "AAL2" in alone.json()["reason"]
+    both = client.post(
+        f"/v1/auth/challenges/{challenge['challenge_id']}/verify",
+        json={
+            "factors": [
+                {
+                    "type": "passkey",
+                    "credential": authenticator.get(challenge["options"]["passkey"], ORIGIN),
+                },
+                device_factor(key, services, challenge),
+            ]
+        },
+        headers=headers,
+    )
+    assert both.status_code == 200, both.text
+    assert both.json()["status"] == "passed" and both.json()["level"] == 3
+
+
+def test_low_risk_exemption_lets_small_payments_through_within_limits(
+    client, tenant, payment, services
+) -> None:
+    headers = tenant()
+    assert client.put("/v1/rules", json={"source": EXEMPTING}, headers=headers).status_code == 200
+    enrol(client, headers)
+    decisions = []
+    for _ in range(3):
+        made = client.post(
+            "/v1/assessments",
+            json=payment(amount={"value": "110.00", "currency": "SGD"}),
+            headers=headers,
+        )
+        decisions.append(made.json())
+    assert [d["decision"] for d in decisions] == ["allow", "allow", "challenge"]
+    assert "SCA_EXEMPT_LOW_RISK" in [r["code"] for r in decisions[0]["reasons"]]
+    # Over the per-payment limit: never exempt.
+    big = client.post(
+        "/v1/assessments",
+        json=payment(amount={"value": "151.00", "currency": "SGD"}),
+        headers=headers,
+    )
+    assert big.json()["decision"] == "challenge"
+    # A replayed event does not use up the allowance.
+    repeat = client.post("/v1/assessments", json=payment(event_id="evt-0"), headers=headers)
+    assert repeat.status_code == 200
+
+
+def test_failures_lock_the_account_and_feed_the_engine(client, headers, payment, services) -> None:
+    enrol(client, headers)
+    for _ in range(5):
+        wrong = client.post(
+            "/v1/auth/users/acct-1/password/verify",
+            json={"password": "not the password", "ip": "203.0.113.9"},
+            headers=headers,
+        )
+        assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "factor_rejected"
+    locked = client.post(
+        "/v1/auth/users/acct-1/password/verify",
+        json={"password": "correct horse battery staple"},
+        headers=headers,
+    )
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    # The engine saw the five failures: the account's next payment carries them.
+    later = payment(occurred_at="2026-03-02T17:31:00+08:00")
+    decided = client.post("/v1/assessments", json=later, headers=headers).json()
+    tenant_id = services.tenants.authenticate(headers["Authorization"][7:], source_ip=None)
+    stored = services.assessments.get(tenant_id.tenant_id, decided["assessment_id"]).features
+    features = dense(stored)  # stored sparse: neutral values are left out
+    assert features["account_failed_logins_1h"] == 5
+    assert features["ip_failed_logins_1h"] == 0  # the payment came from another address
+    audit = client.get("/v1/audit?limit=50", headers=headers).json()
+    actions = [r["action"] for r in audit]
+    assert actions.count("auth:failure") == 5 and "auth:locked" in actions
+    # The password never reaches the audit trail.
+    assert "not the password" not in str(audit)
