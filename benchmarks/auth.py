@@ -127,6 +127,85 @@ def argon2_figures(hashes_count: int) -> None:
     line("argon2id password hash", f"{median:10.1f} ms (median of {hashes_count})")
 
 
+def service_figures(calls: int) -> None:
+    """The same checks through `AuthService` on SQLite, as the API runs them: each accepted
+    TOTP step, device nonce and passkey sign count is written (the replay guard), every
+    check reads the throttle, and the audit record is appended."""
+    import secrets
+    import tempfile
+    from datetime import timedelta
+
+    from payguard.api.app import build_services
+    from payguard.auth.factors import FactorKind, Proof
+    from payguard.auth.service import Context
+    from payguard.core.clock import FrozenClock
+    from payguard.settings import Settings
+
+    calls = max(50, calls // 10)
+    with tempfile.TemporaryDirectory() as tmp:
+        clock = FrozenClock(datetime.now(UTC))
+        services = build_services(
+            Settings(database_url=f"sqlite:///{tmp}/bench.db", argon2_time_cost=1), clock=clock
+        )
+        tenant, _ = services.tenants.create_tenant("bench", actor="bench")
+        auth, context = services.auth, Context(actor="bench")
+        users = [f"user-{i}" for i in range(calls)]
+        keys, secrets_ = {}, {}
+        for user in users:
+            auth.create_user(tenant.id, user, password=None, context=context)
+            enrolment = auth.enrol_totp(tenant.id, user, label="", context=context)
+            code = pyotp.TOTP(enrolment.secret).at(clock.now())
+            auth.confirm_totp(tenant.id, user, enrolment.credential.id, code, context=context)
+            secrets_[user] = enrolment.secret
+            key = Ed25519PrivateKey.generate()
+            raw = base64.b64encode(key.public_key().public_bytes_raw()).decode()
+            auth.bind_device(
+                tenant.id,
+                user,
+                device_id=f"dev-{user}",
+                algorithm="ed25519",
+                public_key=raw,
+                label="",
+                context=context,
+            )
+            keys[user] = key
+        clock.advance(timedelta(seconds=30))
+
+        def totp_check(i: int) -> None:
+            user = users[i % len(users)]
+            code = pyotp.TOTP(secrets_[user]).at(clock.now())
+            auth.verify(tenant.id, user, [Proof(FactorKind.TOTP, secret=code)], context=context)
+
+        def device_check(i: int) -> None:
+            user = users[i % len(users)]
+            nonce, stamp = secrets.token_urlsafe(16), int(clock.now().timestamp())
+            message = devicekeys.signed_message(
+                method="POST",
+                path="/v1/auth/sessions",
+                body=user.encode(),
+                timestamp=stamp,
+                nonce=nonce,
+            )
+            signature = base64.b64encode(keys[user].sign(message)).decode()
+            proof = Proof(
+                FactorKind.DEVICE,
+                device_id=f"dev-{user}",
+                signature=signature,
+                timestamp=stamp,
+                nonce=nonce,
+            )
+            auth.verify(tenant.id, user, [proof], context=context)
+
+        started = time.perf_counter()
+        for i in range(len(users)):  # each user's current step once: a second use is a replay
+            totp_check(i)
+        totp_rate = len(users) / (time.perf_counter() - started)
+        rate = per_second(device_check, calls)
+        services.close()
+    line("AuthService.verify TOTP (SQLite)", f"{totp_rate:10,.0f} /s")
+    line("AuthService.verify device signature", f"{rate:10,.0f} /s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2_000, help="calls per measurement")
@@ -140,6 +219,7 @@ def main() -> None:
     device_figures(args.calls)
     webauthn_figures(args.calls)
     argon2_figures(args.hashes)
+    service_figures(args.calls)
 
 
 if __name__ == "__main__":

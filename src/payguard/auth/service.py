@@ -47,6 +47,8 @@ from payguard.core.ids import new_id
 
 #: Most credentials of one kind a user may hold (passkeys, devices, TOTP apps).
 MAX_CREDENTIALS = 20
+#: One signed-request check in this many also purges expired nonces (every tenant's).
+PURGE_EVERY = 1000
 
 
 class FailureSignals(Protocol):
@@ -453,7 +455,7 @@ class AuthService:
         if len(set(kinds)) != len(kinds):
             raise ValidationFailed("each factor kind may appear once", field="factors")
         user = self.user(tenant_id, user_id)
-        self._not_locked(tenant_id, user_id, context)
+        failures = self._not_locked(tenant_id, user_id, context)
         passed = []
         for proof in proofs:
             try:
@@ -461,7 +463,8 @@ class AuthService:
             except FactorRejected as exc:
                 self._failed(tenant_id, user_id, proof.kind, exc.message, context)
                 raise
-        self.repository.clear_failures(tenant_id, f"account:{user_id}")
+        if failures:
+            self.repository.clear_failures(tenant_id, f"account:{user_id}")
         self._record(
             AuditAction.AUTH_VERIFY,
             tenant_id,
@@ -619,7 +622,11 @@ class AuthService:
         return Passed(FactorKind.DEVICE, credential.id)
 
     def _fresh_nonce(self, tenant_id: str, device_id: str, nonce: str, now: datetime) -> bool:
+        # A nonce is kept until no signature carrying it could still be fresh; about one
+        # call in PURGE_EVERY also forgets the expired ones, so the table stays small.
         expires = now + timedelta(seconds=2 * devicekeys.MAX_SKEW_SECONDS)
+        if secrets.randbelow(PURGE_EVERY) == 0:
+            self.repository.purge_nonces(now)
         return self.repository.use_nonce(tenant_id, f"device:{device_id}", nonce, expires)
 
     def verify_signed_request(
@@ -842,13 +849,18 @@ class AuthService:
 
     # -- throttling and signals ----------------------------------------------------------
 
-    def _not_locked(self, tenant_id: str, user_id: str, context: Context) -> None:
+    def _not_locked(self, tenant_id: str, user_id: str, context: Context) -> int:
+        """Raise `Locked` if the account or the user's address is locked; else the
+        account's consecutive failures so far."""
         now = self._clock.now()
+        failures = 0
         keys = [f"account:{user_id}"]
         if context.user_ip:
             keys.append(f"ip:{context.user_ip}")
         for key in keys:
             throttle = self.repository.get_throttle(tenant_id, key)
+            if key.startswith("account:"):
+                failures = throttle.failures
             if throttle.locked_until is not None and throttle.locked_until > now:
                 wait = math.ceil((throttle.locked_until - now).total_seconds())
                 what = "account" if key.startswith("account:") else "address"
@@ -856,6 +868,7 @@ class AuthService:
                     f"this {what} is locked after repeated failures; retry in {wait} s",
                     retry_after=wait,
                 )
+        return failures
 
     def record_failure(
         self, tenant_id: str, user_id: str, kind: FactorKind, reason: str, context: Context
