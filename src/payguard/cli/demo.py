@@ -8,6 +8,9 @@ Fraud is reported the way partners learn of it: each simulated fraud event carri
 its label arrives (a victim's call hours later, a chargeback weeks later, or never), and the
 demo posts the outcome once the stream passes that time. In the live phase the delays are
 compressed `LIVE_LABEL_SPEEDUP` times, so a week's delay takes about half an hour.
+
+Challenged events are stepped up over `/v1/auth` (`demo_stepup`): legitimate customers
+answer with their passkey (and bound device for AAL3), fraudsters guess and are blocked.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from rich.table import Table
 
 from payguard.api.app import build_services, create_app
 from payguard.cli.demo_model import TRAINING_CUSTOMERS, ensure_model
+from payguard.cli.demo_stepup import StepUps
 from payguard.logconfig import configure
 from payguard.settings import Settings
 from payguard.sim.traffic import SimulatedEvent, simulate, stream
@@ -54,6 +58,8 @@ class Tally:
     #: Fraud labels not yet reported: (due, assessment id), due in the phase's own clock.
     pending: list[tuple[float, str]] = field(default_factory=list)
     reported: int = 0
+    #: Step-ups of challenged events: legit passed, fraud failed, and the rest.
+    step_ups: Counter[str] = field(default_factory=Counter)
 
     def table(self, phase: str) -> Table:
         sent = sum(self.decisions.values())
@@ -72,6 +78,15 @@ class Tally:
         for typology, total in sorted(self.attacks.items()):
             table.add_row(f"fraud stopped: {typology}", f"{self.caught[typology]:,} / {total:,}")
         table.add_row("legit events with friction", f"{self.friction:,} / {self.legit:,}")
+        if self.step_ups:
+            table.add_row(
+                "step-ups: legit passed / fraud failed",
+                f"{self.step_ups['legit_passed']:,} / {self.step_ups['fraud_failed']:,}",
+            )
+            table.add_row(
+                "step-ups: legit not passed / fraud passed",
+                f"{self.step_ups['legit_other']:,} / {self.step_ups['fraud_passed']:,}",
+            )
         table.add_row("fraud reported so far (labels)", f"{self.reported:,}")
         if self.errors:
             table.add_row("refused requests", f"{self.errors:,}")
@@ -89,7 +104,11 @@ def _report_due(client: httpx.Client, tally: Tally, now: float) -> None:
 
 
 def _send(
-    client: httpx.Client, simulated: SimulatedEvent, tally: Tally, label_due: float | None
+    client: httpx.Client,
+    simulated: SimulatedEvent,
+    tally: Tally,
+    label_due: float | None,
+    step_ups: StepUps | None = None,
 ) -> None:
     """Decide one event; a fraud event's label is queued to arrive at `label_due`."""
     t0 = time.perf_counter()
@@ -101,7 +120,15 @@ def _send(
     body = response.json()
     tally.decisions[body["decision"]] += 1
     stopped = body["decision"] != "allow"
-    if simulated.label == "fraud":
+    fraud = simulated.label == "fraud"
+    if body["decision"] == "challenge" and step_ups is not None:
+        account = str(simulated.request["account_id"])
+        final = step_ups.answer(body, account=account, legit=not fraud)
+        if fraud:
+            tally.step_ups["fraud_passed" if final == "allow" else "fraud_failed"] += 1
+        else:
+            tally.step_ups["legit_passed" if final == "allow" else "legit_other"] += 1
+    if fraud:
         typology = simulated.typology or "fraud"
         tally.attacks[typology] += 1
         tally.caught[typology] += int(stopped)
@@ -189,10 +216,11 @@ def run_demo(
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client,
             Live(console=console, refresh_per_second=4) as live,
         ):
+            step_ups = StepUps(client)
             for n, simulated in enumerate(history):
                 at_ms = datetime.fromisoformat(simulated.request["occurred_at"]).timestamp() * 1000
                 _report_due(client, tally, at_ms)
-                _send(client, simulated, tally, simulated.label_at)
+                _send(client, simulated, tally, simulated.label_at, step_ups)
                 if n % 50 == 0:
                     live.update(tally.table(f"backfill of {days:g} days"))
             live.update(tally.table("backfill done"))
@@ -206,7 +234,7 @@ def run_demo(
                 )
                 for n, simulated in enumerate(_now_stamped(live_events)):
                     _report_due(client, tally, time.time() * 1000)
-                    _send(client, simulated, tally, simulated.label_at)
+                    _send(client, simulated, tally, simulated.label_at, step_ups)
                     if n % 5 == 0:
                         live.update(tally.table(f"live at {rate:g}/s, Ctrl-C stops"))
     except KeyboardInterrupt:
