@@ -13,10 +13,12 @@ NIST SP 800-63B levels, as payguard applies them:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from payguard.core.errors import ValidationFailed
 
 
 class FactorKind(StrEnum):
@@ -55,6 +57,15 @@ class Passed:
     kind: FactorKind
     credential_id: str | None = None
     user_verified: bool = False
+
+
+def check_proofs(proofs: Sequence[Proof]) -> None:
+    """Refuse a proof list no verification could accept: empty, or a kind given twice."""
+    if not proofs:
+        raise ValidationFailed("at least one factor is needed", field="factors")
+    kinds = [p.kind for p in proofs]
+    if len(set(kinds)) != len(kinds):
+        raise ValidationFailed("each factor kind may appear once", field="factors")
 
 
 def assurance(passed: Iterable[Passed]) -> int:

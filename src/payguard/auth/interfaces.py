@@ -121,6 +121,8 @@ class Session:
     absolute_expires_at: datetime
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
+    #: The refresh token this one replaced; presented again, it was stolen or replayed.
+    previous_refresh_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +212,10 @@ class AuthRepository(Protocol):
         ...
 
     # challenges
-    def add_challenge(self, challenge: Challenge) -> None: ...
+    def add_challenge(self, challenge: Challenge) -> None:
+        """`Conflict` if the id is taken, or if it is a pending step-up and its assessment
+        already has one pending."""
+        ...
 
     def get_challenge(self, tenant_id: str, challenge_id: str) -> Challenge | None: ...
 
@@ -243,7 +248,10 @@ class AuthRepository(Protocol):
         """The session whose access token hashes to `token_hash`, revoked or not."""
         ...
 
-    def find_session_by_refresh(self, tenant_id: str, refresh_hash: str) -> Session | None: ...
+    def find_session_by_refresh(self, tenant_id: str, refresh_hash: str) -> Session | None:
+        """The session whose current *or previous* refresh token hashes to `refresh_hash`
+        (compare `Session.refresh_hash` to tell them apart), revoked or not."""
+        ...
 
     def touch_session(
         self, tenant_id: str, session_id: str, last_seen_at: datetime, idle_expires_at: datetime
@@ -261,7 +269,8 @@ class AuthRepository(Protocol):
         idle_expires_at: datetime,
     ) -> bool:
         """Swap in new token hashes if the refresh hash is still `expected_refresh_hash` and
-        the session is not revoked; False otherwise (a refresh token used twice)."""
+        the session is not revoked, keeping the old one as `previous_refresh_hash`; False
+        otherwise (a refresh token used twice)."""
         ...
 
     def revoke_session(self, tenant_id: str, session_id: str, at: datetime, reason: str) -> bool:

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import structlog
+
 from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
 from payguard.auth import devicekeys, passkeys, recovery, totp
-from payguard.auth.factors import FactorKind, Passed, Proof, assurance
+from payguard.auth.factors import FactorKind, Passed, Proof, assurance, check_proofs
 from payguard.auth.interfaces import (
     AuthRepository,
     AuthUser,
@@ -37,6 +39,8 @@ from payguard.auth.sealing import SecretBox
 from payguard.core.bus import AUTH_CLONE_SUSPECTED, AUTH_FAILED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.errors import (
+    AuthenticationFailed,
+    BackendUnavailable,
     Conflict,
     FactorRejected,
     Locked,
@@ -44,6 +48,8 @@ from payguard.core.errors import (
     ValidationFailed,
 )
 from payguard.core.ids import new_id
+
+log = structlog.get_logger(__name__)
 
 #: Most credentials of one kind a user may hold (passkeys, devices, TOTP apps).
 MAX_CREDENTIALS = 20
@@ -449,11 +455,7 @@ class AuthService:
         the account or the user's IP is locked, and `FactorRejected` (after counting the
         failure) at the first proof that fails. `linking` binds passkey and device proofs
         to one payment; `login` is the passkey sign-in ceremony a passkey proof answers."""
-        if not proofs:
-            raise ValidationFailed("at least one factor is needed", field="factors")
-        kinds = [p.kind for p in proofs]
-        if len(set(kinds)) != len(kinds):
-            raise ValidationFailed("each factor kind may appear once", field="factors")
+        check_proofs(proofs)
         user = self.user(tenant_id, user_id)
         failures = self._not_locked(tenant_id, user_id, context)
         passed = []
@@ -519,7 +521,10 @@ class AuthService:
         for credential in self.repository.list_credentials(user.tenant_id, user.user_id):
             if credential.kind != CredentialKind.TOTP or not credential.confirmed:
                 continue
-            step = self._match_totp(credential, code)
+            try:
+                step = self._match_totp(credential, code)
+            except BackendUnavailable:
+                continue  # logged; the user's other TOTP apps still count
             if step is None:
                 continue
             if self.repository.advance_counter(
@@ -530,9 +535,17 @@ class AuthService:
         raise FactorRejected("the code does not match or was already used")
 
     def _match_totp(self, credential: Credential, code: str) -> int | None:
-        secret = self._box.open(
-            str(credential.data["secret"]), aad=self._aad(credential.tenant_id, credential.id)
-        ).decode()
+        try:
+            secret = self._box.open(
+                str(credential.data["secret"]), aad=self._aad(credential.tenant_id, credential.id)
+            ).decode()
+        except AuthenticationFailed:
+            # Not the user's fault: the sealing key changed (PAYGUARD_AUTH_KEY) or the row
+            # was altered. Logged without the sealed value; the user is not penalised.
+            log.error("auth.totp_secret_unopenable", credential_id=credential.id)
+            raise BackendUnavailable(
+                "a TOTP secret cannot be opened with the configured sealing key"
+            ) from None
         last = credential.counter if credential.counter >= 0 else None
         return totp.match_step(secret, code, at=self._clock.now(), last_step=last)
 
@@ -757,13 +770,26 @@ class AuthService:
     def refresh(self, tenant_id: str, refresh_token: str, *, context: Context) -> IssuedSession:
         """New tokens for a live session. A refresh token works once: presenting one that
         was already used revokes the session (it was stolen, or the client is confused)."""
-        session = self.repository.find_session_by_refresh(tenant_id, token_hash(refresh_token))
+        presented = token_hash(refresh_token)
+        session = self.repository.find_session_by_refresh(tenant_id, presented)
         if session is None:
             raise FactorRejected("unknown refresh token")
+        now = self._clock.now()
+        if session.refresh_hash != presented:
+            # An old refresh token: whoever holds the current one, one of the two stole it.
+            if self.repository.revoke_session(tenant_id, session.id, now, "refresh token reused"):
+                self._record(
+                    AuditAction.SESSION_REVOKE,
+                    tenant_id,
+                    session.user_id,
+                    context,
+                    session_id=session.id,
+                    reason="refresh token reused",
+                )
+            raise FactorRejected("this refresh token was already used; the session is revoked")
         refusal = self.session_refusal(session)
         if refusal is not None:
             raise FactorRejected(f"the session is {refusal}")
-        now = self._clock.now()
         access, refresh = "pgs_" + secrets.token_urlsafe(32), "pgr_" + secrets.token_urlsafe(32)
         idle = self._idle_until(now, session.created_at, self.policy.sessions[session.level])
         if not self.repository.rotate_session(

@@ -21,7 +21,7 @@ from typing import Any
 
 from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
 from payguard.auth import passkeys
-from payguard.auth.factors import FactorKind, Proof, assurance
+from payguard.auth.factors import FactorKind, Proof, assurance, check_proofs
 from payguard.auth.interfaces import Challenge, ChallengePurpose, ChallengeStatus
 from payguard.auth.service import AuthService, Context, Linking
 from payguard.core.bus import STEP_UP_SETTLED, EventBus
@@ -82,9 +82,9 @@ class StepUpService:
         if existing is not None and existing.status == ChallengeStatus.PENDING:
             if now < existing.expires_at:
                 return existing, decision
-            self._repository.finish_challenge(
-                tenant_id, existing.id, status=ChallengeStatus.FAILED, at=now
-            )
+            # Unanswered in time: the payment is blocked; a retry is a new assessment.
+            self._settle(existing, passed=False, reason="expired", context=context)
+            raise Conflict(f"the step-up of assessment {assessment_id!r} expired: blocked")
         challenge = Challenge(
             tenant_id=tenant_id,
             id=new_id(),
@@ -97,7 +97,14 @@ class StepUpService:
             assessment_id=assessment_id,
             binding=binding_of(decision),
         )
-        self._repository.add_challenge(challenge)
+        try:
+            self._repository.add_challenge(challenge)
+        except Conflict:
+            # Opened concurrently: there is one pending step-up per assessment; share it.
+            pending = self._repository.pending_step_up(tenant_id, assessment_id)
+            if pending is None or pending.status != ChallengeStatus.PENDING:
+                raise
+            return pending, decision
         self._audit.record(
             action=AuditAction.STEP_UP_CREATE,
             actor=context.actor,
@@ -170,6 +177,7 @@ class StepUpService:
         """One attempt at the challenge. A rejected proof leaves it pending until the
         attempts run out; then it fails and the assessment is blocked. Passing it allows
         the assessment."""
+        check_proofs(proofs)  # a malformed answer must not use up an attempt
         challenge = self.get(tenant_id, challenge_id)
         maximum = self._auth.policy.challenge_max_attempts
         if challenge.status != ChallengeStatus.PENDING:

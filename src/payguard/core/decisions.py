@@ -37,7 +37,13 @@ class AssuranceLevel(IntEnum):
 #: factors presented together; `passkey_uv` is a passkey with user verification.
 STEP_UP_METHODS: dict[AssuranceLevel, tuple[str, ...]] = {
     AssuranceLevel.AAL1: ("password", "device", "totp", "recovery_code", "passkey"),
-    AssuranceLevel.AAL2: ("passkey_uv", "password+totp", "password+device", "password+passkey"),
+    AssuranceLevel.AAL2: (
+        "passkey_uv",
+        "password+totp",
+        "password+device",
+        "password+passkey",
+        "password+recovery_code",
+    ),
     AssuranceLevel.AAL3: ("passkey_uv+device",),
 }
 

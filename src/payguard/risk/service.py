@@ -154,7 +154,11 @@ class AssessmentService:
         attempt cannot lose. Stores that cannot hold them are retried after a random wait."""
 
         def decide(states: Mapping[str, EntityState]) -> tuple[Decision, list[EntityState]]:
-            return self._decide(tenant_id, event, touched, document, states, held)
+            # No new reservation while the store holds the entities: the exemption
+            # counters are another write, which on SQLite would wait for our own lock.
+            return self._decide(
+                tenant_id, event, touched, document, states, held, may_reserve=False
+            )
 
         for attempt in range(1, self._retries):
             try:
@@ -173,6 +177,8 @@ class AssessmentService:
         document: dict[str, Any],
         states: Mapping[str, EntityState],
         held: Reservation | None = None,
+        *,
+        may_reserve: bool = True,
     ) -> tuple[Decision, list[EntityState]]:
         features = compute(event, states, self._lists.snapshot(tenant_id), touched)
         rule_set = self._rules.active(tenant_id)
@@ -195,7 +201,9 @@ class AssessmentService:
             decided_at=self._clock.now(),
         )
         if rule_set.exemption is not None and held is not None and self._exemptions is not None:
-            decision = self._exempt(tenant_id, event, decision, rule_set.exemption, held)
+            decision = self._exempt(
+                tenant_id, event, decision, rule_set.exemption, held, may_reserve=may_reserve
+            )
         return decision, update(event, states, touched)
 
     def _exempt(
@@ -205,14 +213,19 @@ class AssessmentService:
         decision: Decision,
         policy: LowRiskExemption,
         held: Reservation,
+        *,
+        may_reserve: bool = True,
     ) -> Decision:
         """`decision` let through under the low-risk exemption if it qualifies and the
-        user's counters take it (reserved once per assessment, kept across re-decisions)."""
+        user's counters take it (reserved once per assessment, kept across re-decisions;
+        `may_reserve=False` only reuses a reservation already held)."""
         assert self._exemptions is not None
         amount = exemptible(decision, event, policy)
         if amount is None:
             return decision
         if held.amount_minor is None:
+            if not may_reserve:
+                return decision
             granted = self._exemptions.reserve_exemption(
                 tenant_id,
                 event.account_id,

@@ -392,8 +392,12 @@ def test_pending_step_up_is_the_newest_for_the_assessment(
     assessment = _id("asm")
     older = new_challenge(tenant, assessment_id=assessment)
     newer = new_challenge(tenant, assessment_id=assessment, created_at=T0 + timedelta(minutes=1))
-    repository.add_challenge(newer)
     repository.add_challenge(older)
+    # One pending step-up per assessment: a second is refused until the first is settled.
+    with pytest.raises(Conflict):
+        repository.add_challenge(newer)
+    repository.finish_challenge(tenant, older.id, status=ChallengeStatus.FAILED, at=T0)
+    repository.add_challenge(newer)
     repository.add_challenge(new_challenge(tenant, created_at=T0 + timedelta(hours=1)))
     repository.add_challenge(
         new_challenge(
@@ -470,7 +474,10 @@ def test_rotate_session_is_a_compare_and_set(repository: AuthRepository, tenant:
     assert (stored.token_hash, stored.refresh_hash) == ("t2" * 32, "r2" * 32)
     assert stored.last_seen_at == later
     assert repository.find_session(tenant, session.token_hash) is None
-    assert repository.find_session_by_refresh(tenant, session.refresh_hash) is None
+    # The replaced refresh token still finds the session, marked as the previous one, so a
+    # reuse can be told from a use.
+    assert stored is not None and stored.previous_refresh_hash == session.refresh_hash
+    assert repository.find_session_by_refresh(tenant, session.refresh_hash) == stored
     assert repository.find_session_by_refresh(tenant, "r2" * 32) == stored
 
     assert repository.revoke_session(tenant, session.id, later, "logout")

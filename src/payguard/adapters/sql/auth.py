@@ -95,6 +95,7 @@ _SESSION = (
     _S.c.absolute_expires_at,
     _S.c.revoked_at,
     _S.c.revoked_reason,
+    _S.c.previous_refresh_hash,
 )
 _THROTTLE = (_T.c.failures, _T.c.last_failure_at, _T.c.locked_until)
 
@@ -370,6 +371,7 @@ class SqlAuthRepository:
             "absolute_expires_at": session.absolute_expires_at,
             "revoked_at": session.revoked_at,
             "revoked_reason": session.revoked_reason,
+            "previous_refresh_hash": session.previous_refresh_hash,
         }
         try:
             with self._guard, self._writes.begin() as conn:
@@ -385,7 +387,10 @@ class SqlAuthRepository:
 
     def find_session_by_refresh(self, tenant_id: str, refresh_hash: str) -> Session | None:
         """Revoked or not, like `find_session`."""
-        return self._session(_S.c.tenant_id == tenant_id, _S.c.refresh_hash == refresh_hash)
+        return self._session(
+            _S.c.tenant_id == tenant_id,
+            sa.or_(_S.c.refresh_hash == refresh_hash, _S.c.previous_refresh_hash == refresh_hash),
+        )
 
     def _session(self, *where: sa.ColumnElement[bool]) -> Session | None:
         row = self._first(sa.select(*_SESSION).where(*where))
@@ -422,6 +427,7 @@ class SqlAuthRepository:
             .values(
                 token_hash=token_hash,
                 refresh_hash=refresh_hash,
+                previous_refresh_hash=expected_refresh_hash,
                 last_seen_at=last_seen_at,
                 idle_expires_at=idle_expires_at,
             )
@@ -698,6 +704,7 @@ def _session(row: Sequence[Any]) -> Session:
         absolute_expires_at,
         revoked_at,
         revoked_reason,
+        previous_refresh_hash,
     ) = row
     return Session(
         tenant_id=tenant_id,
@@ -712,6 +719,7 @@ def _session(row: Sequence[Any]) -> Session:
         absolute_expires_at=absolute_expires_at,
         revoked_at=revoked_at,
         revoked_reason=revoked_reason,
+        previous_refresh_hash=previous_refresh_hash,
     )
 
 

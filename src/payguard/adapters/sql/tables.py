@@ -280,6 +280,7 @@ auth_users = sa.Table(
 
 #: Only a live credential holds its lookup: a revoked passkey or device may be registered again.
 _LIVE_LOOKUP = sa.text("revoked_at IS NULL AND lookup IS NOT NULL")
+_PENDING_STEP_UP = sa.text("status = 'pending' AND purpose = 'step_up'")
 
 auth_credentials = sa.Table(
     "auth_credentials",
@@ -349,6 +350,16 @@ auth_challenges = sa.Table(
     sa.Column("completed_at", UtcDateTime),
     sa.Column("factors", sa.Text, nullable=False),
     sa.Index(None, "tenant_id", "assessment_id"),
+    # At most one pending step-up per assessment: two concurrent opens cannot double the
+    # attempts an attacker gets.
+    sa.Index(
+        "uq_auth_challenges_pending_step_up",
+        "tenant_id",
+        "assessment_id",
+        unique=True,
+        sqlite_where=_PENDING_STEP_UP,
+        postgresql_where=_PENDING_STEP_UP,
+    ),
 )
 
 auth_sessions = sa.Table(
@@ -361,6 +372,8 @@ auth_sessions = sa.Table(
     # SHA-256 hex of the access and refresh tokens; the tokens themselves are never stored.
     sa.Column("token_hash", sa.String, nullable=False),
     sa.Column("refresh_hash", sa.String, nullable=False),
+    # The refresh token it replaced: presenting that one again means it was stolen.
+    sa.Column("previous_refresh_hash", sa.String),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("last_seen_at", UtcDateTime, nullable=False),
     sa.Column("idle_expires_at", UtcDateTime, nullable=False),
@@ -369,6 +382,7 @@ auth_sessions = sa.Table(
     sa.Column("revoked_reason", sa.String),
     sa.Index(None, "tenant_id", "token_hash", unique=True),
     sa.Index(None, "tenant_id", "refresh_hash", unique=True),
+    sa.Index(None, "tenant_id", "previous_refresh_hash"),
     sa.Index(None, "tenant_id", "user_id"),
 )
 

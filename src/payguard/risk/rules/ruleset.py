@@ -16,7 +16,15 @@ from typing import Annotated, Any, Literal
 
 import cel
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from payguard.core.decisions import Action, AssuranceLevel
 from payguard.core.errors import PayloadTooLarge, ValidationFailed, field_path
@@ -82,19 +90,28 @@ class LowRiskExemption(BaseModel):
     #: Only step-ups up to this level are exempted (a SIM-swap AAL3 never is, by default).
     max_level: Literal["AAL1", "AAL2", "AAL3"] = "AAL2"
 
-    @model_validator(mode="after")
-    def _known_currency(self) -> LowRiskExemption:
-        if self.currency not in CURRENCIES:
-            raise ValueError(f"unknown ISO 4217 currency {self.currency!r}")
-        digits = minor_units(self.currency)
-        for name in ("max_amount", "max_total"):
-            value: Decimal = getattr(self, name)
-            exponent = value.as_tuple().exponent
+    # Field validators (not one model validator) so that an error names the field at fault.
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError(f"unknown ISO 4217 currency {value!r}")
+        return value
+
+    @field_validator("max_amount", "max_total")
+    @classmethod
+    def _in_minor_units(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        currency = info.data.get("currency")
+        if currency is not None:
+            digits = minor_units(currency)
+            exponent = value.normalize().as_tuple().exponent
             if isinstance(exponent, int) and -exponent > digits:
-                raise ValueError(f"{name} has more than {digits} decimal places")
-        if self.max_amount > self.max_total:
-            raise ValueError("max_amount must not exceed max_total")
-        return self
+                raise ValueError(f"{currency} has {digits} decimal places at most")
+        if info.field_name == "max_total":
+            most = info.data.get("max_amount")
+            if most is not None and most > value:
+                raise ValueError("must not be below max_amount")
+        return value
 
     def minor(self, value: Decimal) -> int:
         """`value` of `currency` in minor units."""

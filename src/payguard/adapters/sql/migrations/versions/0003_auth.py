@@ -20,6 +20,7 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 _LIVE_LOOKUP = "revoked_at IS NULL AND lookup IS NOT NULL"
+_PENDING_STEP_UP = "status = 'pending' AND purpose = 'step_up'"
 
 
 def _utc() -> sa.DateTime:
@@ -109,6 +110,14 @@ def upgrade() -> None:
         "auth_challenges",
         ["tenant_id", "assessment_id"],
     )
+    op.create_index(
+        "uq_auth_challenges_pending_step_up",
+        "auth_challenges",
+        ["tenant_id", "assessment_id"],
+        unique=True,
+        sqlite_where=sa.text(_PENDING_STEP_UP),
+        postgresql_where=sa.text(_PENDING_STEP_UP),
+    )
 
     op.create_table(
         "auth_sessions",
@@ -118,6 +127,7 @@ def upgrade() -> None:
         sa.Column("level", sa.Integer, nullable=False),
         sa.Column("token_hash", sa.String, nullable=False),
         sa.Column("refresh_hash", sa.String, nullable=False),
+        sa.Column("previous_refresh_hash", sa.String),
         sa.Column("created_at", _utc(), nullable=False),
         sa.Column("last_seen_at", _utc(), nullable=False),
         sa.Column("idle_expires_at", _utc(), nullable=False),
@@ -137,6 +147,11 @@ def upgrade() -> None:
         "auth_sessions",
         ["tenant_id", "refresh_hash"],
         unique=True,
+    )
+    op.create_index(
+        "ix_auth_sessions_tenant_id_previous_refresh_hash",
+        "auth_sessions",
+        ["tenant_id", "previous_refresh_hash"],
     )
     op.create_index("ix_auth_sessions_tenant_id_user_id", "auth_sessions", ["tenant_id", "user_id"])
 
@@ -166,9 +181,11 @@ def downgrade() -> None:
     op.drop_table("auth_exemptions")
     op.drop_table("auth_throttles")
     op.drop_index("ix_auth_sessions_tenant_id_user_id", table_name="auth_sessions")
+    op.drop_index("ix_auth_sessions_tenant_id_previous_refresh_hash", table_name="auth_sessions")
     op.drop_index("ix_auth_sessions_tenant_id_refresh_hash", table_name="auth_sessions")
     op.drop_index("ix_auth_sessions_tenant_id_token_hash", table_name="auth_sessions")
     op.drop_table("auth_sessions")
+    op.drop_index("uq_auth_challenges_pending_step_up", table_name="auth_challenges")
     op.drop_index("ix_auth_challenges_tenant_id_assessment_id", table_name="auth_challenges")
     op.drop_table("auth_challenges")
     op.drop_index("ix_auth_nonces_expires_at", table_name="auth_nonces")
