@@ -105,7 +105,7 @@ def raw_data(services: Services, credential_id: str) -> str:
 
 
 def failures(auth: AuthService, tenant: str, user: str = USER) -> int:
-    return auth.repository.get_throttle(tenant, f"account:{user}").failures
+    return auth.failures(tenant, user)
 
 
 # -- users and passwords -------------------------------------------------------------------
@@ -359,13 +359,11 @@ def test_lockout_at_exactly_the_threshold_and_unlock_after_lock_seconds(
     assert (threshold, seconds) == (5, 900)
     for _ in range(threshold - 1):
         wrong(auth, tenant)
-    throttle = auth.repository.get_throttle(tenant, f"account:{USER}")
-    assert throttle.failures == threshold - 1 and throttle.locked_until is None
+    assert auth.failures(tenant, USER) == threshold - 1
+    assert auth.locked_until(tenant, USER) is None
 
     wrong(auth, tenant)  # the threshold-th failure is still answered, and locks
-    assert auth.repository.get_throttle(tenant, f"account:{USER}").locked_until == (
-        clock.now() + timedelta(seconds=seconds)
-    )
+    assert auth.locked_until(tenant, USER) == (clock.now() + timedelta(seconds=seconds))
     with pytest.raises(Locked) as locked:
         right(auth, tenant)
     assert locked.value.retry_after == seconds
@@ -395,7 +393,7 @@ def test_a_success_resets_the_consecutive_failures(auth: AuthService, tenant: st
     for _ in range(auth.policy.lockout_threshold - 1):
         wrong(auth, tenant)
     right(auth, tenant)
-    assert auth.repository.get_throttle(tenant, f"account:{USER}").locked_until is None
+    assert auth.locked_until(tenant, USER) is None
 
 
 def test_after_a_lock_expires_the_next_lock_comes_at_the_next_multiple(

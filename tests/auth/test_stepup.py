@@ -238,7 +238,7 @@ def test_verifying_after_expiry_fails_the_challenge_and_blocks(
     assert result.decision.final == Action.BLOCK
     assert services.assessments.get(tenant, challenged.assessment_id).final == Action.BLOCK
     # The correct factors were never checked: the TOTP code is still unused.
-    assert services.auth.repository.get_throttle(tenant, f"account:{USER}").failures == 0
+    assert services.auth.failures(tenant, USER) == 0
     with pytest.raises(Conflict):
         step_up.verify(tenant, challenge.id, strong(secret, clock), context=CTX)
     with pytest.raises(Conflict, match="already settled"):
@@ -481,7 +481,7 @@ def test_a_mismatch_uses_an_attempt_and_counts_a_failure_without_spending_the_co
     proofs = strong(secret, clock)
     refused = step_up.verify(tenant, challenge.id, proofs, context=CTX, amount=("250.00", "USD"))
     assert not refused.verified and refused.attempts_left == 2
-    assert services.auth.repository.get_throttle(tenant, f"account:{USER}").failures == 1
+    assert services.auth.failures(tenant, USER) == 1
     # The factors were not checked, so the same TOTP code still works for the real payment.
     assert step_up.verify(tenant, challenge.id, proofs, context=CTX).verified
 

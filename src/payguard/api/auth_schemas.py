@@ -36,9 +36,14 @@ class UserContext(Strict):
     @field_validator("ip")
     @classmethod
     def _ip(cls, value: str | None) -> str | None:
-        if value is not None:
-            ip_address(value)
-        return value
+        """One canonical spelling per address (the per-address lock must not be dodged by
+        writing it another way); the bad value is not echoed back."""
+        if value is None:
+            return None
+        try:
+            return str(ip_address(value))
+        except ValueError:
+            raise ValueError("not an IPv4 or IPv6 address") from None
 
 
 class PasswordFactor(Strict):

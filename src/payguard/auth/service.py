@@ -134,6 +134,12 @@ class Linking:
     device_body: bytes
 
 
+def _account_key(user_id: str, kind: FactorKind) -> str:
+    """The failures of one factor kind of an account (they never lock by themselves; the
+    account's own count does)."""
+    return f"account:{user_id}:{kind.value}"
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -455,9 +461,9 @@ class AuthService:
         the account or the user's IP is locked, and `FactorRejected` (after counting the
         failure) at the first proof that fails. `linking` binds passkey and device proofs
         to one payment; `login` is the passkey sign-in ceremony a passkey proof answers."""
-        check_proofs(proofs)
+        check_proofs(proofs)  # before the user is looked up
         user = self.user(tenant_id, user_id)
-        failures = self._not_locked(tenant_id, user_id, context)
+        failures = self.precheck(tenant_id, user_id, proofs, context=context)
         passed = []
         for proof in proofs:
             try:
@@ -466,7 +472,7 @@ class AuthService:
                 self._failed(tenant_id, user_id, proof.kind, exc.message, context)
                 raise
         if failures:
-            self.repository.clear_failures(tenant_id, f"account:{user_id}")
+            self._forgive(tenant_id, user_id, {p.kind for p in passed})
         self._record(
             AuditAction.AUTH_VERIFY,
             tenant_id,
@@ -585,6 +591,10 @@ class AuthService:
         except passkeys.PossibleClone as exc:
             self._clone_suspected(user, credential)
             raise FactorRejected(exc.message) from None
+        except FactorRejected:
+            raise
+        except AuthenticationFailed as exc:  # wrong origin, challenge, RP ID, signature...
+            raise FactorRejected(exc.message) from None
         if not self.repository.advance_counter(
             user.tenant_id,
             credential.id,
@@ -670,12 +680,14 @@ class AuthService:
             timestamp=timestamp,
             nonce=nonce,
         )
-        self._not_locked(tenant_id, user.user_id, context)
+        failures = self._not_locked(tenant_id, user.user_id, context)
         try:
             self._check_device(user, proof, linking=linking)
         except FactorRejected as exc:
             self._failed(tenant_id, user.user_id, FactorKind.DEVICE, exc.message, context)
             raise
+        if failures:
+            self._forgive(tenant_id, user.user_id, {FactorKind.DEVICE})
         return credential
 
     # -- sessions ------------------------------------------------------------------------
@@ -875,6 +887,29 @@ class AuthService:
 
     # -- throttling and signals ----------------------------------------------------------
 
+    def precheck(
+        self, tenant_id: str, user_id: str, proofs: Sequence[Proof], *, context: Context
+    ) -> int:
+        """Everything that can refuse proofs before any is checked: their shape (422) and
+        the locks (429). Called before a step-up counts an attempt, so neither uses one.
+        Returns the account's consecutive failures."""
+        check_proofs(proofs)
+        for proof in proofs:
+            if proof.kind == FactorKind.PASSKEY:
+                if proof.credential is None:
+                    raise ValidationFailed(
+                        "a passkey factor needs its credential", field="credential"
+                    )
+                passkeys.credential_id_of(proof.credential)
+            elif proof.kind == FactorKind.DEVICE:
+                if not proof.device_id or proof.signature is None or proof.timestamp is None:
+                    raise ValidationFailed(
+                        "a device factor needs device_id, signature, timestamp and nonce",
+                        field="device_id" if not proof.device_id else "signature",
+                    )
+                devicekeys.check_nonce(proof.nonce or "")
+        return self._not_locked(tenant_id, user_id, context)
+
     def _not_locked(self, tenant_id: str, user_id: str, context: Context) -> int:
         """Raise `Locked` if the account or the user's address is locked; else the
         account's consecutive failures so far."""
@@ -896,6 +931,31 @@ class AuthService:
                 )
         return failures
 
+    def _forgive(self, tenant_id: str, user_id: str, kinds: set[FactorKind]) -> None:
+        """After a success: forget the failures of the kinds that just passed, and reset
+        the account's count only when no other kind still has failures. Knowing the
+        password must not reset the count of TOTP guesses."""
+        outstanding = False
+        for kind in FactorKind:
+            key = _account_key(user_id, kind)
+            if not self.repository.get_throttle(tenant_id, key).failures:
+                continue
+            if kind in kinds:
+                self.repository.clear_failures(tenant_id, key)
+            else:
+                outstanding = True
+        if not outstanding:
+            self.repository.clear_failures(tenant_id, f"account:{user_id}")
+
+    def failures(self, tenant_id: str, user_id: str) -> int:
+        """The account's consecutive failures (over every factor kind)."""
+        return self.repository.get_throttle(tenant_id, f"account:{user_id}").failures
+
+    def locked_until(self, tenant_id: str, user_id: str) -> datetime | None:
+        """When the account's lock ends, if it is locked now."""
+        until = self.repository.get_throttle(tenant_id, f"account:{user_id}").locked_until
+        return until if until is not None and until > self._clock.now() else None
+
     def record_failure(
         self, tenant_id: str, user_id: str, kind: FactorKind, reason: str, context: Context
     ) -> None:
@@ -912,6 +972,11 @@ class AuthService:
             now,
             threshold=self.policy.lockout_threshold,
             lock_seconds=self.policy.lockout_seconds,
+        )
+        # Which kinds failed, so that a success of another kind does not forgive them; these
+        # counters never lock by themselves.
+        self.repository.record_failure(
+            tenant_id, _account_key(user_id, kind), now, threshold=2**31 - 1, lock_seconds=0
         )
         locked = throttle.locked_until is not None and throttle.locked_until > now
         if context.user_ip:
@@ -939,7 +1004,7 @@ class AuthService:
             },
         )
         if locked and throttle.failures % self.policy.lockout_threshold == 0:
-            self._audit_locked(tenant_id, f"account:{user_id}", throttle.failures, context)
+            self._audit_locked(tenant_id, f"account:{user_id}", throttle.failures, context, kind)
         self._bus.publish(
             AUTH_FAILED,
             {
@@ -960,7 +1025,17 @@ class AuthService:
                 device_id=context.device_id,
             )
 
-    def _audit_locked(self, tenant_id: str, key: str, failures: int, context: Context) -> None:
+    def _audit_locked(
+        self,
+        tenant_id: str,
+        key: str,
+        failures: int,
+        context: Context,
+        kind: FactorKind | None = None,
+    ) -> None:
+        details: dict[str, Any] = {"failures": failures, "seconds": self.policy.lockout_seconds}
+        if kind is not None:
+            details["factor"] = kind.value
         self._audit.record(
             action=AuditAction.AUTH_LOCKED,
             actor=context.actor,
@@ -968,7 +1043,7 @@ class AuthService:
             outcome=AuditOutcome.DENIED,
             tenant_id=tenant_id,
             source_ip=context.source_ip,
-            details={"failures": failures, "seconds": self.policy.lockout_seconds},
+            details=details,
         )
 
     def _clone_suspected(self, user: AuthUser, credential: Credential) -> None:

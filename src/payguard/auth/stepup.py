@@ -21,7 +21,7 @@ from typing import Any
 
 from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
 from payguard.auth import passkeys
-from payguard.auth.factors import FactorKind, Proof, assurance, check_proofs
+from payguard.auth.factors import FactorKind, Proof, assurance
 from payguard.auth.interfaces import Challenge, ChallengePurpose, ChallengeStatus
 from payguard.auth.service import AuthService, Context, Linking
 from payguard.core.bus import STEP_UP_SETTLED, EventBus
@@ -177,8 +177,9 @@ class StepUpService:
         """One attempt at the challenge. A rejected proof leaves it pending until the
         attempts run out; then it fails and the assessment is blocked. Passing it allows
         the assessment."""
-        check_proofs(proofs)  # a malformed answer must not use up an attempt
         challenge = self.get(tenant_id, challenge_id)
+        # A malformed answer (422) or a locked account (429) must not use up an attempt.
+        self._auth.precheck(tenant_id, challenge.user_id, proofs, context=context)
         maximum = self._auth.policy.challenge_max_attempts
         if challenge.status != ChallengeStatus.PENDING:
             raise Conflict(f"challenge {challenge_id!r} is already {challenge.status.value}")

@@ -104,10 +104,7 @@ async def get_user(user_id: UserId, principal: Assessor, services: ServicesDep) 
 def _user(services: Services, tenant_id: str, user_id: str) -> UserPublic:
     user = services.auth.user(tenant_id, user_id)
     repository = services.auth.repository
-    throttle = repository.get_throttle(tenant_id, f"account:{user_id}")
-    locked = throttle.locked_until
-    if locked is not None and locked <= services.clock.now():
-        locked = None
+    locked = services.auth.locked_until(tenant_id, user_id)
     return UserPublic(
         user_id=user.user_id,
         created_at=user.created_at,
