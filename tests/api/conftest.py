@@ -14,7 +14,14 @@ from payguard.tenancy.interfaces import Role
 
 @pytest.fixture
 def services(tmp_path, clock: FrozenClock) -> Iterator[Services]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/api.db", cache_ttl_seconds=0)
+    # argon2 at its cheapest (t=1, 8 MiB): what the API tests check does not depend on the
+    # hashing cost (benchmarks/auth.py measures the real one).
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/api.db",
+        cache_ttl_seconds=0,
+        argon2_time_cost=1,
+        argon2_memory_kib=8192,
+    )
     built = build_services(settings, clock=clock)
     yield built
     built.close()

@@ -116,21 +116,6 @@ BODILESS = [
 # -- a shared deployment for the validation matrix -----------------------------------------
 
 
-@pytest.fixture
-def services(tmp_path, clock: FrozenClock) -> Iterator[Services]:
-    """conftest's, with argon2 at its cheapest (t=1, 8 MiB): these tests hash a hundred-odd
-    passwords, and what they check does not depend on the cost."""
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/api.db",
-        cache_ttl_seconds=0,
-        argon2_time_cost=1,
-        argon2_memory_kib=8192,
-    )
-    built = build_services(settings, clock=clock)
-    yield built
-    built.close()
-
-
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, str], Services]]:
     """One deployment for the many validation cases, which change nothing: argon2 at its

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from payguard.api.app import Services, build_services, create_app
+from payguard.api.app import build_services, create_app
 from payguard.core.clock import FrozenClock
 from payguard.settings import Settings
 from payguard.tenancy.interfaces import Role
@@ -32,21 +32,6 @@ rules:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def services(tmp_path, clock: FrozenClock) -> Iterator[Services]:
-    """conftest's, with argon2 at its cheapest (t=1, 8 MiB): these tests hash a hundred-odd
-    passwords, and what they check does not depend on the cost."""
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/api.db",
-        cache_ttl_seconds=0,
-        argon2_time_cost=1,
-        argon2_memory_kib=8192,
-    )
-    built = build_services(settings, clock=clock)
-    yield built
-    built.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,11 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from payguard.api.app import Services, build_services
 from payguard.auth import devicekeys
 from payguard.auth.softauthn import SoftAuthenticator
-from payguard.core.clock import FrozenClock
-from payguard.settings import Settings
 
 ORIGIN = "http://localhost:8000"
 PASSWORD = "correct horse battery staple"
@@ -29,21 +26,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def services(tmp_path, clock: FrozenClock) -> Iterator[Services]:
-    """conftest's, with argon2 at its cheapest (t=1, 8 MiB): these tests hash a hundred-odd
-    passwords, and what they check does not depend on the cost."""
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/api.db",
-        cache_ttl_seconds=0,
-        argon2_time_cost=1,
-        argon2_memory_kib=8192,
-    )
-    built = build_services(settings, clock=clock)
-    yield built
-    built.close()
 
 
 @pytest.fixture

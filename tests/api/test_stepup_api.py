@@ -4,14 +4,13 @@ proof made for another amount or payee is refused; low-risk exemptions within th
 from __future__ import annotations
 
 import base64
-import secrets
 from typing import Any
 
 import pyotp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from payguard.auth import devicekeys
+from payguard.auth.client import device_factor as client_device_factor
 from payguard.auth.softauthn import SoftAuthenticator
 from payguard.risk.engine import dense
 
@@ -97,31 +96,12 @@ def bind(client, headers, user: str, device_id: str = "dev-1") -> Ed25519Private
 def device_factor(key, services, challenge: dict[str, Any], device_id: str = "dev-1") -> dict:
     """What the app sends: its key's signature over the step-up request, whose body is the
     payment digest the app computes from what it shows the user."""
-    from payguard.auth import passkeys
-
-    digest = passkeys.transaction_challenge(
-        nonce=base64.urlsafe_b64decode(challenge["nonce"] + "=="),
-        challenge_id=challenge["challenge_id"],
-        amount=challenge["binding"]["amount"],
-        currency=challenge["binding"]["currency"],
-        payee=challenge["binding"]["payee"],
+    return client_device_factor(
+        challenge,
+        device_id=device_id,
+        sign=key.sign,
+        timestamp=int(services.clock.now().timestamp()),
     )
-    timestamp = int(services.clock.now().timestamp())
-    nonce = secrets.token_urlsafe(16)
-    message = devicekeys.signed_message(
-        method="POST",
-        path=f"/v1/auth/challenges/{challenge['challenge_id']}/verify",
-        body=digest,
-        timestamp=timestamp,
-        nonce=nonce,
-    )
-    return {
-        "type": "device",
-        "device_id": device_id,
-        "signature": base64.b64encode(key.sign(message)).decode(),
-        "timestamp": timestamp,
-        "nonce": nonce,
-    }
 
 
 def challenged(client, headers, payment, **overrides) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,24 +41,6 @@ from payguard.settings import Settings
 PASSWORD = "correct horse battery staple"
 USER = "acct-1"
 CTX = Context(actor="partner", source_ip="192.0.2.1", user_ip="203.0.113.9", device_id="dev-9")
-
-
-def settings_for(tmp_path: Path, **overrides: object) -> Settings:
-    fields: dict[str, object] = {
-        "database_url": f"sqlite:///{tmp_path}/t.db",
-        "cache_ttl_seconds": 0,
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 8192,
-    }
-    fields.update(overrides)
-    return Settings(**fields)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def services(tmp_path: Path, clock: FrozenClock) -> Iterator[Services]:
-    built = build_services(settings_for(tmp_path), clock=clock)
-    yield built
-    built.close()
 
 
 @pytest.fixture
@@ -300,12 +282,12 @@ def test_a_sealed_secret_copied_to_another_credential_does_not_open(
 
 
 def test_verify_rehashes_a_password_made_with_other_parameters(
-    services: Services, tenant: str, tmp_path: Path, clock: FrozenClock
+    services: Services, tenant: str, clock: FrozenClock, auth_settings: Callable[..., Settings]
 ) -> None:
     services.auth.create_user(tenant, USER, password=PASSWORD, context=CTX)
     cheap = services.auth.user(tenant, USER)
     assert cheap.password_hash is not None and "t=1" in cheap.password_hash
-    stronger = build_services(settings_for(tmp_path, argon2_time_cost=2), clock=clock)
+    stronger = build_services(auth_settings(argon2_time_cost=2), clock=clock)
     try:
         clock.advance(timedelta(days=1))
         # A wrong password changes nothing.
@@ -425,8 +407,10 @@ def test_the_lock_is_per_account_and_tenant(
     right(auth, other.id)
 
 
-def test_an_address_is_locked_across_accounts(tmp_path: Path, clock: FrozenClock) -> None:
-    built = build_services(settings_for(tmp_path, ip_lockout_threshold=3), clock=clock)
+def test_an_address_is_locked_across_accounts(
+    auth_settings: Callable[..., Settings], clock: FrozenClock
+) -> None:
+    built = build_services(auth_settings(ip_lockout_threshold=3), clock=clock)
     try:
         tenant, _ = built.tenants.create_tenant("acme", actor="test")
         for user in ("a-1", "a-2", "a-3", "a-4"):

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
 
-from payguard.api.app import Services, build_services
+from payguard.api.app import Services
 from payguard.audit.interfaces import AuditAction
 from payguard.auth.factors import FactorKind, Proof
 from payguard.auth.interfaces import Challenge, ChallengePurpose, ChallengeStatus
@@ -26,7 +24,6 @@ from payguard.core.decisions import Action, Decision
 from payguard.core.errors import Conflict, NotFound, ValidationFailed
 from payguard.core.events import Device, Event, EventType, Payee
 from payguard.core.money import Money
-from payguard.settings import Settings
 
 PASSWORD = "correct horse battery staple"
 USER = "acct-1"
@@ -59,19 +56,6 @@ rules:
     reason: CREDENTIAL_CHANGE
     message: Changing credentials needs a second factor.
 """
-
-
-@pytest.fixture
-def services(tmp_path: Path, clock: FrozenClock) -> Iterator[Services]:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/t.db",
-        cache_ttl_seconds=0,
-        argon2_time_cost=1,
-        argon2_memory_kib=8192,
-    )
-    built = build_services(settings, clock=clock)
-    yield built
-    built.close()
 
 
 @pytest.fixture

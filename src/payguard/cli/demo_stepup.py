@@ -19,16 +19,12 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from payguard.auth import devicekeys, passkeys
+from payguard.auth.client import device_factor
 from payguard.auth.softauthn import SoftAuthenticator
 
 #: The origin of the partner's app the demo's passkeys are made for (a default WebAuthn
 #: origin of `Settings`).
 APP_ORIGIN = "http://localhost:8000"
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass
@@ -117,30 +113,12 @@ class StepUps:
 
     @staticmethod
     def _signed(challenge: dict[str, Any], user: _User) -> dict[str, Any]:
-        binding = challenge["binding"]
-        digest = passkeys.transaction_challenge(
-            nonce=_unb64(challenge["nonce"]),
-            challenge_id=challenge["challenge_id"],
-            amount=binding["amount"],
-            currency=binding["currency"],
-            payee=binding["payee"],
+        return device_factor(
+            challenge,
+            device_id=user.device_id,
+            sign=user.key.sign,
+            timestamp=int(datetime.now(UTC).timestamp()),
         )
-        timestamp = int(datetime.now(UTC).timestamp())
-        nonce = secrets.token_urlsafe(16)
-        message = devicekeys.signed_message(
-            method="POST",
-            path=f"/v1/auth/challenges/{challenge['challenge_id']}/verify",
-            body=digest,
-            timestamp=timestamp,
-            nonce=nonce,
-        )
-        return {
-            "type": "device",
-            "device_id": user.device_id,
-            "signature": base64.b64encode(user.key.sign(message)).decode(),
-            "timestamp": timestamp,
-            "nonce": nonce,
-        }
 
     def _guess(self, challenge: dict[str, Any]) -> str | None:
         final = None
