@@ -74,3 +74,14 @@ class Settings(BaseSettings):
     session_absolute_aal2: int = Field(default=12 * 3600, ge=60)
     session_idle_aal3: int = Field(default=15 * 60, ge=60)
     session_absolute_aal3: int = Field(default=12 * 3600, ge=60)
+    #: Device health policy YAML (`payguard.devices`); unset: the bundled default.
+    device_policy_file: str | None = None
+    #: Play Integrity keys per app package, as JSON:
+    #: `{"com.example.pay": {"decryption_key": "<base64>", "verification_key": "<base64>"}}`.
+    play_integrity_keys: dict[str, dict[str, str]] = {}
+    #: Apple App Attest: the app's team and bundle ids, the root certificate(s) as PEM text
+    #: or file paths, and production (else development) environment.
+    app_attest_team_id: str | None = None
+    app_attest_bundle_id: str | None = None
+    app_attest_roots: list[str] = []
+    app_attest_production: bool = True

@@ -16,6 +16,7 @@ from payguard import __version__, runtime
 from payguard.adapters.sql.assessments import SqlAssessmentStore
 from payguard.adapters.sql.audit import SqlAuditRepository
 from payguard.adapters.sql.auth import SqlAuthRepository
+from payguard.adapters.sql.devices import SqlCommunityLists, SqlDeviceRepository
 from payguard.adapters.sql.engine import create_sql_engine, migrate
 from payguard.adapters.sql.lists import SqlListRepository
 from payguard.adapters.sql.models import SqlModelRegistry
@@ -23,7 +24,16 @@ from payguard.adapters.sql.rules import SqlRuleSetRepository
 from payguard.adapters.sql.tenants import SqlTenantRepository
 from payguard.api import errors
 from payguard.api.responses import FastJSON
-from payguard.api.routes import assessments, audit, auth, health, lists, models, rules
+from payguard.api.routes import (
+    assessments,
+    audit,
+    auth,
+    devices,
+    health,
+    lists,
+    models,
+    rules,
+)
 from payguard.api.schemas import AssessmentRequest
 from payguard.audit.service import AuditService
 from payguard.auth.passkeys import RelyingParty
@@ -34,6 +44,11 @@ from payguard.auth.signals import EngineSignals
 from payguard.auth.stepup import StepUpService
 from payguard.core.bus import EventBus
 from payguard.core.clock import Clock, SystemClock
+from payguard.devices.appattest import AppAttestConfig
+from payguard.devices.playintegrity import PlayIntegrityKeys
+from payguard.devices.policy import HealthPolicy, default_policy
+from payguard.devices.service import DeviceService
+from payguard.devices.serving import DeviceVerdicts
 from payguard.ml.registry import ModelService
 from payguard.risk.commit import GroupCommitter
 from payguard.risk.interfaces import AssessmentStore, Scorer
@@ -66,6 +81,7 @@ class Services:
     models: ModelService
     auth: AuthService
     step_up: StepUpService
+    devices: DeviceService
     closers: list[Callable[[], None]]
 
     def readiness(self) -> dict[str, bool]:
@@ -145,10 +161,13 @@ def build_services(
     )
     store = _store(settings, engine, closers)
     auth_repository = SqlAuthRepository(engine)
+    device_repository = SqlDeviceRepository(engine)
+    community = SqlCommunityLists(engine)
+    now = clock.now
+    verdicts = DeviceVerdicts(device_repository, community, now=now, ttl=ttl)
     model_registry = SqlModelRegistry(engine)
     serving: ModelScorers | StaticModels
     if scorer is None:
-        now = clock.now
         serving = ModelScorers(model_registry, ttl=ttl, timer=lambda: now().timestamp())
     else:
         serving = StaticModels(scorer)
@@ -170,6 +189,7 @@ def build_services(
         retries=settings.state_retries,
         committer=committer,
         exemptions=auth_repository,
+        devices=verdicts,
     )
     auth_service = _auth(settings, auth_repository, audit_service, bus, clock, assessment_service)
     return Services(
@@ -194,7 +214,47 @@ def build_services(
         step_up=StepUpService(
             auth_service, assessment_service, audit=audit_service, bus=bus, clock=clock
         ),
+        devices=DeviceService(
+            device_repository,
+            community,
+            keys=auth_repository,
+            audit=audit_service,
+            bus=bus,
+            clock=clock,
+            policy=_device_policy(settings),
+            verdicts=verdicts,
+            play_integrity={
+                package: PlayIntegrityKeys.from_base64(
+                    keys["decryption_key"], keys["verification_key"]
+                )
+                for package, keys in settings.play_integrity_keys.items()
+            },
+            app_attest=_app_attest(settings),
+        ),
         closers=closers,
+    )
+
+
+def _device_policy(settings: Settings) -> HealthPolicy:
+    if settings.device_policy_file:
+        return HealthPolicy.compile(Path(settings.device_policy_file).read_text())
+    return default_policy()
+
+
+def _app_attest(settings: Settings) -> AppAttestConfig | None:
+    if not (settings.app_attest_team_id and settings.app_attest_bundle_id):
+        return None
+    roots = tuple(
+        root if root.lstrip().startswith("-----BEGIN") else Path(root).read_text()
+        for root in settings.app_attest_roots
+    )
+    if not roots:
+        raise ValueError("PAYGUARD_APP_ATTEST_ROOTS must name at least one root certificate")
+    return AppAttestConfig(
+        team_id=settings.app_attest_team_id,
+        bundle_id=settings.app_attest_bundle_id,
+        roots=roots,
+        production=settings.app_attest_production,
     )
 
 
@@ -359,7 +419,7 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
     )
     app.state.services = built
     errors.install(app)
-    for module in (health, assessments, rules, lists, models, audit, auth):
+    for module in (health, assessments, rules, lists, models, audit, auth, devices):
         app.include_router(module.router)
 
     _document_raw_bodies(app)

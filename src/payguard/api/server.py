@@ -59,7 +59,22 @@ def serve(host: str, port: int, workers: int) -> None:
         return
     # Fail here, in the foreground, if the address cannot be bound at all.
     _listen(host, port).close()
+    _migrate()
     _supervise(host, port, workers)
+
+
+def _migrate() -> None:
+    """Bring the schema up to date once, before the workers start: several workers migrating
+    a fresh database at once queue on its write lock and, on a slow machine, one can wait past
+    the busy timeout and die. Each worker's own migrate is then a quick no-op."""
+    from payguard.adapters.sql.engine import create_sql_engine, migrate
+    from payguard.settings import Settings
+
+    engine = create_sql_engine(Settings().database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
 
 
 def _configure_logs() -> None:

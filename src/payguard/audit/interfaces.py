@@ -40,6 +40,10 @@ class AuditAction(StrEnum):
     STEP_UP_CREATE = "stepup:create"
     STEP_UP_PASS = "stepup:pass"  # noqa: S105 - an audit tag, not a secret
     STEP_UP_FAIL = "stepup:fail"
+    DEVICE_REPORT = "device:report"
+    DEVICE_APPS_SET = "device:genuine_apps"
+    COMMUNITY_ADD = "community:add"
+    COMMUNITY_REMOVE = "community:remove"
 
 
 class AuditOutcome(StrEnum):

@@ -128,6 +128,30 @@ class AssessmentStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceVerdict:
+    """A device's health as the engine reads it (from `payguard.devices`)."""
+
+    score: int  # 0-100
+    compromised: bool
+    at_risk: bool
+    reasons: tuple[str, ...] = ()
+    #: Plain-language warnings for the user, most important first.
+    warnings: tuple[str, ...] = ()
+    #: On a network-wide list of bad devices or apps.
+    community_hit: bool = False
+
+
+class DeviceHealthSource(Protocol):
+    """The device health the engine consults on the hot path (cached per worker)."""
+
+    def verdict(
+        self, tenant_id: str, device_id: str, fingerprint: str | None
+    ) -> DeviceVerdict | None:
+        """None when nothing is known about the device."""
+        ...
+
+
 class ListKind(StrEnum):
     """What a list's items identify."""
 

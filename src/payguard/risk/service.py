@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from payguard.risk.features.extractor import (
 )
 from payguard.risk.interfaces import (
     AssessmentStore,
+    DeviceHealthSource,
     EntityState,
     ModelSource,
     Scorer,
@@ -76,6 +78,7 @@ class AssessmentService:
         models: ModelSource | None = None,
         scorer: Scorer | None = None,
         exemptions: ExemptionCounter | None = None,
+        devices: DeviceHealthSource | None = None,
     ) -> None:
         self._store = store
         self._rules = rules
@@ -87,6 +90,7 @@ class AssessmentService:
         self._retries = retries
         self._committer = committer
         self._exemptions = exemptions
+        self._devices = devices
 
     @property
     def store(self) -> AssessmentStore:
@@ -180,7 +184,10 @@ class AssessmentService:
         *,
         may_reserve: bool = True,
     ) -> tuple[Decision, list[EntityState]]:
-        features = compute(event, states, self._lists.snapshot(tenant_id), touched)
+        device = None
+        if self._devices is not None and event.device is not None:
+            device = self._devices.verdict(tenant_id, event.device.id, event.device.fingerprint)
+        features = compute(event, states, self._lists.snapshot(tenant_id), touched, device)
         rule_set = self._rules.active(tenant_id)
         models = self._models.for_tenant(tenant_id)
         verdict = judge(
@@ -200,6 +207,9 @@ class AssessmentService:
             rule_set_version=rule_set.version,
             decided_at=self._clock.now(),
         )
+        if device is not None and device.warnings and (device.compromised or device.at_risk):
+            shown = tuple(w for w in device.warnings[:2] if w not in decision.warnings)
+            decision = dataclasses.replace(decision, warnings=(*decision.warnings, *shown))
         if rule_set.exemption is not None and held is not None and self._exemptions is not None:
             decision = self._exempt(
                 tenant_id, event, decision, rule_set.exemption, held, may_reserve=may_reserve

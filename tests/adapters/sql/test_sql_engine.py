@@ -14,7 +14,7 @@ from payguard.adapters.sql import tables
 from payguard.adapters.sql.engine import create_sql_engine, for_reads, for_writes, migrate
 
 #: The newest migration.
-HEAD = "0004"
+HEAD = "0005"
 
 ALL_TABLES = {
     "alembic_version",
@@ -29,7 +29,12 @@ ALL_TABLES = {
     "auth_sessions",
     "auth_throttles",
     "auth_users",
+    "community_entries",
+    "community_state",
+    "device_snapshots",
+    "devices",
     "entity_state",
+    "genuine_apps",
     "list_items",
     "list_versions",
     "lists",

@@ -31,9 +31,14 @@ __all__ = [
     "auth_sessions",
     "auth_throttles",
     "auth_users",
+    "community_entries",
+    "community_state",
+    "device_snapshots",
+    "devices",
     "dialect_insert",
     "entity_state",
     "from_json",
+    "genuine_apps",
     "list_items",
     "list_versions",
     "lists",
@@ -406,4 +411,82 @@ auth_exemptions = sa.Table(
     sa.Column("total_minor", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String),
     sa.Column("since", UtcDateTime),
+)
+
+# Device health (migration 0005). Devices, snapshots and genuine apps are a tenant's; the
+# community lists are network-wide and have no tenant column.
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("device_id", sa.String, primary_key=True),
+    sa.Column("first_seen", UtcDateTime, nullable=False),
+    sa.Column("last_seen", UtcDateTime, nullable=False),
+    sa.Column("platform", sa.String),
+    sa.Column("fingerprint_hash", sa.String),
+    # JSON text: the accounts (a list); the last judgement (`Health` with its signals).
+    sa.Column("accounts", sa.Text, nullable=False),
+    sa.Column("health", sa.Text),
+    sa.Column("health_at", UtcDateTime),
+    sa.Column("attest_key_id", sa.String),
+    sa.Column("attest_public_key", sa.LargeBinary),
+    sa.Column("attest_counter", sa.BigInteger, nullable=False),
+    # Compare-and-set guard: every save stores version + 1.
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("extra", sa.Text, nullable=False),
+    sa.Index(None, "tenant_id", "fingerprint_hash"),
+)
+
+device_snapshots = sa.Table(
+    "device_snapshots",
+    metadata,
+    # Insertion order breaks ties between snapshots stamped with the same instant.
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("tenant_id", sa.String, nullable=False),
+    sa.Column("device_id", sa.String, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    # JSON text: the reason codes (a list); the posture report as the app sent it.
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("assurance", sa.String, nullable=False),
+    sa.Column("report", sa.Text, nullable=False),
+    sa.Index(None, "tenant_id", "device_id", "at", "seq"),
+)
+
+genuine_apps = sa.Table(
+    "genuine_apps",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("package", sa.String, primary_key=True),
+    # JSON text: the signing-certificate digests (a list of SHA-256 hex).
+    sa.Column("signing_digests", sa.Text, nullable=False),
+)
+
+community_entries = sa.Table(
+    "community_entries",
+    metadata,
+    sa.Column("kind", sa.String, primary_key=True),
+    sa.Column("hashed", sa.String, primary_key=True),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("confidence", sa.Integer, nullable=False),
+    sa.Column("added_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime),
+    sa.Column("note", sa.Text),
+    # For purging expired entries.
+    sa.Index(None, "expires_at"),
+)
+
+#: The community lists' change counter: one row (`id` 1), bumped with every change.
+community_state = sa.Table(
+    "community_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
 )

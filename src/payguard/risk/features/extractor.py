@@ -15,7 +15,7 @@ from typing import Any
 from payguard.core.decisions import FRAUD_OUTCOMES, Outcome
 from payguard.core.events import AMOUNT_EVENTS, MONEY_EVENTS, Event, EventType
 from payguard.risk.features import windows as w
-from payguard.risk.interfaces import EntityState, ListKind
+from payguard.risk.interfaces import DeviceVerdict, EntityState, ListKind
 
 #: Members remembered per entity and dimension (devices of an account, senders to a payee,
 #: ...): between 256 and 288; beyond that the least recently seen are forgotten, so distinct
@@ -139,6 +139,13 @@ def _catalog() -> dict[str, Any]:
         "secs_since_new_device": -1.0,
         "secs_since_deposit": -1.0,
         "amount_to_deposits_24h": 0.0,
+        # The device's health from its posture and attestation reports (payguard.devices);
+        # -1 when it never reported.
+        "device_health_score": -1,
+        "device_compromised": False,
+        "device_at_risk": False,
+        "device_health_reasons": [],
+        "device_community_hit": False,
     }
     for entity in ENTITIES:
         names[f"{entity}_lists"] = []
@@ -199,10 +206,18 @@ def compute(
     states: Mapping[str, EntityState],
     lists: Mapping[ListKind, Mapping[str, tuple[str, ...]]],
     touched: Touch | None = None,
+    device: DeviceVerdict | None = None,
 ) -> dict[str, Any]:
     """All features of `event` given the entities' current state and the list snapshot
-    (`touched`: the event's `touch`, when the caller has it already)."""
+    (`touched`: the event's `touch`, when the caller has it already; `device`: its device's
+    health verdict, when it has one)."""
     f: dict[str, Any] = dict(FEATURES)
+    if device is not None:
+        f["device_health_score"] = device.score
+        f["device_compromised"] = device.compromised
+        f["device_at_risk"] = device.at_risk
+        f["device_health_reasons"] = list(device.reasons)
+        f["device_community_hit"] = device.community_hit
     at = event.occurred_at.timestamp()
     is_money = event.event_type in MONEY_EVENTS
     amount = float(event.amount.value) if event.amount is not None else 0.0

@@ -1,0 +1,216 @@
+"""Wire shapes of `/v1/devices/...`: posture reports in, health out."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
+
+from payguard.api.schemas import Identifier, Strict, _storable
+from payguard.devices.interfaces import (
+    CommunityKind,
+    Health,
+    HealthSnapshot,
+    Platform,
+    RiskyAppKind,
+)
+
+Short = Annotated[str, StringConstraints(max_length=64), AfterValidator(_storable)]
+Package = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.\-]+$")
+]
+Digest = Annotated[
+    str, StringConstraints(pattern=r"^(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$")
+]
+Nonce = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")]
+MAX_RISKY_APPS = 50
+
+
+class RiskyAppIn(Strict):
+    kind: RiskyAppKind
+    package: Package | None = None
+
+
+class PostureIn(Strict):
+    """What the app sees of the device; every field but `platform` is optional."""
+
+    platform: Platform
+    os_version: Short | None = None
+    security_patch: date | None = Field(
+        default=None, description="Android security patch level, or the iOS release date"
+    )
+    rooted: StrictBool | None = None
+    emulator: StrictBool | None = None
+    debugger: StrictBool | None = None
+    hooking: StrictBool | None = None
+    screen_lock: StrictBool | None = None
+    disk_encrypted: StrictBool | None = None
+    protection_on: StrictBool | None = None
+    protection_updated_at: date | None = None
+    risky_apps: Annotated[list[RiskyAppIn], Field(max_length=MAX_RISKY_APPS)] = []
+    app_package: Package | None = None
+    app_signing_digest: Digest | None = None
+    app_version: Short | None = None
+    vpn: StrictBool | None = None
+    proxy: StrictBool | None = None
+    sensors_plausible: StrictBool | None = None
+
+
+class SignatureIn(Strict):
+    signature: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    timestamp: Annotated[int, Field(ge=0, le=2**40)]
+
+
+class PlayIntegrityIn(Strict):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=16 * 1024)]
+
+
+class AppAttestIn(Strict):
+    key_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    attestation: Annotated[str, StringConstraints(min_length=1, max_length=32 * 1024)] | None = None
+    assertion: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+
+
+class ReportIn(Strict):
+    nonce: Nonce = Field(description="Fresh for every report; a repeat is refused")
+    reported_at: AwareDatetime
+    account_id: Identifier | None = None
+    fingerprint: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    posture: dict[str, Any] = Field(description="See PostureIn; signatures cover its JSON")
+    signature: SignatureIn | None = None
+    play_integrity: PlayIntegrityIn | None = None
+    app_attest: AppAttestIn | None = None
+
+
+class SignalOut(BaseModel):
+    reason: str
+    weight: int
+    explanation: str
+    remedy: str
+
+
+class HealthOut(BaseModel):
+    score: int = Field(ge=0, le=100)
+    status: str = Field(description="healthy | at_risk | compromised | unknown")
+    assurance: str = Field(description="attested | signed | low")
+    signals: list[SignalOut]
+
+
+def health_out(health: Health) -> HealthOut:
+    return HealthOut(
+        score=health.score,
+        status=health.status.value,
+        assurance=health.assurance,
+        signals=[
+            SignalOut(reason=s.reason, weight=s.weight, explanation=s.explanation, remedy=s.remedy)
+            for s in health.signals
+        ],
+    )
+
+
+class SnapshotOut(BaseModel):
+    at: datetime
+    score: int
+    status: str
+    reasons: list[str]
+    assurance: str
+
+
+def snapshot_out(snapshot: HealthSnapshot) -> SnapshotOut:
+    return SnapshotOut(
+        at=snapshot.at,
+        score=snapshot.score,
+        status=snapshot.status.value,
+        reasons=list(snapshot.reasons),
+        assurance=snapshot.assurance,
+    )
+
+
+class ReportPublic(BaseModel):
+    device_id: str
+    health: HealthOut
+
+
+class DeviceHealthPublic(BaseModel):
+    device_id: str
+    first_seen: datetime
+    last_seen: datetime
+    platform: str | None
+    accounts: int = Field(description="Accounts seen on the device in its history")
+    health: HealthOut | None
+    health_at: datetime | None
+    history: list[SnapshotOut]
+
+
+class GenuineAppIn(Strict):
+    package: Package
+    signing_digests: Annotated[list[Digest], Field(min_length=1, max_length=10)]
+
+
+class GenuineAppsIn(Strict):
+    apps: Annotated[list[GenuineAppIn], Field(max_length=50)]
+
+
+class GenuineAppsPublic(BaseModel):
+    apps: list[dict[str, Any]]
+
+
+class CommunityEntryIn(Strict):
+    kind: CommunityKind
+    identifier: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
+        default=None, description="Hashed here (SHA-256 of the trimmed, lower-cased value)"
+    )
+    hashed: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    confidence: Annotated[int, Field(ge=0, le=100)] = 80
+    expires_at: AwareDatetime | None = None
+    note: Annotated[str, StringConstraints(max_length=300), AfterValidator(_storable)] | None = None
+
+
+class CommunityIn(Strict):
+    entries: Annotated[list[CommunityEntryIn], Field(min_length=1, max_length=1000)]
+
+
+class CommunityRemoveIn(Strict):
+    kind: CommunityKind
+    hashed: Annotated[
+        list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]],
+        Field(min_length=1, max_length=1000),
+    ]
+
+
+class CommunityChangePublic(BaseModel):
+    changed: int
+    hashed: list[str] = []
+
+
+class CommunityLookupIn(Strict):
+    kind: CommunityKind
+    identifiers: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=512)]],
+        Field(min_length=1, max_length=1000),
+    ]
+
+
+class CommunityEntryPublic(BaseModel):
+    kind: str
+    hashed: str
+    source: str
+    confidence: int
+    added_at: datetime
+    expires_at: datetime | None
+    note: str | None
+
+
+class CommunityLookupPublic(BaseModel):
+    entries: list[CommunityEntryPublic]
+
+
+Kind = Literal["device_fingerprint", "app_digest", "fake_app_signature"]

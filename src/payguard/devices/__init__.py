@@ -1,0 +1,1 @@
+"""Device health: posture and attestation intake, health score, warnings, app integrity."""
