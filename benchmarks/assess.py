@@ -36,7 +36,7 @@ from pathlib import Path
 
 import orjson
 
-from payguard.api.app import build_services
+from payguard.api.app import Services, build_services
 from payguard.api.schemas import AssessmentRequest
 from payguard.risk.models.artifact import ModelArtifact
 from payguard.settings import Settings
@@ -63,11 +63,17 @@ def traffic(count: int, seed: int) -> tuple[list[dict[str, object]], set[str]]:
 
 
 def in_process(
-    requests: list[dict[str, object]], workdir: Path, model: ModelArtifact | None = None
+    requests: list[dict[str, object]],
+    workdir: Path,
+    model: ModelArtifact | None = None,
+    *,
+    devices: bool = False,
 ) -> None:
     settings = Settings(database_url=f"sqlite:///{workdir}/inproc.db")
     services = build_services(settings)
     tenant, _ = services.tenants.create_tenant("bench", actor="bench")
+    if devices:
+        _device_health(services, tenant.id, requests)
     if model is not None:
         registered = services.models.register(tenant.id, model, actor="bench")
         services.models.promote(tenant.id, registered.version, actor="bench")
@@ -92,11 +98,37 @@ def in_process(
         if model is None
         else f"promoted model of {len(model.columns)} columns, reason codes on {explained}"
     )
+    if devices:
+        served += ", every device with a health record"
     print(
         f"in-process assess(): {len(timings) / elapsed:,.0f} decisions/s  "
         f"p50 {percentile(timings, 0.5):.0f} µs  p99 {percentile(timings, 0.99):.0f} µs  "
         f"({len(timings)} events, SQLite, default rule set, {served})"
     )
+
+
+def _device_health(services: Services, tenant_id: str, requests: list[dict[str, object]]) -> None:
+    """A stored health record for every device in the traffic, as if each had reported, so
+    every assessment looks its device up (a cache miss per device and TTL)."""
+    from payguard.devices.interfaces import DeviceRecord, Health, HealthStatus
+
+    now = services.clock.now()
+    seen: set[str] = set()
+    for request in requests:
+        device = request.get("device")
+        if not isinstance(device, dict) or device["id"] in seen:
+            continue
+        seen.add(device["id"])
+        services.devices.repository.save(
+            DeviceRecord(
+                tenant_id=tenant_id,
+                device_id=device["id"],
+                first_seen=now,
+                last_seen=now,
+                health=Health(score=90, status=HealthStatus.HEALTHY, assurance="signed"),
+                health_at=now,
+            )
+        )
 
 
 def traffic_model(
@@ -327,6 +359,11 @@ def main() -> None:
         "--model-file", type=Path, help="in process: promote this model (`payguard train`)"
     )
     parser.add_argument("--no-http", action="store_true", help="only the in-process figures")
+    parser.add_argument(
+        "--devices",
+        action="store_true",
+        help="in process: also run with a device health record for every device",
+    )
     args = parser.parse_args()
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {today}")
@@ -340,6 +377,10 @@ def main() -> None:
         elif args.model:
             model = traffic_model(requests, fraud, Path(tmp), args.trees)
         in_process(requests, Path(tmp))
+        if args.devices:
+            with_devices = Path(tmp) / "devices"
+            with_devices.mkdir()
+            in_process(requests, with_devices, devices=True)
         if model is not None:
             with_model = Path(tmp) / "model"
             with_model.mkdir()

@@ -202,7 +202,16 @@ class HealthSnapshot:
 class DeviceRepository(Protocol):
     """Per-tenant device records, their report history and the tenant's genuine apps."""
 
+    def has_devices(self, tenant_id: str) -> bool:
+        """Whether the tenant has any device record (cheap; the hot path skips device
+        lookups for tenants whose devices never reported)."""
+        ...
+
     def get(self, tenant_id: str, device_id: str) -> DeviceRecord | None: ...
+
+    def health_of(self, tenant_id: str, device_id: str) -> Health | None:
+        """Only the device's latest health (the hot path's lookup)."""
+        ...
 
     def save(self, record: DeviceRecord) -> DeviceRecord:
         """Insert (`record.version == 0`) or update the record if its stored version still

@@ -84,13 +84,15 @@ class DeviceVerdicts:
         self._lock = threading.Lock()
         self._health: OrderedDict[tuple[str, str], tuple[float, Health | None]] = OrderedDict()
         self._listed: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        #: Per tenant: (re-check after, has any device record); True is kept for good.
+        self._tenants: dict[str, tuple[float, bool]] = {}
         self._community_checked = -1.0
         self._community_empty = False
 
     def verdict(
         self, tenant_id: str, device_id: str, fingerprint: str | None
     ) -> DeviceVerdict | None:
-        health = self._cached_health(tenant_id, device_id)
+        health = self._cached_health(tenant_id, device_id) if self._reported(tenant_id) else None
         hit = self._listed_device(fingerprint or device_id)
         return verdict_of(health, community_hit=hit)
 
@@ -98,6 +100,20 @@ class DeviceVerdicts:
         """Forget a device (its health just changed in this worker)."""
         with self._lock:
             self._health.pop((tenant_id, device_id), None)
+            self._tenants.pop(tenant_id, None)
+
+    def _reported(self, tenant_id: str) -> bool:
+        """Whether any device of the tenant ever reported (re-checked once per TTL while
+        none has): most events then cost no device lookup at all."""
+        now = self._timer()
+        with self._lock:
+            entry = self._tenants.get(tenant_id)
+            if entry is not None and (entry[1] or entry[0] > now):
+                return entry[1]
+        found = self._repository.has_devices(tenant_id)
+        with self._lock:
+            self._tenants[tenant_id] = (now + self._ttl, found)
+        return found
 
     def invalidate_community(self) -> None:
         with self._lock:
@@ -111,8 +127,7 @@ class DeviceVerdicts:
             entry = self._health.get(key)
             if entry is not None and entry[0] > now:
                 return entry[1]
-        record = self._repository.get(tenant_id, device_id)
-        health = None if record is None else record.health
+        health = self._repository.health_of(tenant_id, device_id)
         self._remember(self._health, key, (now + self._ttl, health))
         return health
 

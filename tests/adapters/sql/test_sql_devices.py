@@ -499,3 +499,15 @@ def test_concurrent_adds_of_one_entry_count_it_once(community: CommunityLists) -
     added = race(lambda i: community.add([entry(hashed, confidence=i)]))
     assert sum(added) == 1
     assert len(community.lookup(CommunityKind.DEVICE_FINGERPRINT, [hashed], T0)) == 1
+
+
+def test_the_hot_path_reads_only_the_health(devices: DeviceRepository, tenant: str) -> None:
+    assert devices.has_devices(tenant) is False
+    plain = devices.save(new_record(tenant))
+    judged = devices.save(new_record(tenant, health=HEALTH, health_at=T0))
+    assert devices.has_devices(tenant) is True
+    assert devices.health_of(tenant, judged.device_id) == HEALTH
+    assert devices.health_of(tenant, plain.device_id) is None
+    assert devices.health_of(tenant, "unknown-device") is None
+    assert devices.health_of(f"{tenant}-other", judged.device_id) is None
+    assert devices.has_devices(f"{tenant}-other") is False

@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from payguard.adapters.sql import tables
+from payguard.adapters.sql._dbapi import RawDialect, RawRead
 from payguard.adapters.sql._errors import StoreErrors
 from payguard.adapters.sql.engine import for_reads, for_writes
 from payguard.devices.interfaces import (
@@ -115,10 +116,29 @@ class SqlDeviceRepository:
     """`DeviceRepository` on SQL."""
 
     def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
         self._reads = for_reads(engine)
         self._writes = for_writes(engine)
         # A serialisation failure is a lost race like a stale version: the caller recomputes.
         self._guard = StoreErrors(engine, StateConflict)
+        self._raw = RawDialect(engine)
+        self._health_sql = self._raw.sql(
+            "SELECT health FROM devices WHERE tenant_id = ? AND device_id = ?"
+        )
+
+    def health_of(self, tenant_id: str, device_id: str) -> Health | None:
+        # The hot path's read (a cache miss per device and TTL): one raw statement.
+        with self._guard, RawRead(self._engine, self._raw) as cursor:
+            cursor.execute(self._health_sql, (tenant_id, device_id))
+            row = cursor.fetchone()
+        if row is None or row[0] is None:
+            return None
+        return _health(tables.from_json(row[0]))
+
+    def has_devices(self, tenant_id: str) -> bool:
+        query = sa.select(_D.c.device_id).where(_D.c.tenant_id == tenant_id).limit(1)
+        with self._guard, self._reads.connect() as conn:
+            return conn.execute(query).first() is not None
 
     def get(self, tenant_id: str, device_id: str) -> DeviceRecord | None:
         query = sa.select(*_RECORD).where(_D.c.tenant_id == tenant_id, _D.c.device_id == device_id)
