@@ -148,6 +148,7 @@ def test_demo_serves_and_decides_simulated_traffic(tmp_path) -> None:
     assert "demo model v1 promoted" in out
     assert "decisions use model v1" in out
     assert "step-ups: legit passed / fraud failed" in out
+    assert "devices reported: healthy / at risk / compromised" in out
 
 
 def test_tenants_revoke(env) -> None:

@@ -11,6 +11,7 @@ compressed `LIVE_LABEL_SPEEDUP` times, so a week's delay takes about half an hou
 
 Challenged events are stepped up over `/v1/auth` (`demo_stepup`): legitimate customers
 answer with their passkey (and bound device for AAL3), fraudsters guess and are blocked.
+Each device reports its posture the first time it is seen (`demo_devices`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from rich.live import Live
 from rich.table import Table
 
 from payguard.api.app import build_services, create_app
+from payguard.cli.demo_devices import DeviceReports
 from payguard.cli.demo_model import TRAINING_CUSTOMERS, ensure_model
 from payguard.cli.demo_stepup import StepUps
 from payguard.logconfig import configure
@@ -60,6 +62,8 @@ class Tally:
     reported: int = 0
     #: Step-ups of challenged events: legit passed, fraud failed, and the rest.
     step_ups: Counter[str] = field(default_factory=Counter)
+    #: Health statuses of the devices that reported their posture.
+    devices: Counter[str] = field(default_factory=Counter)
 
     def table(self, phase: str) -> Table:
         sent = sum(self.decisions.values())
@@ -87,6 +91,12 @@ class Tally:
                 "step-ups: legit not passed / fraud passed",
                 f"{self.step_ups['legit_other']:,} / {self.step_ups['fraud_passed']:,}",
             )
+        if self.devices:
+            table.add_row(
+                "devices reported: healthy / at risk / compromised",
+                f"{self.devices['healthy']:,} / {self.devices['at_risk']:,} / "
+                f"{self.devices['compromised']:,}",
+            )
         table.add_row("fraud reported so far (labels)", f"{self.reported:,}")
         if self.errors:
             table.add_row("refused requests", f"{self.errors:,}")
@@ -109,8 +119,12 @@ def _send(
     tally: Tally,
     label_due: float | None,
     step_ups: StepUps | None = None,
+    devices: DeviceReports | None = None,
 ) -> None:
     """Decide one event; a fraud event's label is queued to arrive at `label_due`."""
+    if devices is not None:
+        devices.first_sight(simulated.request)
+        tally.devices = devices.statuses
     t0 = time.perf_counter()
     response = client.post("/v1/assessments", json=simulated.request)
     tally.latencies.append(time.perf_counter() - t0)
@@ -217,10 +231,11 @@ def run_demo(
             Live(console=console, refresh_per_second=4) as live,
         ):
             step_ups = StepUps(client)
+            devices = DeviceReports(client)
             for n, simulated in enumerate(history):
                 at_ms = datetime.fromisoformat(simulated.request["occurred_at"]).timestamp() * 1000
                 _report_due(client, tally, at_ms)
-                _send(client, simulated, tally, simulated.label_at, step_ups)
+                _send(client, simulated, tally, simulated.label_at, step_ups, devices)
                 if n % 50 == 0:
                     live.update(tally.table(f"backfill of {days:g} days"))
             live.update(tally.table("backfill done"))
@@ -234,7 +249,7 @@ def run_demo(
                 )
                 for n, simulated in enumerate(_now_stamped(live_events)):
                     _report_due(client, tally, time.time() * 1000)
-                    _send(client, simulated, tally, simulated.label_at, step_ups)
+                    _send(client, simulated, tally, simulated.label_at, step_ups, devices)
                     if n % 5 == 0:
                         live.update(tally.table(f"live at {rate:g}/s, Ctrl-C stops"))
     except KeyboardInterrupt:
