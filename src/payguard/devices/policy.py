@@ -18,7 +18,6 @@ a few facts through `{placeholders}` (see `PLACEHOLDERS`), checked when the poli
 from __future__ import annotations
 
 import functools
-import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import cel
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from payguard.core.conditions import compile_condition, probe_context
 from payguard.core.errors import PayloadTooLarge, ValidationFailed, field_path
 from payguard.devices.interfaces import Health, HealthSignal, HealthStatus
 from payguard.devices.posture import FACTS
@@ -156,9 +156,6 @@ class CompiledSignal:
     templated: bool
 
 
-_UNKNOWN = re.compile(r"'([^']+)'")
-
-
 def _parse(source: str) -> HealthPolicySpec:
     if len(source.encode()) > MAX_SOURCE_BYTES:
         raise PayloadTooLarge(f"health policy is larger than {MAX_SOURCE_BYTES} bytes")
@@ -186,24 +183,9 @@ def _parse(source: str) -> HealthPolicySpec:
 
 
 def _compile(index: int, signal: SignalSpec, probe: Any) -> CompiledSignal:
-    where = f"signals[{index}].when"
-    try:
-        program = cel.compile(signal.when)
-    except (ValueError, RuntimeError) as exc:
-        message = str(exc).splitlines()[0]
-        raise ValidationFailed(f"CEL does not compile: {message}", field=where) from None
-    try:
-        result = program.execute(probe)
-    except Exception as exc:
-        unknown = _UNKNOWN.search(str(exc)) if "Undefined variable" in str(exc) else None
-        if unknown is not None:
-            raise ValidationFailed(f"unknown fact {unknown.group(1)!r}", field=where) from None
-        message = str(exc).split(". ")[0]
-        raise ValidationFailed(
-            f"condition fails on neutral facts: {message}", field=where
-        ) from None
-    if not isinstance(result, bool):
-        raise ValidationFailed("condition must evaluate to true or false", field=where)
+    program = compile_condition(
+        signal.when, probe=probe, field=f"signals[{index}].when", noun="fact"
+    )
     # Any brace means format(): placeholders to fill or `{{` escapes to undo.
     templated = any(brace in text for text in (signal.explanation, signal.remedy) for brace in "{}")
     return CompiledSignal(spec=signal, program=program, templated=templated)
@@ -223,8 +205,7 @@ class HealthPolicy:
         (`signals[3].when`). Every condition must compile and yield a bool on the neutral
         facts."""
         spec = _parse(source)
-        probe = cel.Context()
-        probe.set_variable_resolver(FACTS.get)
+        probe = probe_context(FACTS)
         compiled = tuple(_compile(i, signal, probe) for i, signal in enumerate(spec.signals))
         return cls(source=source, thresholds=spec.thresholds, signals=compiled)
 

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from payguard.core.conditions import compile_condition, probe_context
 from payguard.core.decisions import Action, AssuranceLevel
 from payguard.core.errors import PayloadTooLarge, ValidationFailed, field_path
 from payguard.core.money import CURRENCIES, minor_units
@@ -191,29 +192,11 @@ def compile_rule_set(source: str, *, version: int) -> RuleSet:
     """Parse and compile `source`; every condition must compile and yield a bool."""
     spec = parse(source)
     compiled = []
-    probe = cel.Context()
-    probe.set_variable_resolver(FEATURES.get)
+    probe = probe_context(FEATURES)
     for index, rule in enumerate(spec.rules):
-        where = f"rules[{index}].when"
-        try:
-            program = cel.compile(rule.when)
-        except (ValueError, RuntimeError) as exc:
-            message = str(exc).splitlines()[0]
-            raise ValidationFailed(f"CEL does not compile: {message}", field=where) from None
-        try:
-            result = program.execute(probe)
-        except Exception as exc:
-            unknown = _UNKNOWN.search(str(exc)) if "Undefined variable" in str(exc) else None
-            if unknown is not None:
-                raise ValidationFailed(
-                    f"unknown feature {unknown.group(1)!r}", field=where
-                ) from None
-            message = str(exc).split(". ")[0]
-            raise ValidationFailed(
-                f"condition fails on neutral features: {message}", field=where
-            ) from None
-        if not isinstance(result, bool):
-            raise ValidationFailed("condition must evaluate to true or false", field=where)
+        program = compile_condition(
+            rule.when, probe=probe, field=f"rules[{index}].when", noun="feature"
+        )
         compiled.append(CompiledRule(spec=rule, program=program))
     return RuleSet(
         version=version,
