@@ -325,3 +325,38 @@ def test_bad_reports_name_the_field(client, headers, clock, change, field) -> No
     fields = [e["field"] for e in error.get("errors", [])] or [error.get("field")]
     assert any(f == field or f.startswith(field) for f in fields), error
     assert client.get("/v1/devices/dev-1/health", headers=headers).status_code == 404
+
+
+def test_a_partner_cannot_remove_or_overwrite_another_partners_entry(client, tenant) -> None:
+    first = tenant("bank-a")
+    second = tenant("wallet-b")
+    added = client.post(
+        "/v1/devices/community",
+        json={"entries": [{"kind": "device_fingerprint", "identifier": "fp-x", "confidence": 90}]},
+        headers=first,
+    ).json()
+    hashed = added["hashed"][0]
+    overwrite = client.post(
+        "/v1/devices/community",
+        json={"entries": [{"kind": "device_fingerprint", "hashed": hashed, "confidence": 1}]},
+        headers=second,
+    )
+    assert overwrite.status_code == 201 and overwrite.json()["changed"] == 0
+    removed = client.post(
+        "/v1/devices/community/remove",
+        json={"kind": "device_fingerprint", "hashed": [hashed]},
+        headers=second,
+    )
+    assert removed.status_code == 200 and removed.json()["changed"] == 0
+    found = client.post(
+        "/v1/devices/community/lookup",
+        json={"kind": "device_fingerprint", "identifiers": ["fp-x"]},
+        headers=second,
+    ).json()["entries"]
+    assert [e["confidence"] for e in found] == [90]
+    own = client.post(
+        "/v1/devices/community/remove",
+        json={"kind": "device_fingerprint", "hashed": [hashed]},
+        headers=first,
+    )
+    assert own.json()["changed"] == 1

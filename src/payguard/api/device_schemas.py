@@ -14,7 +14,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from payguard.api.schemas import Identifier, Strict, _storable
+from payguard.api.schemas import Identifier, Strict, UtcTime, _storable
 from payguard.devices.interfaces import (
     CommunityKind,
     Health,
@@ -22,6 +22,23 @@ from payguard.devices.interfaces import (
     Platform,
     RiskyAppKind,
 )
+
+
+def _not_blank(value: str) -> str:
+    """An identifier that is all whitespace would hash like every other blank one."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+#: A device fingerprint or app identifier as the partner knows it (hashed before storage).
+RawIdentifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=512),
+    AfterValidator(_storable),
+    AfterValidator(_not_blank),
+]
+
 
 Short = Annotated[str, StringConstraints(max_length=64), AfterValidator(_storable)]
 Package = Annotated[
@@ -83,7 +100,15 @@ class ReportIn(Strict):
     nonce: Nonce = Field(description="Fresh for every report; a repeat is refused")
     reported_at: AwareDatetime
     account_id: Identifier | None = None
-    fingerprint: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    fingerprint: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=256),
+            AfterValidator(_storable),
+            AfterValidator(_not_blank),
+        ]
+        | None
+    ) = None
     posture: dict[str, Any] = Field(description="See PostureIn; signatures cover its JSON")
     signature: SignatureIn | None = None
     play_integrity: PlayIntegrityIn | None = None
@@ -165,12 +190,12 @@ class GenuineAppsPublic(BaseModel):
 
 class CommunityEntryIn(Strict):
     kind: CommunityKind
-    identifier: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
+    identifier: RawIdentifier | None = Field(
         default=None, description="Hashed here (SHA-256 of the trimmed, lower-cased value)"
     )
     hashed: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
     confidence: Annotated[int, Field(ge=0, le=100)] = 80
-    expires_at: AwareDatetime | None = None
+    expires_at: UtcTime | None = None
     note: Annotated[str, StringConstraints(max_length=300), AfterValidator(_storable)] | None = None
 
 
@@ -194,7 +219,7 @@ class CommunityChangePublic(BaseModel):
 class CommunityLookupIn(Strict):
     kind: CommunityKind
     identifiers: Annotated[
-        list[Annotated[str, StringConstraints(min_length=1, max_length=512)]],
+        list[RawIdentifier],
         Field(min_length=1, max_length=1000),
     ]
 

@@ -43,6 +43,19 @@ from payguard.core.pan import mask_pans
 from payguard.risk.interfaces import ListKind
 
 
+def representable_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; one whose UTC time falls outside years 1-9999 (e.g.
+    9999-12-31T23:59-14:00) is refused instead of failing in the store."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be a time between the years 1 and 9999 in UTC") from None
+
+
+#: An aware datetime, kept in UTC.
+UtcTime = Annotated[AwareDatetime, AfterValidator(representable_utc)]
+
+
 def _storable(value: str) -> str:
     """Refuse text no store can hold: NUL (PostgreSQL) and lone surrogates (UTF-8)."""
     if "\x00" in value:
@@ -371,7 +384,7 @@ ListValue = Annotated[
 class ListItemsIn(Strict):
     kind: ListKind
     items: Annotated[list[ListValue], Field(min_length=1, max_length=1000)]
-    expires_at: AwareDatetime | None = None
+    expires_at: UtcTime | None = None
     note: Annotated[str, StringConstraints(max_length=500), AfterValidator(_storable)] | None = None
 
 

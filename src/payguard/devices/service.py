@@ -400,7 +400,17 @@ class DeviceService:
         actor: str,
         source_ip: str | None,
     ) -> int:
-        added = self.community.add(entries)
+        # An entry belongs to the source that listed it: another partner can neither
+        # overwrite nor (below) remove it, only list the same identifier once it is gone.
+        now = self._clock.now()
+        taken = {
+            (e.kind, e.hashed)
+            for kind in {e.kind for e in entries}
+            for e in self.community.lookup(kind, [x.hashed for x in entries if x.kind == kind], now)
+            if e.source != entries[0].source
+        }
+        entries = [e for e in entries if (e.kind, e.hashed) not in taken]
+        added = self.community.add(entries) if entries else 0
         self.verdicts.invalidate_community()
         self._audit.record(
             action=AuditAction.COMMUNITY_ADD,
@@ -422,7 +432,14 @@ class DeviceService:
         actor: str,
         source_ip: str | None,
     ) -> int:
-        removed = self.community.remove(kind, hashed)
+        """Remove the caller's own entries among `hashed` (others' are left alone)."""
+        source = f"tenant:{tenant_id}"
+        own = [
+            e.hashed
+            for e in self.community.lookup(kind, list(hashed), self._clock.now())
+            if e.source == source
+        ]
+        removed = self.community.remove(kind, own) if own else 0
         self.verdicts.invalidate_community()
         self._audit.record(
             action=AuditAction.COMMUNITY_REMOVE,
