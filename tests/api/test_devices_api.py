@@ -191,7 +191,8 @@ def test_play_integrity_levels(client, headers, clock, play, level: str, status:
         play.verdict(level, nonce="not-this-one-0000", package=PACKAGE, timestamp=clock.now())
     )
     refused = post(client, headers, {**other, "play_integrity": {"token": wrong}})
-    assert refused.status_code == 422 and refused.json()["error"]["field"] == "attestation"
+    assert refused.status_code == 422
+    assert refused.json()["error"]["field"] == "play_integrity.token"
 
 
 def test_app_attest_then_assertions_with_a_rising_counter(client, headers, clock, apple) -> None:

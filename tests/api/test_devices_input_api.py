@@ -714,8 +714,16 @@ IOS = {**POSTURE, "platform": "ios", "os_version": "18.1"}
 # Reports the service refuses after the schema let them through: (change, status, field or
 # error code).
 REFUSALS: dict[str, tuple[dict[str, Any], int, str]] = {
-    "play token garbage": ({"play_integrity": {"token": "garbage"}}, 422, "attestation"),
-    "play token not a jwe": ({"play_integrity": {"token": "a.b.c.d.e"}}, 422, "attestation"),
+    "play token garbage": (
+        {"play_integrity": {"token": "garbage"}},
+        422,
+        "play_integrity.token",
+    ),
+    "play token not a jwe": (
+        {"play_integrity": {"token": "a.b.c.d.e"}},
+        422,
+        "play_integrity.token",
+    ),
     "play token for a package without keys": (
         {
             "posture": {**POSTURE, "app_package": "com.other.app"},
@@ -745,12 +753,12 @@ REFUSALS: dict[str, tuple[dict[str, Any], int, str]] = {
     "attestation garbage": (
         {"posture": IOS, "app_attest": {"key_id": key_id(), "attestation": "garbage"}},
         422,
-        "attestation",
+        "app_attest.attestation",
     ),
     "attestation for a key id that is not base64": (
         {"posture": IOS, "app_attest": {"key_id": "not base64!", "attestation": "AAAA"}},
         422,
-        "key_id",
+        "app_attest.key_id",
     ),
     "both play integrity and app attest": (
         {
@@ -795,7 +803,7 @@ def test_play_integrity_tokens_minted_for_something_else_are_refused(shared) -> 
         refused = shared.post_report(
             device, {**body, "play_integrity": {"token": play.token(verdict)}}
         )
-        field_error(refused, "attestation")
+        field_error(refused, "play_integrity.token")
         shared.unrecorded(device)
     # A token from a different Play Console project (other keys) is garbage to this one.
     device = shared.fresh()
@@ -805,7 +813,8 @@ def test_play_integrity_tokens_minted_for_something_else_are_refused(shared) -> 
         stranger.verdict("strong", nonce=body["nonce"], package=PACKAGE, timestamp=clock.now())
     )
     field_error(
-        shared.post_report(device, {**body, "play_integrity": {"token": token}}), "attestation"
+        shared.post_report(device, {**body, "play_integrity": {"token": token}}),
+        "play_integrity.token",
     )
     shared.unrecorded(device)
 
@@ -838,7 +847,7 @@ def test_an_app_attest_key_is_the_device_it_was_attested_for(shared) -> None:
     assert made.status_code == 201, made.text
     # An attestation made for another challenge: refused.
     stale = shared.report(IOS)
-    field_error(shared.post_report(other, {**stale, "app_attest": proof}), "attestation")
+    field_error(shared.post_report(other, {**stale, "app_attest": proof}), "app_attest.attestation")
     # The owner's key asserting for another device: never attested there.
     later = shared.report(IOS)
     data = client_data(other, later["nonce"], canonical(later["posture"]))

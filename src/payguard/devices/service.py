@@ -10,7 +10,8 @@ attested is kept but judged at low assurance.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -240,13 +241,14 @@ class DeviceService:
                     "no Play Integrity keys are configured for this app package",
                     field="play_integrity",
                 )
-            verdict = playintegrity.verify_play_integrity(
-                report.play_integrity,
-                keys=keys,
-                expected_package=package or "",
-                expected_nonce=report.nonce,
-                now=now,
-            )
+            with _in_body("play_integrity.token"):
+                verdict = playintegrity.verify_play_integrity(
+                    report.play_integrity,
+                    keys=keys,
+                    expected_package=package or "",
+                    expected_nonce=report.nonce,
+                    now=now,
+                )
             facts_ = verdict.facts()
             if verdict.app_cert_digests:
                 # What Play attests about the app beats what the app says about itself: a
@@ -260,13 +262,14 @@ class DeviceService:
         if config is None:
             raise ValidationFailed("App Attest is not configured", field="app_attest")
         if proof.attestation is not None:
-            key = appattest.verify_attestation(
-                proof.attestation,
-                key_id=proof.key_id,
-                challenge=report.nonce.encode(),
-                config=config,
-                now=now,
-            )
+            with _in_body("app_attest"):
+                key = appattest.verify_attestation(
+                    proof.attestation,
+                    key_id=proof.key_id,
+                    challenge=report.nonce.encode(),
+                    config=config,
+                    now=now,
+                )
             return _apple_facts(), (key.key_id, key.public_key, key.counter)
         if proof.assertion is None:
             raise ValidationFailed(
@@ -276,13 +279,14 @@ class DeviceService:
             raise ValidationFailed(
                 "this App Attest key was never attested for the device", field="app_attest.key_id"
             )
-        counter = appattest.verify_assertion(
-            proof.assertion,
-            client_data=client_data(report.device_id, report.nonce, report.posture_json),
-            public_key=record.attest_public_key,
-            stored_counter=record.attest_counter,
-            config=config,
-        )
+        with _in_body("app_attest"):
+            counter = appattest.verify_assertion(
+                proof.assertion,
+                client_data=client_data(report.device_id, report.nonce, report.posture_json),
+                public_key=record.attest_public_key,
+                stored_counter=record.attest_counter,
+                config=config,
+            )
         return _apple_facts(), (proof.key_id, record.attest_public_key, counter)
 
     def _judge(
@@ -451,6 +455,18 @@ class DeviceService:
             details={"kind": kind.value, "count": len(hashed)},
         )
         return removed
+
+
+@contextmanager
+def _in_body(prefix: str) -> Iterator[None]:
+    """Name a verifier's refusal by where it sits in the request body: `attestation` from
+    the Play Integrity verifier is `play_integrity.token`; `key_id`, `attestation` and
+    `assertion` from App Attest's are under `app_attest.`."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        field = prefix if prefix.endswith(".token") else f"{prefix}.{exc.field}"
+        raise ValidationFailed(exc.message, field=field) from None
 
 
 def _apple_facts() -> AttestationFacts:
