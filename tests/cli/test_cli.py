@@ -172,3 +172,45 @@ def test_serve_tells_its_workers_how_many_they_are(env, monkeypatch) -> None:
     assert calls == [("127.0.0.1", 8123, 2)]
     assert os.environ["PAYGUARD_WORKERS"] == "2"  # read by each worker's Settings
     monkeypatch.delenv("PAYGUARD_WORKERS")
+
+
+def test_purge_forgets_old_housekeeping_rows_and_is_audited(env, tmp_path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from payguard.api.app import build_services
+    from payguard.audit.interfaces import AuditAction
+    from payguard.auth.interfaces import Session
+    from payguard.settings import Settings
+
+    services = build_services(Settings(database_url=f"sqlite:///{tmp_path}/cli.db"))
+    tenant, _ = services.tenants.create_tenant("acme", actor="test")
+    long_ago = datetime.now(UTC) - timedelta(days=90)
+    services.auth.repository.add_session(
+        Session(
+            tenant_id=tenant.id,
+            id="old-session",
+            user_id="acct-1",
+            level=1,
+            token_hash="a" * 64,
+            refresh_hash="b" * 64,
+            created_at=long_ago,
+            last_seen_at=long_ago,
+            idle_expires_at=long_ago + timedelta(minutes=30),
+            absolute_expires_at=long_ago + timedelta(hours=12),
+        )
+    )
+    services.close()
+
+    result = runner.invoke(app, ["purge", "--older-than-days", "30"])
+    assert result.exit_code == 0, result.output
+    assert "sessions: 1 removed" in result.output
+    assert "device_snapshots: 0 removed" in result.output
+    assert runner.invoke(app, ["purge", "--older-than-days", "0"]).exit_code == 2
+
+    services = build_services(Settings(database_url=f"sqlite:///{tmp_path}/cli.db"))
+    try:
+        assert services.auth.repository.get_session(tenant.id, "old-session") is None
+        records = services.audit.list(tenant_id=None, action=AuditAction.MAINTENANCE_PURGE)
+        assert len(records) == 1 and records[0].details["sessions"] == 1
+    finally:
+        services.close()

@@ -44,6 +44,7 @@ class AuditAction(StrEnum):
     DEVICE_APPS_SET = "device:genuine_apps"
     COMMUNITY_ADD = "community:add"
     COMMUNITY_REMOVE = "community:remove"
+    MAINTENANCE_PURGE = "maintenance:purge"
 
 
 class AuditOutcome(StrEnum):

@@ -211,6 +211,16 @@ class AuthRepository(Protocol):
         """Forget nonces that expired before `before`; returns how many."""
         ...
 
+    def purge_challenges(self, before: datetime) -> int:
+        """Every tenant's challenges that expired before `before` (settled or not: a
+        pending one that expired can no longer pass); returns how many."""
+        ...
+
+    def purge_sessions(self, before: datetime) -> int:
+        """Every tenant's sessions revoked, or past their absolute timeout, before
+        `before`; returns how many."""
+        ...
+
     # challenges
     def add_challenge(self, challenge: Challenge) -> None:
         """`Conflict` if the id is taken, or if it is a pending step-up and its assessment

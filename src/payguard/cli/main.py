@@ -1,4 +1,4 @@
-"""The `payguard` command: serve, demo, assess, tenants."""
+"""The `payguard` command: serve, demo, assess, tenants, purge."""
 
 from __future__ import annotations
 
@@ -355,6 +355,38 @@ def evaluate(
         html_out=html_out,
         drift=drift,
     )
+
+
+@app.command()
+def purge(
+    older_than_days: Annotated[
+        int, typer.Option(min=1, help="Keep device history, challenges and sessions this long")
+    ] = 30,
+) -> None:
+    """Housekeeping (run it daily, e.g. from cron): forget expired replay nonces, expired
+    community entries, and device history, challenges and sessions older than N days."""
+    from payguard.audit.interfaces import AuditAction, AuditOutcome
+
+    with _services() as services:
+        now = services.clock.now()
+        before = now - timedelta(days=older_than_days)
+        auth = services.auth.repository
+        counts = {
+            "nonces": auth.purge_nonces(now),
+            "community_entries": services.devices.community.purge_expired(now),
+            "challenges": auth.purge_challenges(before),
+            "sessions": auth.purge_sessions(before),
+            "device_snapshots": services.devices.repository.prune_history(before),
+        }
+        services.audit.record(
+            action=AuditAction.MAINTENANCE_PURGE,
+            actor="cli",
+            target="stores",
+            outcome=AuditOutcome.SUCCESS,
+            details={**counts, "older_than_days": older_than_days},
+        )
+    for name, count in counts.items():
+        typer.echo(f"{name}: {count:,} removed")
 
 
 if __name__ == "__main__":

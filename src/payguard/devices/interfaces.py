@@ -186,6 +186,10 @@ class CommunityLists(Protocol):
         """Increases on every change (cheap to poll)."""
         ...
 
+    def purge_expired(self, before: datetime) -> int:
+        """Delete the entries that expired before `before`; returns how many."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class HealthSnapshot:
@@ -223,6 +227,11 @@ class DeviceRepository(Protocol):
 
     def history(self, tenant_id: str, device_id: str, *, limit: int = 50) -> list[HealthSnapshot]:
         """Newest first."""
+        ...
+
+    def prune_history(self, before: datetime) -> int:
+        """Every tenant's snapshots taken before `before` (a device's latest health stays on
+        its record); returns how many were deleted."""
         ...
 
     def set_genuine_apps(self, tenant_id: str, apps: Sequence[tuple[str, Sequence[str]]]) -> None:

@@ -757,3 +757,40 @@ def test_racing_failures_are_all_counted(repository: AuthRepository, tenant: str
     final = repository.get_throttle(tenant, "account:acct-1")
     assert final.failures == RACERS
     assert final.locked_until == T0 + timedelta(seconds=60)
+
+
+# housekeeping: every tenant's old rows (dated long ago here, so that the purge cannot touch
+# what other tests keep in the shared database)
+
+ANCIENT = datetime(2001, 1, 1, tzinfo=UTC)
+
+
+def test_purge_removes_only_expired_challenges_and_ended_sessions(
+    repository: AuthRepository, tenant: str
+) -> None:
+    old = new_challenge(tenant, created_at=ANCIENT, expires_at=ANCIENT + timedelta(minutes=5))
+    fresh = new_challenge(tenant, created_at=ANCIENT, expires_at=ANCIENT + timedelta(days=400))
+    repository.add_challenge(old)
+    repository.add_challenge(fresh)
+    ended = new_session(
+        tenant, created_at=ANCIENT, absolute_expires_at=ANCIENT + timedelta(hours=12)
+    )
+    revoked = new_session(
+        tenant, created_at=ANCIENT, absolute_expires_at=ANCIENT + timedelta(days=400)
+    )
+    live = new_session(
+        tenant, created_at=ANCIENT, absolute_expires_at=ANCIENT + timedelta(days=400)
+    )
+    for session in (ended, revoked, live):
+        repository.add_session(session)
+    repository.revoke_session(tenant, revoked.id, ANCIENT + timedelta(hours=1), "test")
+    cutoff = ANCIENT + timedelta(days=30)
+
+    assert repository.purge_challenges(cutoff) >= 1
+    assert repository.purge_sessions(cutoff) >= 2
+
+    assert repository.get_challenge(tenant, old.id) is None
+    assert repository.get_challenge(tenant, fresh.id) is not None
+    assert repository.get_session(tenant, ended.id) is None
+    assert repository.get_session(tenant, revoked.id) is None
+    assert repository.get_session(tenant, live.id) is not None

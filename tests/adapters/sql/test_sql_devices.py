@@ -511,3 +511,31 @@ def test_the_hot_path_reads_only_the_health(devices: DeviceRepository, tenant: s
     assert devices.health_of(tenant, "unknown-device") is None
     assert devices.health_of(f"{tenant}-other", judged.device_id) is None
     assert devices.has_devices(f"{tenant}-other") is False
+
+
+ANCIENT = datetime(2001, 1, 1, tzinfo=UTC)
+
+
+def test_pruning_history_keeps_recent_snapshots_and_the_record(
+    devices: DeviceRepository, tenant: str
+) -> None:
+    record = devices.save(new_record(tenant, health=HEALTH, health_at=ANCIENT))
+    devices.add_snapshot(tenant, record.device_id, snapshot(ANCIENT))
+    devices.add_snapshot(tenant, record.device_id, snapshot(ANCIENT + timedelta(days=60)))
+    assert devices.prune_history(ANCIENT + timedelta(days=30)) >= 1
+    kept = devices.history(tenant, record.device_id)
+    assert [s.at for s in kept] == [ANCIENT + timedelta(days=60)]
+    assert devices.health_of(tenant, record.device_id) == HEALTH
+
+
+def test_purging_expired_community_entries_bumps_the_version(community: CommunityLists) -> None:
+    expired = entry(added_at=ANCIENT, expires_at=ANCIENT + timedelta(days=1))
+    lasting = entry(added_at=ANCIENT, expires_at=None)
+    community.add([expired, lasting])
+    before = community.version()
+    assert community.purge_expired(ANCIENT + timedelta(days=2)) >= 1
+    assert community.version() > before
+    found = community.lookup(
+        CommunityKind.DEVICE_FINGERPRINT, [expired.hashed, lasting.hashed], ANCIENT
+    )
+    assert [e.hashed for e in found] == [lasting.hashed]

@@ -280,6 +280,16 @@ class SqlAuthRepository:
         """Every tenant's: a housekeeping job, not a request, calls it."""
         return self._count(sa.delete(_N).where(_N.c.expires_at < before))
 
+    def purge_challenges(self, before: datetime) -> int:
+        return self._count(sa.delete(_CH).where(_CH.c.expires_at < before))
+
+    def purge_sessions(self, before: datetime) -> int:
+        return self._count(
+            sa.delete(_S).where(
+                sa.or_(_S.c.revoked_at < before, _S.c.absolute_expires_at < before)
+            )
+        )
+
     # challenges
 
     def add_challenge(self, challenge: Challenge) -> None:

@@ -135,6 +135,11 @@ class SqlDeviceRepository:
             return None
         return _health(tables.from_json(row[0]))
 
+    def prune_history(self, before: datetime) -> int:
+        with self._guard, self._writes.begin() as conn:
+            removed: int = conn.execute(sa.delete(_SN).where(_SN.c.at < before)).rowcount
+        return removed
+
     def has_devices(self, tenant_id: str) -> bool:
         query = sa.select(_D.c.device_id).where(_D.c.tenant_id == tenant_id).limit(1)
         with self._guard, self._reads.connect() as conn:
@@ -277,6 +282,15 @@ class SqlCommunityLists:
             if added or refreshed:
                 conn.execute(self._bump)
         return added
+
+    def purge_expired(self, before: datetime) -> int:
+        with self._guard, self._writes.begin() as conn:
+            removed: int = conn.execute(
+                sa.delete(_CE).where(_CE.c.expires_at.is_not(None), _CE.c.expires_at < before)
+            ).rowcount
+            if removed:
+                conn.execute(self._bump)
+        return removed
 
     def remove(self, kind: CommunityKind, hashed: Sequence[str]) -> int:
         unique = sorted(set(hashed))
