@@ -285,9 +285,7 @@ class SqlAuthRepository:
 
     def purge_sessions(self, before: datetime) -> int:
         return self._count(
-            sa.delete(_S).where(
-                sa.or_(_S.c.revoked_at < before, _S.c.absolute_expires_at < before)
-            )
+            sa.delete(_S).where(sa.or_(_S.c.revoked_at < before, _S.c.absolute_expires_at < before))
         )
 
     # challenges
