@@ -69,8 +69,12 @@ def server(tmp_path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
         yield process, port
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait(10)
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
 
 
 def _worker_pids(pid: int) -> set[int]:
@@ -111,6 +115,16 @@ def test_a_dead_worker_is_replaced(server) -> None:
     os.kill(victim, signal.SIGKILL)
     _wait_for(lambda: len(_worker_pids(process.pid) - before) == 1 and _healthy(port))
     assert len(_worker_pids(process.pid)) == 2
+
+
+def test_workers_stop_when_the_supervisor_is_killed(server) -> None:
+    process, port = server
+    workers = _worker_pids(process.pid)
+    assert len(workers) == 2
+    process.kill()  # SIGKILL: the supervisor cannot tell its workers anything
+    process.wait(10)
+    _wait_for(lambda: not any(_alive(pid) for pid in workers))
+    assert not _healthy(port)
 
 
 def _open_sockets(pid: int) -> int:

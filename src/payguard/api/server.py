@@ -14,6 +14,7 @@ SIGINT asks them all to finish their requests and stop.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -100,13 +101,32 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int) -> None:
+def _worker(host: str, port: int, supervisor: int) -> None:
     """One worker process: its own socket on the shared port, its own services."""
     import uvicorn
 
+    _die_with(supervisor)
     _configure_logs()
     sock = _listen(host, port)
     uvicorn.Server(_config()).run(sockets=[sock])
+
+
+#: prctl(2) option: the signal the kernel sends this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(supervisor: int) -> None:
+    """Stop when the supervisor dies, however it dies (even SIGKILL): orphaned workers would
+    keep the port through SO_REUSEPORT and serve beside a new supervisor's workers."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not glibc/Linux: the supervisor's stop is all there is
+        return
+    if os.getppid() != supervisor:  # it died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _supervise(host: str, port: int, workers: int) -> None:
@@ -120,7 +140,9 @@ def _supervise(host: str, port: int, workers: int) -> None:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def start() -> BaseProcess:
-        process = context.Process(target=_worker, args=(host, port), name="payguard-worker")
+        process = context.Process(
+            target=_worker, args=(host, port, os.getpid()), name="payguard-worker"
+        )
         process.start()
         return process
 
