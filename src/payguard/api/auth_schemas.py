@@ -8,6 +8,7 @@ from ipaddress import ip_address
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
+from webauthn.helpers import bytes_to_base64url
 
 from payguard.api.schemas import AmountIn, Identifier, Strict, _storable
 from payguard.auth.factors import FactorKind, Proof
@@ -322,8 +323,6 @@ class StepUpPublic(BaseModel):
 def step_up_public(
     challenge: Challenge, *, attempts_left: int, options: dict[str, Any] | None = None
 ) -> StepUpPublic:
-    from payguard.auth.service import b64url
-
     return StepUpPublic(
         challenge_id=challenge.id,
         assessment_id=challenge.assessment_id or "",
@@ -333,6 +332,6 @@ def step_up_public(
         expires_at=challenge.expires_at,
         attempts_left=attempts_left,
         binding=BindingPublic(**challenge.binding),
-        nonce=b64url(challenge.nonce),
+        nonce=bytes_to_base64url(challenge.nonce),
         options=options,
     )

@@ -9,16 +9,17 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from webauthn.helpers import base64url_to_bytes
+
 from payguard.auth import devicekeys, passkeys
 
 
 def step_up_digest(challenge: Mapping[str, Any]) -> bytes:
     """The payment digest of a step-up challenge as `POST /v1/auth/challenges` returns it:
     the WebAuthn challenge a passkey signs, and the body a bound device signs."""
-    nonce = str(challenge["nonce"])
     binding = challenge["binding"]
     return passkeys.transaction_challenge(
-        nonce=base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4)),
+        nonce=base64url_to_bytes(str(challenge["nonce"])),
         challenge_id=str(challenge["challenge_id"]),
         amount=binding["amount"],
         currency=binding["currency"],

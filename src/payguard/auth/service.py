@@ -10,7 +10,6 @@ sessions. Secrets never reach logs or audit details.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 import secrets
@@ -20,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
 from payguard.auth import devicekeys, passkeys, recovery, totp
@@ -142,14 +142,6 @@ def _account_key(user_id: str, kind: FactorKind) -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class AuthService:
@@ -334,7 +326,9 @@ class AuthService:
             user_name=user_id,
             display_name=user_id,
             challenge=challenge.nonce,
-            exclude=[_unb64(c.lookup) for c in existing if c.kind == "passkey" and c.lookup],
+            exclude=[
+                base64url_to_bytes(c.lookup) for c in existing if c.kind == "passkey" and c.lookup
+            ],
             timeout_ms=self.policy.challenge_ttl_seconds * 1000,
         )
         return challenge, options
@@ -376,10 +370,10 @@ class AuthService:
             kind=CredentialKind.PASSKEY,
             label=label,
             created_at=self._clock.now(),
-            lookup=b64url(new.credential_id),
+            lookup=bytes_to_base64url(new.credential_id),
             counter=new.sign_count,
             data={
-                "public_key": b64url(new.public_key),
+                "public_key": bytes_to_base64url(new.public_key),
                 "aaguid": new.aaguid,
                 "user_verified": new.user_verified,
                 "backed_up": new.backed_up,
@@ -575,7 +569,7 @@ class AuthService:
             )
         raw_id = passkeys.credential_id_of(proof.credential)
         credential = self.repository.find_credential(
-            user.tenant_id, CredentialKind.PASSKEY, b64url(raw_id)
+            user.tenant_id, CredentialKind.PASSKEY, bytes_to_base64url(raw_id)
         )
         if credential is None or credential.user_id != user.user_id:
             raise FactorRejected("this passkey is not registered for the user")
@@ -584,7 +578,7 @@ class AuthService:
                 self.relying_party,
                 response=proof.credential,
                 expected_challenge=expected,
-                public_key=_unb64(str(credential.data["public_key"])),
+                public_key=base64url_to_bytes(str(credential.data["public_key"])),
                 sign_count=credential.counter,
                 require_user_verification=False,
             )
@@ -880,7 +874,7 @@ class AuthService:
 
     def _passkey_ids(self, tenant_id: str, user_id: str) -> list[bytes]:
         return [
-            _unb64(c.lookup)
+            base64url_to_bytes(c.lookup)
             for c in self.repository.list_credentials(tenant_id, user_id)
             if c.kind == CredentialKind.PASSKEY and c.lookup
         ]

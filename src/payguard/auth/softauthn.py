@@ -23,7 +23,6 @@ import hashlib
 import json
 import secrets
 import struct
-from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Literal
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 import cbor2
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 __all__ = ["SOFT_AAGUID", "SoftAuthenticator", "Tamper"]
 
@@ -52,14 +52,6 @@ class Tamper(StrEnum):
     SIGNATURE = "signature"  # flip one bit of the assertion (or packed attestation) signature
     CLIENT_DATA = "client_data"  # add a member to clientDataJSON (every checked field intact)
     AUTHENTICATOR_DATA = "authenticator_data"  # change the sign count in authenticatorData
-
-
-def _b64url(data: bytes) -> str:
-    return urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64url(text: str) -> bytes:
-    return urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _extend_client_data(client_data: bytes) -> bytes:
@@ -184,7 +176,7 @@ class SoftAuthenticator:
         """CollectedClientData serialized as WebAuthn L2 §5.8.1.1 requires (member order fixed)."""
         members = {
             "type": type_,
-            "challenge": _b64url(challenge),
+            "challenge": bytes_to_base64url(challenge),
             "origin": origin,
             "crossOrigin": cross_origin,
         }
@@ -220,7 +212,7 @@ class SoftAuthenticator:
 
     @staticmethod
     def _listed_ids(descriptors: Any) -> set[bytes]:
-        return {_unb64url(d["id"]) for d in descriptors or () if isinstance(d, Mapping)}
+        return {base64url_to_bytes(d["id"]) for d in descriptors or () if isinstance(d, Mapping)}
 
     # -- ceremonies -------------------------------------------------------------------------
 
@@ -249,12 +241,14 @@ class SoftAuthenticator:
             raise ValueError("InvalidStateError: this credential is excluded")
         rp = rp_id if rp_id is not None else self._rp_id_of(options, origin, "rp")
         user_id = options.get("user", {}).get("id")
-        self.user_handle = _unb64url(user_id) if isinstance(user_id, str) else None
+        self.user_handle = base64url_to_bytes(user_id) if isinstance(user_id, str) else None
         self.rp_id = rp
 
         client_data = self.client_data_json(
             type_=client_data_type,
-            challenge=challenge if challenge is not None else _unb64url(options["challenge"]),
+            challenge=challenge
+            if challenge is not None
+            else base64url_to_bytes(options["challenge"]),
             origin=origin,
         )
         auth_data = self.authenticator_data(
@@ -279,7 +273,7 @@ class SoftAuthenticator:
         attestation_object = cbor2.dumps(
             {"fmt": self.attestation, "attStmt": att_stmt, "authData": auth_data}, canonical=True
         )
-        raw_id = _b64url(self.credential_id)
+        raw_id = bytes_to_base64url(self.credential_id)
         return {
             "id": raw_id,
             "rawId": raw_id,
@@ -287,11 +281,11 @@ class SoftAuthenticator:
             "authenticatorAttachment": "platform",
             "clientExtensionResults": {},
             "response": {
-                "clientDataJSON": _b64url(client_data),
-                "attestationObject": _b64url(attestation_object),
+                "clientDataJSON": bytes_to_base64url(client_data),
+                "attestationObject": bytes_to_base64url(attestation_object),
                 "transports": list(self.transports),
-                "authenticatorData": _b64url(auth_data),
-                "publicKey": _b64url(self.spki_public_key),
+                "authenticatorData": bytes_to_base64url(auth_data),
+                "publicKey": bytes_to_base64url(self.spki_public_key),
                 "publicKeyAlgorithm": self.alg,
             },
         }
@@ -319,7 +313,9 @@ class SoftAuthenticator:
         rp = rp_id if rp_id is not None else self._rp_id_of(options, origin, "rpId")
         client_data = self.client_data_json(
             type_=client_data_type,
-            challenge=challenge if challenge is not None else _unb64url(options["challenge"]),
+            challenge=challenge
+            if challenge is not None
+            else base64url_to_bytes(options["challenge"]),
             origin=origin,
         )
         auth_data = self.authenticator_data(
@@ -337,13 +333,13 @@ class SoftAuthenticator:
             bumped = struct.pack(">I", (self.sign_count + 1000) & 0xFFFFFFFF)
             auth_data = auth_data[:33] + bumped + auth_data[37:]
         response: dict[str, Any] = {
-            "clientDataJSON": _b64url(client_data),
-            "authenticatorData": _b64url(auth_data),
-            "signature": _b64url(signature),
+            "clientDataJSON": bytes_to_base64url(client_data),
+            "authenticatorData": bytes_to_base64url(auth_data),
+            "signature": bytes_to_base64url(signature),
         }
         if self.user_handle is not None:
-            response["userHandle"] = _b64url(self.user_handle)
-        raw_id = _b64url(self.credential_id)
+            response["userHandle"] = bytes_to_base64url(self.user_handle)
+        raw_id = bytes_to_base64url(self.credential_id)
         return {
             "id": raw_id,
             "rawId": raw_id,
