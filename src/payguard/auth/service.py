@@ -403,7 +403,7 @@ class AuthService:
         options = passkeys.authentication_options(
             self.relying_party,
             challenge=challenge.nonce,
-            allow=self._passkey_ids(tenant_id, user_id),
+            allow=self.passkey_ids(tenant_id, user_id),
             timeout_ms=self.policy.challenge_ttl_seconds * 1000,
         )
         return challenge, options
@@ -870,9 +870,7 @@ class AuthService:
         return challenge
 
     def passkey_ids(self, tenant_id: str, user_id: str) -> list[bytes]:
-        return self._passkey_ids(tenant_id, user_id)
-
-    def _passkey_ids(self, tenant_id: str, user_id: str) -> list[bytes]:
+        """The raw credential ids of the user's live passkeys (a ceremony's allow list)."""
         return [
             base64url_to_bytes(c.lookup)
             for c in self.repository.list_credentials(tenant_id, user_id)

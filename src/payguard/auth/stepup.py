@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -187,7 +187,8 @@ class StepUpService:
             return self._settle(challenge, passed=False, reason="expired", context=context)
         if not self._repository.count_attempt(tenant_id, challenge_id, challenge.attempts):
             raise Conflict("this challenge was answered concurrently; retry")
-        attempted = self.get(tenant_id, challenge_id)
+        # What count_attempt just stored, compare-and-set from `challenge`.
+        attempted = replace(challenge, attempts=challenge.attempts + 1)
         mismatch = self._mismatch(challenge, amount, payee)
         if mismatch is not None:
             kind = proofs[0].kind if proofs else FactorKind.PASSWORD
@@ -271,7 +272,8 @@ class StepUpService:
                 "final": final.value,
             },
         )
-        settled = self.get(tenant_id, challenge.id)
+        # What finish_challenge just stored, compare-and-set from the pending `challenge`.
+        settled = replace(challenge, status=status, completed_at=now, factors=tuple(factors))
         return StepUpResult(settled, decision, passed, attempts_left=0, level=level, reason=reason)
 
     @staticmethod

@@ -151,8 +151,9 @@ class DeviceService:
             tenant_id, f"device-report:{report.device_id}", report.nonce, now + 2 * MAX_SKEW
         ):
             raise Conflict("this report was already received (replayed nonce)")
-        for _ in range(_SAVE_ATTEMPTS):
-            record = self.repository.get(tenant_id, report.device_id)
+        for attempt in range(_SAVE_ATTEMPTS):
+            if attempt:  # another report saved the device meanwhile: judge on its copy
+                record = self.repository.get(tenant_id, report.device_id)
             health, updated = self._judge(
                 tenant_id, report, record, now, signed, attestation, attested_key
             )
