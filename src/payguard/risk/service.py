@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
@@ -109,17 +110,13 @@ class AssessmentService:
         first decision and changes no state."""
         touched = touch(event)
         document = event_to_document(event)
-        held = Reservation()
-        try:
+        with self._holding(tenant_id, event) as held:
             states = self._store.load_states(tenant_id, touched.keys)
             decision, updates = self._decide(tenant_id, event, touched, document, states, held)
             try:
                 stored = self._store.record(decision, updates)
             except StateConflict:
                 stored, decision = self._contended(tenant_id, event, touched, document, held)
-        except BaseException:
-            self._release(tenant_id, event, held, None)
-            raise
         self._release(tenant_id, event, held, stored, decision)
         return self._answer(stored, decision)
 
@@ -131,17 +128,13 @@ class AssessmentService:
             return self.assess(tenant_id, event)
         touched = touch(event)
         document = event_to_document(event)
-        held = Reservation()
-        try:
+        with self._holding(tenant_id, event) as held:
             states = committer.overlay(tenant_id, self._store.load_states(tenant_id, touched.keys))
             decision, updates = self._decide(tenant_id, event, touched, document, states, held)
             try:
                 stored = await committer.record(decision, updates)
             except StateConflict:
                 stored, decision = self._contended(tenant_id, event, touched, document, held)
-        except BaseException:
-            self._release(tenant_id, event, held, None)
-            raise
         self._release(tenant_id, event, held, stored, decision)
         return self._answer(stored, decision)
 
@@ -248,6 +241,16 @@ class AssessmentService:
                 return decision
             held.amount_minor = amount
         return exempted(decision)
+
+    @contextmanager
+    def _holding(self, tenant_id: str, event: Event) -> Iterator[Reservation]:
+        """The assessment's exemption reservation, given back if deciding or storing fails."""
+        held = Reservation()
+        try:
+            yield held
+        except BaseException:
+            self._release(tenant_id, event, held, None)
+            raise
 
     def _release(
         self,
