@@ -840,9 +840,6 @@ class AuthService:
 
     # -- challenges ----------------------------------------------------------------------
 
-    def open_challenge(self, challenge: Challenge) -> None:
-        self.repository.add_challenge(challenge)
-
     def _open(self, tenant_id: str, user_id: str, purpose: ChallengePurpose) -> Challenge:
         now = self._clock.now()
         challenge = Challenge(
