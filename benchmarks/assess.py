@@ -36,11 +36,11 @@ from pathlib import Path
 
 import orjson
 
-from payguard.api.app import Services, build_services
-from payguard.api.schemas import AssessmentRequest
 from payguard.risk.models.artifact import ModelArtifact
+from payguard.services import Services, build_services
 from payguard.settings import Settings
 from payguard.sim.traffic import simulate
+from payguard.wire.schemas import AssessmentRequest
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -135,10 +135,10 @@ def service_figures(calls: int) -> None:
     import tempfile
     from datetime import timedelta
 
-    from payguard.api.app import build_services
     from payguard.auth.factors import FactorKind, Proof
     from payguard.auth.service import Context
     from payguard.core.clock import FrozenClock
+    from payguard.services import build_services
     from payguard.settings import Settings
 
     calls = max(50, calls // 10)

@@ -6,8 +6,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from payguard.api.app import Services, build_services, create_app
+from payguard.api.app import create_app
 from payguard.core.clock import FrozenClock
+from payguard.services import Services, build_services
 from payguard.settings import Settings
 from payguard.tenancy.interfaces import Role
 

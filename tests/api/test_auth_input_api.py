@@ -20,10 +20,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payguard.api.app import Services, build_services, create_app
+from payguard.api.app import create_app
 from payguard.auth import devicekeys
 from payguard.auth.softauthn import SoftAuthenticator
 from payguard.core.clock import FrozenClock
+from payguard.services import Services, build_services
 from payguard.settings import Settings
 
 PASSWORD = "correct horse battery staple"

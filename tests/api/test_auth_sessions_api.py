@@ -13,8 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from payguard.api.app import build_services, create_app
+from payguard.api.app import create_app
 from payguard.core.clock import FrozenClock
+from payguard.services import build_services
 from payguard.settings import Settings
 from payguard.tenancy.interfaces import Role
 

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from payguard.api.app import Services, build_services, create_app
+from payguard.api.app import create_app
 from payguard.core.clock import FrozenClock
 from payguard.devices.service import canonical, client_data
 from payguard.devices.softattest import SoftAppAttest, SoftPlayIntegrity
+from payguard.services import Services, build_services
 from payguard.settings import Settings
 from payguard.tenancy.interfaces import Role
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 from tests.risk.model_fixtures import artifact
 
-from payguard.api.app import Services
 from payguard.audit.interfaces import AuditAction
+from payguard.services import Services
 from payguard.tenancy.interfaces import Role
 
 

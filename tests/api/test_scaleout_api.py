@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 
 from payguard.adapters.bus.nats import NatsEventBus
 from payguard.adapters.kv.redis import RedisEntityStateStore
-from payguard.api.app import build_services, create_app
+from payguard.api.app import create_app
 from payguard.core.bus import DECISION_MADE
+from payguard.services import build_services
 from payguard.settings import Settings
 
 

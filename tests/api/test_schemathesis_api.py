@@ -17,8 +17,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payguard.api.app import Services, build_services, create_app
+from payguard.api.app import create_app
 from payguard.core.clock import FrozenClock
+from payguard.services import Services, build_services
 from payguard.settings import Settings
 
 

@@ -8,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from payguard.adapters.kv.memory import CachingAssessmentStore
-from payguard.api.app import build_services, create_app
+from payguard.api.app import create_app
+from payguard.services import build_services
 from payguard.settings import Settings
 
 RULES = """

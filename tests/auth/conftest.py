@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from payguard.api.app import Services, build_services
 from payguard.core.clock import FrozenClock
+from payguard.services import Services, build_services
 from payguard.settings import Settings
 
 SettingsFactory = Callable[..., Settings]

@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payguard.api.app import Services, build_services
 from payguard.auth import devicekeys
 from payguard.auth import service as auth_service
 from payguard.auth.factors import FactorKind, Passed, Proof
@@ -36,6 +35,7 @@ from payguard.core.errors import (
     NotFound,
     ValidationFailed,
 )
+from payguard.services import Services, build_services
 from payguard.settings import Settings
 
 PASSWORD = "correct horse battery staple"

@@ -12,7 +12,6 @@ from typing import Any
 import pyotp
 import pytest
 
-from payguard.api.app import Services
 from payguard.audit.interfaces import AuditAction
 from payguard.auth.factors import FactorKind, Proof
 from payguard.auth.interfaces import Challenge, ChallengePurpose, ChallengeStatus
@@ -24,6 +23,7 @@ from payguard.core.decisions import Action, Decision
 from payguard.core.errors import Conflict, NotFound, ValidationFailed
 from payguard.core.events import Device, Event, EventType, Payee
 from payguard.core.money import Money
+from payguard.services import Services
 
 PASSWORD = "correct horse battery staple"
 USER = "acct-1"

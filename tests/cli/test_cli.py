@@ -177,9 +177,9 @@ def test_serve_tells_its_workers_how_many_they_are(env, monkeypatch) -> None:
 def test_purge_forgets_old_housekeeping_rows_and_is_audited(env, tmp_path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from payguard.api.app import build_services
     from payguard.audit.interfaces import AuditAction
     from payguard.auth.interfaces import Session
+    from payguard.services import build_services
     from payguard.settings import Settings
 
     services = build_services(Settings(database_url=f"sqlite:///{tmp_path}/cli.db"))

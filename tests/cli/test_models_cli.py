@@ -9,10 +9,10 @@ import pytest
 from tests.risk.model_fixtures import artifact
 from typer.testing import CliRunner
 
-from payguard.api.app import build_services
 from payguard.audit.interfaces import AuditAction
 from payguard.cli.main import app
 from payguard.ml.interfaces import ModelStatus
+from payguard.services import build_services
 from payguard.settings import Settings
 
 runner = CliRunner()

@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from payguard.api.app import build_services
 from payguard.core.clock import FrozenClock
 from payguard.core.decisions import Outcome
 from payguard.ml.dataset import Dataset
 from payguard.ml.replay import FeatureTable, load_features, replay, replay_dataset
 from payguard.risk.engine import dense
 from payguard.risk.models.vector import Vectorizer
+from payguard.services import build_services
 from payguard.settings import Settings
 
 from .conftest import write_sim_dir

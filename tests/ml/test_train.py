@@ -111,9 +111,9 @@ def test_cli_refuses_bad_input_with_code_2(env: Path, tmp_path: Path) -> None:
 
 
 def test_retrain_from_recorded_outcomes(env: Path) -> None:
-    from payguard.api.app import build_services
     from payguard.core.clock import FrozenClock
     from payguard.core.decisions import Outcome
+    from payguard.services import build_services
     from payguard.settings import Settings
 
     from .conftest import START, write_sim_dir

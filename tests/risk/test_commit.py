@@ -8,9 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from payguard.api.app import Services, build_services
-from payguard.core.errors import BackendUnavailable
-from payguard.risk.interfaces import StateConflict
+from payguard.core.errors import BackendUnavailable, StateConflict
+from payguard.services import Services, build_services
 from payguard.settings import Settings
 
 

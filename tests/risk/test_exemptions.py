@@ -16,7 +16,6 @@ import sqlalchemy as sa
 import yaml
 from tests.risk.conftest import EventFactory
 
-from payguard.api.app import Services, build_services
 from payguard.auth.factors import FactorKind, Proof
 from payguard.auth.service import Context
 from payguard.core.clock import FrozenClock
@@ -28,12 +27,13 @@ from payguard.core.decisions import (
     Reason,
     StepUp,
 )
-from payguard.core.errors import NotFound, ValidationFailed
+from payguard.core.errors import NotFound, StateConflict, ValidationFailed
 from payguard.core.events import Event, EventType
 from payguard.core.money import Money
 from payguard.risk.exemptions import EXEMPT, exempted, exemptible
-from payguard.risk.interfaces import Decide, EntityState, StateConflict
+from payguard.risk.interfaces import Decide, EntityState
 from payguard.risk.rules.ruleset import LowRiskExemption, compile_rule_set, parse
+from payguard.services import Services, build_services
 from payguard.settings import Settings
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

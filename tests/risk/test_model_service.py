@@ -11,11 +11,11 @@ import pytest
 from tests.risk.conftest import EventFactory
 from tests.risk.model_fixtures import artifact
 
-from payguard.api.app import Services, build_services
 from payguard.audit.interfaces import AuditAction, AuditOutcome
 from payguard.core.clock import FrozenClock
 from payguard.core.errors import NotFound, ValidationFailed
 from payguard.ml.interfaces import ModelStatus
+from payguard.services import Services, build_services
 from payguard.settings import Settings
 
 

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payguard.api.app import Services, build_services
 from payguard.core.decisions import Decision
-from payguard.core.errors import Conflict
+from payguard.core.errors import Conflict, StateConflict
 from payguard.risk.commit import GroupCommitter
-from payguard.risk.interfaces import AssessmentStore, Decide, EntityState, StateConflict
+from payguard.risk.interfaces import AssessmentStore, Decide, EntityState
 from payguard.risk.models.null import NullScorer
 from payguard.risk.service import MAX_BACKOFF, AssessmentService, backoff
+from payguard.services import Services, build_services
 from payguard.settings import Settings
 
 

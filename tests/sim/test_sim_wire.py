@@ -12,10 +12,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payguard.api.schemas import AssessmentRequest
 from payguard.core.money import CURRENCIES, minor_units
 from payguard.sim import SimulatedEvent, simulate
 from payguard.sim.attacks import TYPOLOGIES
+from payguard.wire.schemas import AssessmentRequest
 
 EVENT_TYPES = {
     "login",

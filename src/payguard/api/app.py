@@ -1,27 +1,17 @@
-"""The composition root: the only place backends are built from settings and wired together."""
+"""The FastAPI application: routers, error mapping, middleware and OpenAPI adjustments.
+
+Its services come from the composition root, `payguard.services`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 
-from payguard import __version__, runtime
-from payguard.adapters.sql.assessments import SqlAssessmentStore
-from payguard.adapters.sql.audit import SqlAuditRepository
-from payguard.adapters.sql.auth import SqlAuthRepository
-from payguard.adapters.sql.devices import SqlCommunityLists, SqlDeviceRepository
-from payguard.adapters.sql.engine import create_sql_engine, migrate
-from payguard.adapters.sql.lists import SqlListRepository
-from payguard.adapters.sql.models import SqlModelRegistry
-from payguard.adapters.sql.rules import SqlRuleSetRepository
-from payguard.adapters.sql.tenants import SqlTenantRepository
+from payguard import __version__
 from payguard.api import errors
 from payguard.api.responses import FastJSON
 from payguard.api.routes import (
@@ -34,287 +24,14 @@ from payguard.api.routes import (
     models,
     rules,
 )
-from payguard.api.schemas import AssessmentRequest
-from payguard.audit.service import AuditService
-from payguard.auth.passkeys import RelyingParty
-from payguard.auth.passwords import PasswordHasher
-from payguard.auth.sealing import SecretBox, key_from_base64, load_or_create_key
-from payguard.auth.service import AuthPolicy, AuthService, SessionLimits
-from payguard.auth.signals import EngineSignals
-from payguard.auth.stepup import StepUpService
-from payguard.core.bus import EventBus
-from payguard.core.clock import Clock, SystemClock
-from payguard.devices.appattest import AppAttestConfig
-from payguard.devices.playintegrity import PlayIntegrityKeys
-from payguard.devices.policy import HealthPolicy, default_policy
-from payguard.devices.service import DeviceService
-from payguard.devices.serving import DeviceVerdicts
-from payguard.ml.registry import ModelService
-from payguard.risk.commit import GroupCommitter
-from payguard.risk.interfaces import AssessmentStore, Scorer
-from payguard.risk.lists import ListService
-from payguard.risk.models.serving import ModelScorers, StaticModels
-from payguard.risk.rules.service import RuleService
-from payguard.risk.service import AssessmentService
+from payguard.services import Services, build_services
 from payguard.settings import Settings
-from payguard.tenancy.service import TenantService
+from payguard.wire.schemas import AssessmentRequest
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-@dataclass
-class Services:
-    """Everything the API and CLI use, built once per process."""
-
-    settings: Settings
-    clock: Clock
-    engine: sa.Engine
-    bus: EventBus
-    audit: AuditService
-    tenants: TenantService
-    rules: RuleService
-    lists: ListService
-    assessments: AssessmentService
-    models: ModelService
-    auth: AuthService
-    step_up: StepUpService
-    devices: DeviceService
-    closers: list[Callable[[], None]]
-
-    def readiness(self) -> dict[str, bool]:
-        checks: dict[str, bool] = {}
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-            checks["database"] = True
-        except sa.exc.SQLAlchemyError:
-            checks["database"] = False
-        return checks
-
-    def close(self) -> None:
-        for close in reversed(self.closers):
-            close()
-        self.engine.dispose()
-
-
-def _bus(settings: Settings) -> EventBus:
-    if settings.bus_url.startswith("memory://"):
-        from payguard.adapters.bus.memory import MemoryEventBus
-
-        return MemoryEventBus()
-    if settings.bus_url.startswith("nats://"):
-        from payguard.adapters.bus.nats import NatsEventBus
-
-        return NatsEventBus(settings.bus_url, namespace=settings.namespace)
-    raise ValueError(f"PAYGUARD_BUS_URL must be memory:// or nats://, not {settings.bus_url!r}")
-
-
-def _store(
-    settings: Settings, engine: sa.Engine, closers: list[Callable[[], None]]
-) -> AssessmentStore:
-    if settings.kv_url.startswith("memory://"):
-        from payguard.adapters.kv.memory import CachingAssessmentStore
-
-        # Embedded: entity state lives in the relational store, atomically with decisions,
-        # behind an in-process cache (one worker) that version checks keep honest.
-        cache = settings.state_cache
-        if cache is None:
-            cache = settings.workers == 1
-        store = SqlAssessmentStore(engine)
-        return CachingAssessmentStore(store) if cache else store
-    if settings.kv_url.startswith(("redis://", "rediss://")):
-        from payguard.adapters.kv.redis import RedisEntityStateStore
-
-        states = RedisEntityStateStore(settings.kv_url, namespace=settings.namespace)
-        closers.append(states.close)
-        return SqlAssessmentStore(engine, external_states=states)
-    raise ValueError(f"PAYGUARD_KV_URL must be memory:// or redis://, not {settings.kv_url!r}")
-
-
-def build_services(
-    settings: Settings | None = None, *, clock: Clock | None = None, scorer: Scorer | None = None
-) -> Services:
-    """Build every backend named by `settings` and the services on top of them.
-
-    `scorer` (tests, tools) serves that one model to every tenant instead of each tenant's
-    promoted model from the registry.
-    """
-    settings = settings or Settings()
-    clock = clock or SystemClock()
-    runtime.tune()
-    engine = create_sql_engine(settings.database_url, pool_size=settings.db_pool_size)
-    migrate(engine)
-    closers: list[Callable[[], None]] = []
-    bus = _bus(settings)
-    closers.append(bus.close)
-    audit_service = AuditService(SqlAuditRepository(engine), clock)
-    ttl = settings.cache_ttl_seconds
-    tenants = TenantService(SqlTenantRepository(engine), audit=audit_service, clock=clock, ttl=ttl)
-    rule_service = RuleService(
-        SqlRuleSetRepository(engine), audit=audit_service, bus=bus, clock=clock, ttl=ttl
-    )
-    list_service = ListService(
-        SqlListRepository(engine), audit=audit_service, bus=bus, clock=clock, ttl=ttl
-    )
-    store = _store(settings, engine, closers)
-    auth_repository = SqlAuthRepository(engine)
-    device_repository = SqlDeviceRepository(engine)
-    community = SqlCommunityLists(engine)
-    now = clock.now
-    verdicts = DeviceVerdicts(device_repository, community, now=now, ttl=ttl)
-    model_registry = SqlModelRegistry(engine)
-    serving: ModelScorers | StaticModels
-    if scorer is None:
-        serving = ModelScorers(model_registry, ttl=ttl, timer=lambda: now().timestamp())
-    else:
-        serving = StaticModels(scorer)
-    committer = None
-    group_commit = settings.group_commit
-    if group_commit is None:
-        group_commit = engine.dialect.name == "postgresql"
-    if group_commit:
-        committer = GroupCommitter(store)
-        closers.append(committer.close)
-    assessment_service = AssessmentService(
-        store=store,
-        rules=rule_service,
-        lists=list_service,
-        models=serving,
-        bus=bus,
-        audit=audit_service,
-        clock=clock,
-        retries=settings.state_retries,
-        committer=committer,
-        exemptions=auth_repository,
-        devices=verdicts,
-    )
-    auth_service = _auth(settings, auth_repository, audit_service, bus, clock, assessment_service)
-    return Services(
-        settings=settings,
-        clock=clock,
-        engine=engine,
-        bus=bus,
-        audit=audit_service,
-        tenants=tenants,
-        rules=rule_service,
-        lists=list_service,
-        assessments=assessment_service,
-        models=ModelService(
-            model_registry,
-            store=store,
-            audit=audit_service,
-            bus=bus,
-            clock=clock,
-            changed=serving.invalidate,
-        ),
-        auth=auth_service,
-        step_up=StepUpService(
-            auth_service, assessment_service, audit=audit_service, bus=bus, clock=clock
-        ),
-        devices=DeviceService(
-            device_repository,
-            community,
-            keys=auth_repository,
-            audit=audit_service,
-            bus=bus,
-            clock=clock,
-            policy=_device_policy(settings),
-            verdicts=verdicts,
-            play_integrity={
-                package: PlayIntegrityKeys.from_base64(
-                    keys["decryption_key"], keys["verification_key"]
-                )
-                for package, keys in settings.play_integrity_keys.items()
-            },
-            app_attest=_app_attest(settings),
-        ),
-        closers=closers,
-    )
-
-
-def _device_policy(settings: Settings) -> HealthPolicy:
-    if settings.device_policy_file:
-        return HealthPolicy.compile(Path(settings.device_policy_file).read_text())
-    return default_policy()
-
-
-def _app_attest(settings: Settings) -> AppAttestConfig | None:
-    if not (settings.app_attest_team_id and settings.app_attest_bundle_id):
-        return None
-    roots = tuple(
-        root if root.lstrip().startswith("-----BEGIN") else Path(root).read_text()
-        for root in settings.app_attest_roots
-    )
-    if not roots:
-        raise ValueError("PAYGUARD_APP_ATTEST_ROOTS must name at least one root certificate")
-    return AppAttestConfig(
-        team_id=settings.app_attest_team_id,
-        bundle_id=settings.app_attest_bundle_id,
-        roots=roots,
-        production=settings.app_attest_production,
-    )
-
-
-def _key_file(settings: Settings) -> Path:
-    """Where the TOTP sealing key lives when no `auth_key` is given."""
-    if settings.auth_key_file:
-        return Path(settings.auth_key_file)
-    url = sa.engine.make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database).parent / "auth.key"
-    return Path("var/auth.key")
-
-
-def _auth(
-    settings: Settings,
-    repository: SqlAuthRepository,
-    audit: AuditService,
-    bus: EventBus,
-    clock: Clock,
-    assessments: AssessmentService,
-) -> AuthService:
-    box: SecretBox | Callable[[], SecretBox]
-    if settings.auth_key:  # checked now: a bad key must stop the start, not the first TOTP
-        box = SecretBox(key_from_base64(settings.auth_key))
-    else:
-        path = _key_file(settings)
-        box = lambda: SecretBox(load_or_create_key(path))  # noqa: E731 - read on first use
-
-    timeouts = {
-        level: SessionLimits(
-            idle=getattr(settings, f"session_idle_aal{level}"),
-            absolute=getattr(settings, f"session_absolute_aal{level}"),
-        )
-        for level in (1, 2, 3)
-    }
-    return AuthService(
-        repository,
-        audit=audit,
-        bus=bus,
-        clock=clock,
-        hasher=PasswordHasher(
-            time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
-        ),
-        box=box,
-        relying_party=RelyingParty(
-            id=settings.webauthn_rp_id,
-            name=settings.webauthn_rp_name,
-            origins=tuple(settings.webauthn_origins),
-        ),
-        policy=AuthPolicy(
-            lockout_threshold=settings.lockout_threshold,
-            lockout_seconds=settings.lockout_seconds,
-            ip_lockout_threshold=settings.ip_lockout_threshold,
-            challenge_ttl_seconds=settings.challenge_ttl_seconds,
-            challenge_max_attempts=settings.challenge_max_attempts,
-            issuer=settings.webauthn_rp_name,
-            sessions=timeouts,
-        ),
-        signals=EngineSignals(assessments, clock),
-    )
 
 
 class BodyLimit:

@@ -8,32 +8,96 @@ writer wants and saves a thread hop per request. Scale out with more workers.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from payguard.audit.interfaces import AuditAction, AuditOutcome
+from payguard.audit.interfaces import Actor, AuditAction
+from payguard.audit.service import AuditService
+from payguard.auth.service import AuthService
+from payguard.auth.stepup import StepUpService
+from payguard.core.clock import Clock
 from payguard.core.errors import PermissionDenied
+from payguard.devices.service import DeviceService
+from payguard.ml.registry import ModelService
+from payguard.risk.lists import ListService
+from payguard.risk.rules.service import RuleService
+from payguard.risk.service import AssessmentService
+from payguard.services import Services
 from payguard.tenancy.interfaces import Principal, Role
 
-if TYPE_CHECKING:
-    from payguard.api.app import Services
 
-
-async def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """The process's services, built by the composition root (`payguard.services`)."""
     services: Services = request.app.state.services
     return services
 
 
-ServicesDep = Annotated["Services", Depends(get_services)]
+async def _assessments(request: Request) -> AssessmentService:
+    return services_of(request).assessments
+
+
+async def _rules(request: Request) -> RuleService:
+    return services_of(request).rules
+
+
+async def _lists(request: Request) -> ListService:
+    return services_of(request).lists
+
+
+async def _models(request: Request) -> ModelService:
+    return services_of(request).models
+
+
+async def _audit(request: Request) -> AuditService:
+    return services_of(request).audit
+
+
+async def _auth(request: Request) -> AuthService:
+    return services_of(request).auth
+
+
+async def _step_up(request: Request) -> StepUpService:
+    return services_of(request).step_up
+
+
+async def _devices(request: Request) -> DeviceService:
+    return services_of(request).devices
+
+
+async def _readiness(request: Request) -> Callable[[], dict[str, bool]]:
+    return services_of(request).readiness
+
+
+async def _clock(request: Request) -> Clock:
+    return services_of(request).clock
+
+
+Assessments = Annotated[AssessmentService, Depends(_assessments)]
+Rules = Annotated[RuleService, Depends(_rules)]
+Lists = Annotated[ListService, Depends(_lists)]
+Models = Annotated[ModelService, Depends(_models)]
+AuditLog = Annotated[AuditService, Depends(_audit)]
+Auth = Annotated[AuthService, Depends(_auth)]
+StepUps = Annotated[StepUpService, Depends(_step_up)]
+Devices = Annotated[DeviceService, Depends(_devices)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+# TEMPORARY: the whole container, until the auth and devices routes take narrow services.
+ServicesDep = Annotated[Services, Depends(services_of)]
+Readiness = Annotated[Callable[[], dict[str, bool]], Depends(_readiness)]
 
 
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def actor_of(principal: Principal, request: Request) -> Actor:
+    """The audit actor for a request made with `principal`'s API key."""
+    return Actor.api_key(principal.tenant_id, principal.key_id, client_ip(request))
+
+
 def get_principal(request: Request) -> Principal:
-    services: Services = request.app.state.services
+    services = services_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, raw = header.partition(" ")
     token = raw.strip() if scheme.lower() == "bearer" else None
@@ -47,14 +111,10 @@ def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]
     async def dependency(request: Request) -> Principal:
         principal = get_principal(request)
         if principal.role not in allowed:
-            services: Services = request.app.state.services
-            services.audit.record(
-                action=AuditAction.ACCESS_DENIED,
-                actor=f"apikey:{principal.key_id}",
-                target=f"{request.method} {request.url.path}",
-                outcome=AuditOutcome.DENIED,
-                tenant_id=principal.tenant_id,
-                source_ip=client_ip(request),
+            services_of(request).audit.denied(
+                AuditAction.ACCESS_DENIED,
+                actor_of(principal, request),
+                f"{request.method} {request.url.path}",
                 details={"role": principal.role.value},
             )
             raise PermissionDenied(f"role {principal.role.value!r} may not do this")

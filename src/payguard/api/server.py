@@ -68,14 +68,9 @@ def _migrate() -> None:
     """Bring the schema up to date once, before the workers start: several workers migrating
     a fresh database at once queue on its write lock and, on a slow machine, one can wait past
     the busy timeout and die. Each worker's own migrate is then a quick no-op."""
-    from payguard.adapters.sql.engine import create_sql_engine, migrate
-    from payguard.settings import Settings
+    from payguard.services import migrate_database
 
-    engine = create_sql_engine(Settings().database_url)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
+    migrate_database()
 
 
 def _configure_logs() -> None:

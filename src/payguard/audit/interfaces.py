@@ -54,6 +54,33 @@ class AuditOutcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts, carried from the edge (an API request, a CLI command, the platform itself)
+    to every audit record the action writes.
+
+    `name` is what the record's `actor` column shows (`apikey:<id>`, `cli`, `demo`,
+    `payguard`); `tenant_id` is the caller's own tenant, the default tenant of its records;
+    `operator` is a person acting through the caller, when one is known.
+    """
+
+    name: str
+    tenant_id: str | None = None
+    source_ip: str | None = None
+    key_id: str | None = None
+    operator: str | None = None
+
+    @classmethod
+    def api_key(cls, tenant_id: str, key_id: str, source_ip: str | None) -> Actor:
+        """A partner's API key calling over HTTP."""
+        return cls(f"apikey:{key_id}", tenant_id=tenant_id, source_ip=source_ip, key_id=key_id)
+
+    @classmethod
+    def system(cls, name: str = "payguard", *, tenant_id: str | None = None) -> Actor:
+        """payguard itself, or a local tool (`cli`, `demo`), acting with no request behind it."""
+        return cls(name, tenant_id=tenant_id)
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRecord:
     id: str
     at: datetime
@@ -79,7 +106,44 @@ class AuditRepository(Protocol):
 
 
 class AuditWriter(Protocol):
-    """What every capability calls for a security-relevant action."""
+    """What every capability calls for a security-relevant action: one line per action
+    through `success`, `denied` or `failure`; `record` is the long form underneath."""
+
+    def success(
+        self,
+        action: AuditAction,
+        actor: Actor,
+        target: str,
+        *,
+        tenant_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        """The action was done. `tenant_id` defaults to the actor's tenant."""
+        ...
+
+    def denied(
+        self,
+        action: AuditAction,
+        actor: Actor,
+        target: str,
+        *,
+        tenant_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        """The action was refused (no permission, locked, bad credentials)."""
+        ...
+
+    def failure(
+        self,
+        action: AuditAction,
+        actor: Actor,
+        target: str,
+        *,
+        tenant_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        """The action was attempted and did not succeed."""
+        ...
 
     def record(
         self,

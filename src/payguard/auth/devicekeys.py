@@ -16,8 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
-from datetime import datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,11 +23,20 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from payguard.core.errors import AuthenticationFailed, ValidationFailed
+from payguard.core.errors import ValidationFailed
+from payguard.core.replay import MAX_SKEW_SECONDS, check_freshness, check_nonce
+
+__all__ = [
+    "ALGORITHMS",
+    "MAX_SKEW_SECONDS",
+    "check_freshness",
+    "check_nonce",
+    "parse_public_key",
+    "signed_message",
+    "verify_signature",
+]
 
 ALGORITHMS = ("ed25519", "p256")
-MAX_SKEW_SECONDS = 300
-NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 CONTEXT = "payguard-device-v1"
 
 _MAX_ENCODED = 1024  # far above any key or signature here; bounds the decoding work
@@ -137,17 +144,3 @@ def _verify_p256(key: ec.EllipticCurvePublicKey, raw: bytes, message: bytes) -> 
         except (InvalidSignature, ValueError):
             continue
     return False
-
-
-def check_freshness(timestamp: int, *, now: datetime, skew: int = MAX_SKEW_SECONDS) -> None:
-    """Refuse a signed timestamp more than `skew` seconds from `now`, either way."""
-    if abs(int(now.timestamp()) - timestamp) > skew:
-        raise AuthenticationFailed("device signature timestamp is stale")
-
-
-def check_nonce(nonce: str) -> None:
-    """Refuse a nonce that is not 16-128 characters of A-Z, a-z, 0-9, `_` and `-`."""
-    if not isinstance(nonce, str) or NONCE.fullmatch(nonce) is None:
-        raise ValidationFailed(
-            "nonce must be 16 to 128 characters of letters, digits, '_' and '-'", field="nonce"
-        )

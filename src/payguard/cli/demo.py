@@ -31,11 +31,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from payguard.api.app import build_services, create_app
+from payguard.api.app import create_app
 from payguard.cli.demo_devices import DeviceReports
 from payguard.cli.demo_model import TRAINING_CUSTOMERS, ensure_model
 from payguard.cli.demo_stepup import StepUps
 from payguard.logconfig import configure
+from payguard.services import build_services
 from payguard.settings import Settings
 from payguard.sim.traffic import SimulatedEvent, simulate, stream
 from payguard.tenancy.interfaces import Role

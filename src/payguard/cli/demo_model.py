@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from payguard.api.app import Services
+from payguard.services import Services
 
 #: Simulated history the demo model learns from: big enough for every typology to appear
 #: many times, small enough to train in well under a minute on a laptop.

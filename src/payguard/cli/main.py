@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,14 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 import orjson
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
+from payguard.cli.context import err
+from payguard.cli.context import services as _services
+from payguard.cli.context import tenant_named as _tenant_named
 from payguard.cli.models import models_app
-from payguard.core.errors import NotFound, PayguardError, ValidationFailed, field_path
-from payguard.tenancy.interfaces import Role, Tenant
+from payguard.core.errors import PayguardError, ValidationFailed, field_path
+from payguard.tenancy.interfaces import Role
 
 if TYPE_CHECKING:
-    from payguard.api.app import Services
+    pass
 
 app = typer.Typer(
     no_args_is_help=True, help="payguard: real-time fraud decisions for mobile payments."
@@ -27,8 +27,6 @@ app = typer.Typer(
 tenants_app = typer.Typer(no_args_is_help=True, help="Partner tenants and their API keys.")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(models_app, name="models")
-
-err = Console(stderr=True)
 
 
 @app.command()
@@ -49,28 +47,6 @@ def serve(
     # The workers build their services from the environment: tell them how many they are.
     os.environ["PAYGUARD_WORKERS"] = str(workers)
     run(host, port, workers)
-
-
-@contextmanager
-def _services() -> Iterator[Services]:
-    """The platform's services for one command; a domain error ends it with exit code 2."""
-    from payguard.api.app import build_services
-
-    services = build_services()
-    try:
-        yield services
-    except PayguardError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
-    finally:
-        services.close()
-
-
-def _tenant_named(services: Services, name: str) -> Tenant:
-    tenant = services.tenants.get_tenant_by_name(name)
-    if tenant is None:
-        raise NotFound(f"no tenant named {name!r}")
-    return tenant
 
 
 @tenants_app.command("create")
@@ -154,7 +130,7 @@ def assess(
     Prints one JSON decision per line on stdout; a bad line prints
     `{"line": N, "error": ...}` instead and the run goes on.
     """
-    from payguard.api.schemas import AssessmentRequest, assessment_public
+    from payguard.wire.schemas import AssessmentRequest, assessment_public
 
     counts: dict[str, int] = {}
     with _services() as services:

@@ -17,13 +17,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from payguard.cli.context import services as _services
 from payguard.core.errors import PayguardError, ValidationFailed
 
 if TYPE_CHECKING:
-    from payguard.api.app import Services
     from payguard.ml.dataset import Dataset
     from payguard.ml.replay import FeatureTable
     from payguard.risk.models.artifact import ModelArtifact
+    from payguard.services import Services
     from payguard.tenancy.interfaces import Tenant
 
 err = Console(stderr=True)
@@ -48,17 +49,6 @@ def _errors() -> Iterator[None]:
     except PayguardError as exc:
         err.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False)
         raise typer.Exit(2) from None
-
-
-@contextmanager
-def _services() -> Iterator[Services]:
-    from payguard.api.app import build_services
-
-    services = build_services()
-    try:
-        yield services
-    finally:
-        services.close()
 
 
 def _tenant(services: Services, name: str, *, create: bool) -> Tenant:
@@ -192,7 +182,7 @@ def run_train(
                 from payguard.ml.store import decisions_table
 
                 table, facts = decisions_table(
-                    services,
+                    services.assessment_store,
                     owner.id,
                     since=_iso(since, "--since"),
                     until=_iso(until, "--until"),

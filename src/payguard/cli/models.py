@@ -20,7 +20,8 @@ Version = Annotated[int, typer.Argument(min=1, help="The model version")]
 @models_app.command("list")
 def models_list(tenant: Tenant = "demo") -> None:
     """Every version, newest first: version, status, created, by, data hash, AUC-PR."""
-    from payguard.cli.main import _services, _tenant_named
+    from payguard.cli.context import services as _services
+    from payguard.cli.context import tenant_named as _tenant_named
 
     with _services() as services:
         owner = _tenant_named(services, tenant)
@@ -43,7 +44,8 @@ def models_show(version: Version, tenant: Tenant = "demo") -> None:
     """One version: status, training data hash, columns, metrics."""
     import orjson
 
-    from payguard.cli.main import _services, _tenant_named
+    from payguard.cli.context import services as _services
+    from payguard.cli.context import tenant_named as _tenant_named
 
     with _services() as services:
         owner = _tenant_named(services, tenant)
@@ -62,7 +64,8 @@ def models_show(version: Version, tenant: Tenant = "demo") -> None:
 def models_promote(version: Version, tenant: Tenant = "demo") -> None:
     """Make VERSION the champion: it scores and acts on every event (every worker within
     PAYGUARD_CACHE_TTL_SECONDS); the previous champion is retired."""
-    from payguard.cli.main import _services, _tenant_named
+    from payguard.cli.context import services as _services
+    from payguard.cli.context import tenant_named as _tenant_named
 
     with _services() as services:
         owner = _tenant_named(services, tenant)
@@ -81,7 +84,9 @@ def models_shadow(
 ) -> None:
     """Run VERSION in shadow mode: scored on every event and stored beside the decision,
     never acted on. `none` stops shadowing."""
-    from payguard.cli.main import _services, _tenant_named, err
+    from payguard.cli.context import err
+    from payguard.cli.context import services as _services
+    from payguard.cli.context import tenant_named as _tenant_named
 
     chosen: int | None
     if version.strip().lower() == "none":

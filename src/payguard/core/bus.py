@@ -17,6 +17,7 @@ MODELS_CHANGED = "models.changed"
 AUTH_FAILED = "auth.failed"
 AUTH_CLONE_SUSPECTED = "auth.clone_suspected"
 STEP_UP_SETTLED = "stepup.settled"
+DEVICE_HEALTH = "device.health"
 
 
 class EventBus(Protocol):

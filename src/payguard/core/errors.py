@@ -54,6 +54,11 @@ class Conflict(PayguardError):
     code = "conflict"
 
 
+class StateConflict(Conflict):
+    """A record changed between our read and our write (a lost compare-and-set); recompute
+    and retry."""
+
+
 class AuthenticationFailed(PayguardError):
     code = "unauthenticated"
 

@@ -21,9 +21,9 @@ import orjson
 from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
 from payguard.auth import devicekeys
 from payguard.auth.interfaces import AuthRepository, CredentialKind
-from payguard.core.bus import EventBus
+from payguard.core.bus import DEVICE_HEALTH, EventBus
 from payguard.core.clock import Clock
-from payguard.core.errors import Conflict, FactorRejected, NotFound, ValidationFailed
+from payguard.core.errors import Conflict, FactorRejected, NotFound, StateConflict, ValidationFailed
 from payguard.devices import appattest, playintegrity
 from payguard.devices.apps import GenuineApp, check_app, normalize_digest
 from payguard.devices.interfaces import (
@@ -42,7 +42,6 @@ from payguard.devices.interfaces import (
 from payguard.devices.policy import HealthPolicy
 from payguard.devices.posture import facts
 from payguard.devices.serving import DeviceVerdicts, community_hash
-from payguard.risk.interfaces import StateConflict
 
 #: How far a report's own time may be from the server's.
 MAX_SKEW = timedelta(minutes=5)
@@ -51,7 +50,6 @@ MAX_ACCOUNTS = 50
 #: Attempts at saving a device record that another report changed meanwhile.
 _SAVE_ATTEMPTS = 5
 #: The bus subject of a new judgement.
-DEVICE_HEALTH = "device.health"
 
 
 @dataclass(frozen=True, slots=True)

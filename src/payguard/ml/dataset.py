@@ -27,10 +27,10 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from payguard.api.schemas import AssessmentRequest
 from payguard.core.errors import ValidationFailed, field_path
 from payguard.core.events import AMOUNT_EVENTS, Event, EventType
 from payguard.core.money import CURRENCIES, minor_units
+from payguard.wire.schemas import AssessmentRequest
 
 #: Mapping keys a partner's file can name: key → what the column holds.
 MAPPING_KEYS: Mapping[str, str] = {

@@ -22,7 +22,7 @@ from payguard.risk.engine import dense
 from payguard.risk.models.vector import Vectorizer
 
 if TYPE_CHECKING:
-    from payguard.api.app import Services
+    from payguard.risk.interfaces import AssessmentStore
 
 #: Most decisions one training run reads.
 MAX_DECISIONS = 50_000_000
@@ -30,7 +30,7 @@ _BLOCK = 65_536
 
 
 def decisions_table(
-    services: Services,
+    store: AssessmentStore,
     tenant_id: str,
     *,
     since: datetime | None = None,
@@ -51,7 +51,7 @@ def decisions_table(
     event_type: list[str] = []
     typology: list[str] = []
     digest = hashlib.sha256(f"store:{tenant_id}".encode())
-    decisions = services.assessments.store.iter_decisions(
+    decisions = store.iter_decisions(
         tenant_id, since=since, until=until, limit=MAX_DECISIONS
     )
     for decision in decisions:

@@ -9,11 +9,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from payguard.core.decisions import Action, Decision, ModelScore, Outcome, Reason
-from payguard.core.errors import Conflict
-
-
-class StateConflict(Conflict):
-    """An entity's state changed between our read and our write; recompute and retry."""
+from payguard.core.errors import StateConflict
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
 from payguard.core.bus import DECISION_MADE, OUTCOME_RECORDED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.decisions import Action, Decision, Outcome
-from payguard.core.errors import Conflict, NotFound
+from payguard.core.errors import Conflict, NotFound, StateConflict
 from payguard.core.events import Event, event_from_document, event_to_document
 from payguard.core.ids import new_id
 from payguard.risk.commit import GroupCommitter
@@ -39,7 +39,6 @@ from payguard.risk.interfaces import (
     EntityState,
     ModelSource,
     Scorer,
-    StateConflict,
 )
 from payguard.risk.lists import ListService
 from payguard.risk.models.null import NullScorer

@@ -10,8 +10,8 @@ import pytest
 
 from payguard.adapters.kv.memory import CachingAssessmentStore, MemoryEntityStateStore
 from payguard.core.decisions import Action, Decision, Outcome
-from payguard.core.errors import BackendUnavailable, NotFound
-from payguard.risk.interfaces import AssessmentStore, EntityState, Relabel, StateConflict
+from payguard.core.errors import BackendUnavailable, NotFound, StateConflict
+from payguard.risk.interfaces import AssessmentStore, EntityState, Relabel
 
 TENANT = "partner-a"
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

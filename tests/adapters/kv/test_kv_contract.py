@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payguard.adapters.kv.memory import MemoryEntityStateStore
-from payguard.risk.interfaces import EntityState, EntityStateStore, StateConflict
+from payguard.core.errors import StateConflict
+from payguard.risk.interfaces import EntityState, EntityStateStore
 
 # JSON as every backend can hold it: 64-bit integers, finite floats, any string.
 json_scalars = (

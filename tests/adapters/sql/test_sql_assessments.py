@@ -32,14 +32,13 @@ from payguard.core.decisions import (
     RuleHit,
     StepUp,
 )
-from payguard.core.errors import NotFound
+from payguard.core.errors import NotFound, StateConflict
 from payguard.risk.interfaces import (
     AssessmentStore,
     Decide,
     EntityState,
     EntityStateStore,
     Relabel,
-    StateConflict,
 )
 
 DecisionFactory = Callable[..., Decision]

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from payguard.adapters.sql import tables
 from payguard.adapters.sql.devices import SqlCommunityLists, SqlDeviceRepository
+from payguard.core.errors import StateConflict
 from payguard.devices.interfaces import (
     CommunityEntry,
     CommunityKind,
@@ -31,7 +32,6 @@ from payguard.devices.interfaces import (
     HealthSnapshot,
     HealthStatus,
 )
-from payguard.risk.interfaces import StateConflict
 
 T0 = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
 NAIROBI = timezone(timedelta(hours=3))

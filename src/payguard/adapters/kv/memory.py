@@ -23,12 +23,12 @@ from typing import Any
 import orjson
 
 from payguard.core.decisions import Action, Decision, Outcome
+from payguard.core.errors import StateConflict
 from payguard.risk.interfaces import (
     AssessmentStore,
     Decide,
     EntityState,
     Relabel,
-    StateConflict,
 )
 
 __all__ = ["CachingAssessmentStore", "MemoryEntityStateStore"]

@@ -33,8 +33,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from payguard.core.errors import BackendUnavailable
-from payguard.risk.interfaces import EntityState, StateConflict
+from payguard.core.errors import BackendUnavailable, StateConflict
+from payguard.risk.interfaces import EntityState
 
 __all__ = ["MARKER_TTL_SECONDS", "RedisEntityStateStore"]
 

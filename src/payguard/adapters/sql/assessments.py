@@ -37,13 +37,12 @@ from payguard.core.decisions import (
     decision_from_document,
     decision_to_document,
 )
-from payguard.core.errors import Conflict, NotFound
+from payguard.core.errors import Conflict, NotFound, StateConflict
 from payguard.risk.interfaces import (
     Decide,
     EntityState,
     EntityStateStore,
     Relabel,
-    StateConflict,
 )
 
 __all__ = ["SqlAssessmentStore", "SqlEntityStateStore"]

@@ -28,6 +28,7 @@ from payguard.adapters.sql import tables
 from payguard.adapters.sql._dbapi import RawDialect, RawRead
 from payguard.adapters.sql._errors import StoreErrors
 from payguard.adapters.sql.engine import for_reads, for_writes
+from payguard.core.errors import StateConflict
 from payguard.devices.interfaces import (
     CommunityEntry,
     CommunityKind,
@@ -37,7 +38,6 @@ from payguard.devices.interfaces import (
     HealthSnapshot,
     HealthStatus,
 )
-from payguard.risk.interfaces import StateConflict
 
 __all__ = ["SqlCommunityLists", "SqlDeviceRepository"]
 

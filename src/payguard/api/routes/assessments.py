@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from payguard.api.deps import Assessor, Labeller, Reader, ServicesDep, client_ip
+from payguard.api.deps import Assessments, Assessor, ClockDep, Labeller, Reader, client_ip
 from payguard.api.responses import FastJSON
-from payguard.api.schemas import (
+from payguard.wire.schemas import (
     AssessmentPublic,
     AssessmentRequest,
     OutcomeIn,
     assessment_public,
 )
-
-if TYPE_CHECKING:
-    from payguard.api.app import Services
 
 router = APIRouter(prefix="/v1/assessments", tags=["assessments"])
 
@@ -40,26 +37,27 @@ AssessmentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za
         }
     },
 )
-async def create_assessment(request: Request, principal: Assessor) -> FastJSON:
+async def create_assessment(
+    request: Request, principal: Assessor, assessments: Assessments, clock: ClockDep
+) -> FastJSON:
     # The body is parsed and validated in one pass by pydantic-core straight from the bytes,
     # which costs a fraction of FastAPI's json.loads-then-validate on this hot path.
-    services: Services = request.app.state.services
     try:
         body = AssessmentRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise RequestValidationError(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
         ) from None
-    event = body.to_event(now=services.clock.now())
-    decision, replayed = await services.assessments.assess_async(principal.tenant_id, event)
+    event = body.to_event(now=clock.now())
+    decision, replayed = await assessments.assess_async(principal.tenant_id, event)
     return FastJSON(assessment_public(decision, replayed=replayed), 200 if replayed else 201)
 
 
 @router.get("/{assessment_id}", response_model=AssessmentPublic, summary="Read a decision")
 async def get_assessment(
-    assessment_id: AssessmentId, principal: Reader, services: ServicesDep
+    assessment_id: AssessmentId, principal: Reader, assessments: Assessments
 ) -> FastJSON:
-    decision = services.assessments.get(principal.tenant_id, assessment_id)
+    decision = assessments.get(principal.tenant_id, assessment_id)
     return FastJSON(assessment_public(decision, replayed=False))
 
 
@@ -72,10 +70,10 @@ async def record_outcome(
     assessment_id: AssessmentId,
     body: OutcomeIn,
     principal: Labeller,
-    services: ServicesDep,
+    assessments: Assessments,
     request: Request,
 ) -> FastJSON:
-    decision = services.assessments.record_outcome(
+    decision = assessments.record_outcome(
         tenant_id=principal.tenant_id,
         assessment_id=assessment_id,
         outcome=body.outcome,

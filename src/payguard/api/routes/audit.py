@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from payguard.api.deps import Admin, ServicesDep
-from payguard.api.schemas import AuditRecordPublic
+from payguard.api.deps import Admin, AuditLog
 from payguard.audit.interfaces import AuditAction
+from payguard.wire.schemas import AuditRecordPublic
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -16,11 +16,11 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 @router.get("", response_model=list[AuditRecordPublic], summary="Newest audit records first")
 async def list_audit(
     principal: Admin,
-    services: ServicesDep,
+    audit: AuditLog,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     action: AuditAction | None = None,
 ) -> list[AuditRecordPublic]:
-    records = services.audit.list(tenant_id=principal.tenant_id, limit=limit, action=action)
+    records = audit.list(tenant_id=principal.tenant_id, limit=limit, action=action)
     return [
         AuditRecordPublic(
             id=r.id,

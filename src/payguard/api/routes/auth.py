@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
-from payguard.api.auth_schemas import (
+from payguard.api.deps import Assessor, ServicesDep, client_ip
+from payguard.auth.factors import FactorKind, Proof, assurance
+from payguard.auth.interfaces import ChallengeStatus
+from payguard.auth.service import Context, IssuedSession
+from payguard.core.errors import ValidationFailed
+from payguard.tenancy.interfaces import Principal
+from payguard.wire.auth import (
     CeremonyPublic,
     CodeIn,
     CredentialPublic,
@@ -46,15 +52,9 @@ from payguard.api.auth_schemas import (
     session_public,
     step_up_public,
 )
-from payguard.api.deps import Assessor, ServicesDep, client_ip
-from payguard.auth.factors import FactorKind, Proof, assurance
-from payguard.auth.interfaces import ChallengeStatus
-from payguard.auth.service import Context, IssuedSession
-from payguard.core.errors import ValidationFailed
-from payguard.tenancy.interfaces import Principal
 
 if TYPE_CHECKING:
-    from payguard.api.app import Services
+    from payguard.services import Services
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 

@@ -11,7 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from payguard.api.deps import Admin, Analyst, Assessor, Reader, ServicesDep, client_ip
-from payguard.api.device_schemas import (
+from payguard.core.errors import ValidationFailed
+from payguard.devices.interfaces import (
+    CommunityEntry,
+    PostureReport,
+    RiskyApp,
+)
+from payguard.devices.service import AppAttestProof, DeviceSignature, Report, canonical
+from payguard.devices.serving import community_hash
+from payguard.wire.devices import (
     CommunityChangePublic,
     CommunityEntryPublic,
     CommunityIn,
@@ -27,17 +35,9 @@ from payguard.api.device_schemas import (
     health_out,
     snapshot_out,
 )
-from payguard.core.errors import ValidationFailed
-from payguard.devices.interfaces import (
-    CommunityEntry,
-    PostureReport,
-    RiskyApp,
-)
-from payguard.devices.service import AppAttestProof, DeviceSignature, Report, canonical
-from payguard.devices.serving import community_hash
 
 if TYPE_CHECKING:
-    from payguard.api.app import Services
+    from payguard.services import Services
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from payguard.api.deps import ServicesDep
+from payguard.api.deps import Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -16,8 +16,8 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Every backend answers")
-def readyz(services: ServicesDep) -> JSONResponse:
-    checks = services.readiness()
+def readyz(readiness: Readiness) -> JSONResponse:
+    checks = readiness()
     ready = all(checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503

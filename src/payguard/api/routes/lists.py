@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from payguard.api.deps import Admin, Analyst, ServicesDep, client_ip
-from payguard.api.schemas import (
+from payguard.api.deps import Admin, Analyst, Lists, client_ip
+from payguard.wire.schemas import (
     ListChangePublic,
     ListItemPublic,
     ListItemsIn,
@@ -22,9 +22,9 @@ ListName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z][a-z
 
 @router.put("/{name}/items", response_model=ListChangePublic, summary="Add items to a list")
 async def add_items(
-    name: ListName, body: ListItemsIn, principal: Admin, services: ServicesDep, request: Request
+    name: ListName, body: ListItemsIn, principal: Admin, lists: Lists, request: Request
 ) -> ListChangePublic:
-    added = services.lists.add(
+    added = lists.add(
         tenant_id=principal.tenant_id,
         list_name=name,
         kind=body.kind,
@@ -39,9 +39,9 @@ async def add_items(
 
 @router.delete("/{name}/items", response_model=ListChangePublic, summary="Remove items")
 async def remove_items(
-    name: ListName, body: ListItemsRemove, principal: Admin, services: ServicesDep, request: Request
+    name: ListName, body: ListItemsRemove, principal: Admin, lists: Lists, request: Request
 ) -> ListChangePublic:
-    removed = services.lists.remove(
+    removed = lists.remove(
         tenant_id=principal.tenant_id,
         list_name=name,
         values=body.items,
@@ -55,14 +55,14 @@ async def remove_items(
 async def list_items(
     name: ListName,
     principal: Analyst,
-    services: ServicesDep,
+    lists: Lists,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(max_length=256)] = None,
 ) -> ListPagePublic:
-    items = services.lists.items(principal.tenant_id, name, limit=limit, after=after)
+    items = lists.items(principal.tenant_id, name, limit=limit, after=after)
     return ListPagePublic(
         list=name,
-        kind=(kind.value if (kind := services.lists.kind_of(principal.tenant_id, name)) else None),
+        kind=(kind.value if (kind := lists.kind_of(principal.tenant_id, name)) else None),
         items=[
             ListItemPublic(
                 value=item.value,

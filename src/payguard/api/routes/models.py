@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from payguard.api.deps import Admin, Analyst, ServicesDep, client_ip
-from payguard.api.schemas import (
+from payguard.api.deps import Admin, Analyst, Models, client_ip
+from payguard.ml.interfaces import ModelSummary
+from payguard.ml.registry import MAX_DRIFT_DAYS
+from payguard.wire.schemas import (
     MAX_MODEL_VERSION,
     DriftDayPublic,
     DriftPublic,
@@ -19,11 +21,9 @@ from payguard.api.schemas import (
     ServingPublic,
     ShadowIn,
 )
-from payguard.ml.interfaces import ModelSummary
-from payguard.ml.registry import MAX_DRIFT_DAYS
 
 if TYPE_CHECKING:
-    from payguard.api.app import Services
+    from payguard.ml.registry import ModelService
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -43,8 +43,8 @@ def _public(summary: ModelSummary) -> ModelPublic:
     )
 
 
-def _serving(services: Services, tenant_id: str) -> ServingPublic:
-    champion, shadow = services.models.serving(tenant_id)
+def _serving(models: ModelService, tenant_id: str) -> ServingPublic:
+    champion, shadow = models.serving(tenant_id)
     return ServingPublic(
         champion=None if champion is None else champion.version,
         shadow=None if shadow is None else shadow.version,
@@ -52,8 +52,8 @@ def _serving(services: Services, tenant_id: str) -> ServingPublic:
 
 
 @router.get("", response_model=ModelListPublic, summary="Model versions, newest first")
-async def list_models(principal: Analyst, services: ServicesDep) -> ModelListPublic:
-    summaries = services.models.list(principal.tenant_id)
+async def list_models(principal: Analyst, models: Models) -> ModelListPublic:
+    summaries = models.list(principal.tenant_id)
     champion = next((s.version for s in summaries if s.status == "champion"), None)
     shadow = next((s.version for s in summaries if s.status == "shadow"), None)
     return ModelListPublic(champion=champion, shadow=shadow, models=[_public(s) for s in summaries])
@@ -61,27 +61,27 @@ async def list_models(principal: Analyst, services: ServicesDep) -> ModelListPub
 
 @router.put("/shadow", response_model=ServingPublic, summary="Run a version in shadow mode")
 async def put_shadow(
-    body: ShadowIn, principal: Admin, services: ServicesDep, request: Request
+    body: ShadowIn, principal: Admin, models: Models, request: Request
 ) -> ServingPublic:
-    services.models.shadow(
+    models.shadow(
         principal.tenant_id,
         body.version,
         actor=f"apikey:{principal.key_id}",
         source_ip=client_ip(request),
     )
-    return _serving(services, principal.tenant_id)
+    return _serving(models, principal.tenant_id)
 
 
 @router.get("/drift", response_model=DriftPublic, summary="Daily drift of the champion")
 def get_drift(
     principal: Analyst,
-    services: ServicesDep,
+    models: Models,
     days: Annotated[
         int, Query(ge=1, le=MAX_DRIFT_DAYS, description="Days back, today included")
     ] = 7,
 ) -> DriftPublic:
     # A plain `def`: reading days of decisions runs in the thread pool, off the event loop.
-    report = services.models.drift(principal.tenant_id, days)
+    report = models.drift(principal.tenant_id, days)
     return DriftPublic(
         version=report.version,
         days=report.days,
@@ -91,10 +91,8 @@ def get_drift(
 
 
 @router.get("/{version}", response_model=ModelDetailPublic, summary="One model version")
-async def get_model(
-    version: Version, principal: Analyst, services: ServicesDep
-) -> ModelDetailPublic:
-    record = services.models.get(principal.tenant_id, version)
+async def get_model(version: Version, principal: Analyst, models: Models) -> ModelDetailPublic:
+    record = models.get(principal.tenant_id, version)
     artifact = record.artifact
     return ModelDetailPublic(
         **_public(record.summary).model_dump(),
@@ -109,15 +107,15 @@ async def get_model(
     summary="Make a version the champion (acts on every event at once)",
 )
 async def promote_model(
-    version: Version, principal: Admin, services: ServicesDep, request: Request
+    version: Version, principal: Admin, models: Models, request: Request
 ) -> ServingPublic:
-    services.models.promote(
+    models.promote(
         principal.tenant_id,
         version,
         actor=f"apikey:{principal.key_id}",
         source_ip=client_ip(request),
     )
-    return _serving(services, principal.tenant_id)
+    return _serving(models, principal.tenant_id)
 
 
 def _psi(value: Any) -> float | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from payguard.api.deps import Admin, Analyst, ServicesDep, client_ip
-from payguard.api.schemas import BacktestIn, BacktestPublic, RuleSetIn, RuleSetPublic
+from payguard.api.deps import Admin, Analyst, Rules, client_ip
 from payguard.core.errors import ValidationFailed
 from payguard.risk.rules.ruleset import RuleSet
+from payguard.wire.schemas import BacktestIn, BacktestPublic, RuleSetIn, RuleSetPublic
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"])
 
@@ -22,15 +22,15 @@ def _public(rule_set: RuleSet) -> RuleSetPublic:
 
 
 @router.get("", response_model=RuleSetPublic, summary="The active rule set")
-async def get_rules(principal: Analyst, services: ServicesDep) -> RuleSetPublic:
-    return _public(services.rules.active(principal.tenant_id))
+async def get_rules(principal: Analyst, rules: Rules) -> RuleSetPublic:
+    return _public(rules.active(principal.tenant_id))
 
 
 @router.put("", response_model=RuleSetPublic, summary="Replace the rule set (takes effect at once)")
 async def put_rules(
-    body: RuleSetIn, principal: Admin, services: ServicesDep, request: Request
+    body: RuleSetIn, principal: Admin, rules: Rules, request: Request
 ) -> RuleSetPublic:
-    rule_set = services.rules.update(
+    rule_set = rules.update(
         tenant_id=principal.tenant_id,
         source=body.source,
         actor=f"apikey:{principal.key_id}",
@@ -41,15 +41,13 @@ async def put_rules(
 
 @router.post("/backtest", response_model=BacktestPublic, summary="Replay stored events")
 def backtest(
-    body: BacktestIn, principal: Analyst, services: ServicesDep, request: Request
+    body: BacktestIn, principal: Analyst, rules: Rules, request: Request
 ) -> BacktestPublic:
     if body.since and body.until and body.since >= body.until:
         raise ValidationFailed("since must be before until", field="since")
-    report = services.rules.backtest(
+    report = rules.backtest(
         tenant_id=principal.tenant_id,
         source=body.source,
-        store=services.assessments.store,
-        scorer=services.assessments.champion(principal.tenant_id),
         since=body.since,
         until=body.until,
         limit=body.limit,

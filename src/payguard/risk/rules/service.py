@@ -15,7 +15,8 @@ from payguard.core.decisions import FRAUD_OUTCOMES, SEVERITY, Action, Outcome
 from payguard.core.errors import PayguardError, ValidationFailed
 from payguard.risk.cache import PolledCache
 from payguard.risk.engine import dense, judge
-from payguard.risk.interfaces import AssessmentStore, RuleSetRepository, Scorer
+from payguard.risk.interfaces import AssessmentStore, ModelSource, RuleSetRepository
+from payguard.risk.models.null import NullScorer
 from payguard.risk.rules.ruleset import RuleSet, compile_rule_set
 
 MAX_BACKTEST_EVENTS = 100_000
@@ -56,8 +57,12 @@ class RuleService:
         bus: EventBus,
         clock: Clock,
         ttl: float,
+        history: AssessmentStore,
+        models: ModelSource,
     ) -> None:
         self._repository = repository
+        self._history = history
+        self._models = models
         self._audit = audit
         self._bus = bus
         self._clock = clock
@@ -113,20 +118,22 @@ class RuleService:
         *,
         tenant_id: str,
         source: str,
-        store: AssessmentStore,
-        scorer: Scorer,
         since: datetime | None,
         until: datetime | None,
         limit: int,
         actor: str,
         source_ip: str | None,
     ) -> BacktestReport:
-        """Re-decide stored events with the features they had, under `source`."""
+        """Re-decide stored events with the features they had, under `source` (and the
+        tenant's acting model)."""
         if not 1 <= limit <= MAX_BACKTEST_EVENTS:
             raise ValidationFailed(f"limit must be 1-{MAX_BACKTEST_EVENTS}", field="limit")
         candidate = compile_rule_set(source, version=-1)
         report = BacktestReport()
-        for decision in store.iter_decisions(tenant_id, since=since, until=until, limit=limit):
+        scorer = self._models.for_tenant(tenant_id).champion or NullScorer()
+        for decision in self._history.iter_decisions(
+            tenant_id, since=since, until=until, limit=limit
+        ):
             verdict = judge(dense(decision.features), candidate, scorer)
             old, new = decision.decision, verdict.action
             report.events += 1

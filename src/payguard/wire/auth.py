@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 from webauthn.helpers import bytes_to_base64url
 
-from payguard.api.schemas import AmountIn, Identifier, Strict, _storable
 from payguard.auth.factors import FactorKind, Proof
 from payguard.auth.interfaces import Challenge, Credential, Session
+from payguard.wire.schemas import AmountIn, Identifier, Strict, _storable
 
 #: Longest password accepted on the wire; `check_password` then applies the policy's own
 #: limit (128), so an oversized one is refused before it costs an argon2 hash.

@@ -14,7 +14,6 @@ from pydantic import (
     StringConstraints,
 )
 
-from payguard.api.schemas import Identifier, Strict, UtcTime, _storable
 from payguard.devices.interfaces import (
     CommunityKind,
     Health,
@@ -22,6 +21,7 @@ from payguard.devices.interfaces import (
     Platform,
     RiskyAppKind,
 )
+from payguard.wire.schemas import Identifier, Strict, UtcTime, _storable
 
 
 def _not_blank(value: str) -> str:

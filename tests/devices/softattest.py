@@ -16,8 +16,8 @@ so whatever verifies their output verifies the platform's too:
 Every field a server checks can be overridden per call (nonce, RP ID, counter, AAGUID,
 credential id, the issuing CA), for negative tests. The receipt is opaque test bytes, not
 Apple's signed receipt. Nothing here is trusted anywhere in the service path: the test roots
-are generated per instance and only tests configure them. It lives in `src/` so benchmarks and
-the demo can use it, like `payguard.auth.softauthn`.
+are generated per instance and only tests configure them, which is why it lives under
+`tests/` (import it as `tests.devices.softattest`).
 """
 
 from __future__ import annotations
