@@ -36,11 +36,14 @@ from pathlib import Path
 
 import orjson
 
+from payguard.audit.interfaces import Actor
 from payguard.risk.models.artifact import ModelArtifact
 from payguard.services import Services, build_services
 from payguard.settings import Settings
 from payguard.sim.traffic import simulate
 from payguard.wire.schemas import AssessmentRequest
+
+BENCH = Actor.system("bench")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -71,12 +74,12 @@ def in_process(
 ) -> None:
     settings = Settings(database_url=f"sqlite:///{workdir}/inproc.db")
     services = build_services(settings)
-    tenant, _ = services.tenants.create_tenant("bench", actor="bench")
+    tenant, _ = services.tenants.create_tenant("bench", actor=Actor.system("bench"))
     if devices:
         _device_health(services, tenant.id, requests)
     if model is not None:
-        registered = services.models.register(tenant.id, model, actor="bench")
-        services.models.promote(tenant.id, registered.version, actor="bench")
+        registered = services.models.register(tenant.id, model, actor=BENCH)
+        services.models.promote(tenant.id, registered.version, actor=BENCH)
     events = [
         AssessmentRequest.model_validate(r).to_event(now=services.clock.now()) for r in requests
     ]
@@ -143,7 +146,7 @@ def traffic_model(
     from payguard.risk.models.vector import Vectorizer
 
     services = build_services(Settings(database_url=f"sqlite:///{workdir}/train.db"))
-    tenant, _ = services.tenants.create_tenant("train", actor="bench")
+    tenant, _ = services.tenants.create_tenant("train", actor=Actor.system("bench"))
     for request in requests:
         event = AssessmentRequest.model_validate(request).to_event(now=services.clock.now())
         services.assessments.assess(tenant.id, event)

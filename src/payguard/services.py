@@ -23,12 +23,25 @@ from payguard.adapters.sql.models import SqlModelRegistry
 from payguard.adapters.sql.rules import SqlRuleSetRepository
 from payguard.adapters.sql.tenants import SqlTenantRepository
 from payguard.audit.service import AuditService
+from payguard.auth.devicekeys import BoundDeviceKeys
+from payguard.auth.lockout import Lockout
 from payguard.auth.passkeys import RelyingParty
 from payguard.auth.passwords import PasswordHasher
+from payguard.auth.policy import AuthPolicy, SessionLimits
 from payguard.auth.sealing import SecretBox, key_from_base64, load_or_create_key
-from payguard.auth.service import AuthPolicy, AuthService, SessionLimits
+from payguard.auth.service import AuthService
+from payguard.auth.sessions import Sessions
 from payguard.auth.signals import EngineSignals
 from payguard.auth.stepup import StepUpService
+from payguard.auth.verifiers import (
+    DeviceVerifier,
+    PasskeyVerifier,
+    PasswordVerifier,
+    RecoveryCodeVerifier,
+    TotpSecrets,
+    TotpVerifier,
+    VerifierRegistry,
+)
 from payguard.core.bus import EventBus
 from payguard.core.clock import Clock, SystemClock
 from payguard.devices.appattest import AppAttestConfig
@@ -189,7 +202,6 @@ def build_services(
         clock=clock,
         retries=settings.state_retries,
         committer=committer,
-        exemptions=auth_repository,
         devices=verdicts,
     )
     auth_service = _auth(settings, auth_repository, audit_service, bus, clock, assessment_service)
@@ -214,12 +226,17 @@ def build_services(
         ),
         auth=auth_service,
         step_up=StepUpService(
-            auth_service, assessment_service, audit=audit_service, bus=bus, clock=clock
+            auth_service,
+            assessment_service,
+            challenges=auth_repository,
+            audit=audit_service,
+            bus=bus,
+            clock=clock,
         ),
         devices=DeviceService(
             device_repository,
             community,
-            keys=auth_repository,
+            keys=BoundDeviceKeys(auth_repository, auth_repository),
             audit=audit_service,
             bus=bus,
             clock=clock,
@@ -292,28 +309,56 @@ def _auth(
         )
         for level in (1, 2, 3)
     }
-    return AuthService(
+    policy = AuthPolicy(
+        lockout_threshold=settings.lockout_threshold,
+        lockout_seconds=settings.lockout_seconds,
+        ip_lockout_threshold=settings.ip_lockout_threshold,
+        challenge_ttl_seconds=settings.challenge_ttl_seconds,
+        challenge_max_attempts=settings.challenge_max_attempts,
+        issuer=settings.webauthn_rp_name,
+        sessions=timeouts,
+    )
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
+    )
+    relying_party = RelyingParty(
+        id=settings.webauthn_rp_id,
+        name=settings.webauthn_rp_name,
+        origins=tuple(settings.webauthn_origins),
+    )
+    totp_secrets = TotpSecrets(box, clock)
+    # One SQL repository implements every auth port; each piece is handed the ports it uses.
+    verifiers = VerifierRegistry(
+        [
+            PasswordVerifier(repository, hasher=hasher, clock=clock),
+            TotpVerifier(repository, secrets=totp_secrets, clock=clock),
+            RecoveryCodeVerifier(repository, clock=clock),
+            PasskeyVerifier(
+                repository, relying_party=relying_party, audit=audit, bus=bus, clock=clock
+            ),
+            DeviceVerifier(repository, nonces=repository, clock=clock),
+        ]
+    )
+    lockout = Lockout(
         repository,
         audit=audit,
         bus=bus,
         clock=clock,
-        hasher=PasswordHasher(
-            time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
-        ),
-        box=box,
-        relying_party=RelyingParty(
-            id=settings.webauthn_rp_id,
-            name=settings.webauthn_rp_name,
-            origins=tuple(settings.webauthn_origins),
-        ),
-        policy=AuthPolicy(
-            lockout_threshold=settings.lockout_threshold,
-            lockout_seconds=settings.lockout_seconds,
-            ip_lockout_threshold=settings.ip_lockout_threshold,
-            challenge_ttl_seconds=settings.challenge_ttl_seconds,
-            challenge_max_attempts=settings.challenge_max_attempts,
-            issuer=settings.webauthn_rp_name,
-            sessions=timeouts,
-        ),
+        policy=policy,
         signals=EngineSignals(assessments, clock),
+    )
+    return AuthService(
+        repository,
+        challenges=repository,
+        nonces=repository,
+        verifiers=verifiers,
+        lockout=lockout,
+        sessions=Sessions(repository, audit=audit, clock=clock, limits=policy.sessions),
+        totp_secrets=totp_secrets,
+        risk=assessments,
+        audit=audit,
+        clock=clock,
+        hasher=hasher,
+        relying_party=relying_party,
+        policy=policy,
     )

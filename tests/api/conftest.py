@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from payguard.api.app import create_app
+from payguard.audit.interfaces import Actor
 from payguard.core.clock import FrozenClock
 from payguard.services import Services, build_services
 from payguard.settings import Settings
@@ -41,9 +42,9 @@ def tenant(services: Services) -> Callable[..., dict[str, str]]:
     def make(name: str = "acme", role: Role = Role.ADMIN) -> dict[str, str]:
         existing = services.tenants.get_tenant_by_name(name)
         if existing is None:
-            _, key = services.tenants.create_tenant(name, actor="test", role=role)
+            _, key = services.tenants.create_tenant(name, actor=Actor.system("test"), role=role)
         else:
-            _, key = services.tenants.issue_key(existing.id, role=role, actor="test")
+            _, key = services.tenants.issue_key(existing.id, role=role, actor=Actor.system("test"))
         return {"Authorization": f"Bearer {key}"}
 
     return make

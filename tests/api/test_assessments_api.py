@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from payguard.audit.interfaces import AuditAction, AuditOutcome
 from payguard.tenancy.interfaces import Role
 
 
@@ -92,6 +93,37 @@ def test_outcome_is_recorded_and_flags_the_payee(client, tenant, payment) -> Non
     ).json()
     assert "PAYEE_REPORTED" in [r["code"] for r in later["reasons"]]
     assert later["warnings"]
+
+
+def test_an_outcome_is_audited_as_the_calling_key(client, tenant, payment, services) -> None:
+    headers = tenant()
+    token = headers["Authorization"].removeprefix("Bearer ")
+    principal = services.tenants.authenticate(token, source_ip=None)
+    created = client.post("/v1/assessments", json=payment(), headers=headers).json()
+    assessment_id = created["assessment_id"]
+    for outcome in ("fraud", "legit"):
+        labelled = client.post(
+            f"/v1/assessments/{assessment_id}/outcome",
+            json={"outcome": outcome, "note": f"partner says {outcome}"},
+            headers=headers,
+        )
+        assert labelled.status_code == 200, labelled.text
+
+    records = services.audit.list(tenant_id=principal.tenant_id, action=AuditAction.OUTCOME_RECORD)
+    by_outcome = {r.details["outcome"]: r for r in records}
+    assert len(records) == 2 and set(by_outcome) == {"fraud", "legit"}
+    for outcome, previous in (("fraud", None), ("legit", "fraud")):
+        record = by_outcome[outcome]
+        assert record.actor == f"apikey:{principal.key_id}"
+        assert record.target == f"assessment:{assessment_id}"
+        assert record.outcome is AuditOutcome.SUCCESS
+        assert record.tenant_id == principal.tenant_id
+        assert record.source_ip == "testclient"  # the TestClient's address
+        assert record.details == {
+            "outcome": outcome,
+            "previous": previous,
+            "note": f"partner says {outcome}",
+        }
 
 
 def test_unknown_assessment_is_404(client, tenant) -> None:

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from payguard.audit.interfaces import Actor
 from payguard.core.errors import ValidationFailed
 from payguard.tenancy.interfaces import Role
 
@@ -43,14 +44,17 @@ def test_wrong_secret_for_a_real_key_is_refused(client, tenant, payment) -> None
 
 
 def test_revoked_and_expired_keys_are_refused(client, services, clock, payment) -> None:
-    tenant, _ = services.tenants.create_tenant("acme", actor="test")
-    key, raw = services.tenants.issue_key(tenant.id, role=Role.SERVICE, actor="test")
+    tenant, _ = services.tenants.create_tenant("acme", actor=Actor.system("test"))
+    key, raw = services.tenants.issue_key(tenant.id, role=Role.SERVICE, actor=Actor.system("test"))
     headers = {"Authorization": f"Bearer {raw}"}
     assert client.post("/v1/assessments", json=payment(), headers=headers).status_code == 201
-    services.tenants.revoke_key(key.id, actor="test")
+    services.tenants.revoke_key(key.id, actor=Actor.system("test"))
     assert client.post("/v1/assessments", json=payment(), headers=headers).status_code == 401
     _, short = services.tenants.issue_key(
-        tenant.id, role=Role.SERVICE, actor="test", expires_at=clock.now() + timedelta(minutes=1)
+        tenant.id,
+        role=Role.SERVICE,
+        actor=Actor.system("test"),
+        expires_at=clock.now() + timedelta(minutes=1),
     )
     headers = {"Authorization": f"Bearer {short}"}
     assert client.post("/v1/assessments", json=payment(), headers=headers).status_code == 201
@@ -58,7 +62,7 @@ def test_revoked_and_expired_keys_are_refused(client, services, clock, payment) 
     assert client.post("/v1/assessments", json=payment(), headers=headers).status_code == 401
     with pytest.raises(ValidationFailed):
         services.tenants.issue_key(
-            tenant.id, role=Role.SERVICE, actor="test", expires_at=clock.now()
+            tenant.id, role=Role.SERVICE, actor=Actor.system("test"), expires_at=clock.now()
         )
     assert len(services.tenants.keys(tenant.id)) == 3  # the admin key, and the two above
 

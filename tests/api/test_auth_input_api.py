@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payguard.api.app import create_app
+from payguard.audit.interfaces import Actor
 from payguard.auth import devicekeys
 from payguard.auth.softauthn import SoftAuthenticator
 from payguard.core.clock import FrozenClock
@@ -134,7 +135,7 @@ def shared(tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, str], Servi
         ),
         clock=clock,
     )
-    _, key = built.tenants.create_tenant("acme", actor="test")
+    _, key = built.tenants.create_tenant("acme", actor=Actor.system("test"))
     headers = {"Authorization": f"Bearer {key}"}
     try:
         with TestClient(create_app(built), raise_server_exceptions=False) as client:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from payguard.api.app import create_app
+from payguard.audit.interfaces import Actor
 from payguard.core.clock import FrozenClock
 from payguard.services import build_services
 from payguard.settings import Settings
@@ -415,7 +416,7 @@ def strict_ip(tmp_path, clock: FrozenClock) -> Iterator[tuple[TestClient, dict[s
         argon2_memory_kib=8192,
     )
     built = build_services(settings, clock=clock)
-    _, key = built.tenants.create_tenant("acme", actor="test")
+    _, key = built.tenants.create_tenant("acme", actor=Actor.system("test"))
     try:
         with TestClient(create_app(built), raise_server_exceptions=False) as test_client:
             yield test_client, {"Authorization": f"Bearer {key}"}

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from tests.devices.softattest import SoftAppAttest, SoftPlayIntegrity
 
 from payguard.api.app import create_app
 from payguard.auth import devicekeys
 from payguard.core.clock import FrozenClock
 from payguard.devices.service import canonical, client_data, report_path
-from payguard.devices.softattest import SoftAppAttest, SoftPlayIntegrity
 from payguard.risk.engine import dense
 from payguard.services import Services, build_services
 from payguard.settings import Settings

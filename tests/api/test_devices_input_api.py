@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.devices.softattest import SoftAppAttest, SoftPlayIntegrity
 
 from payguard.api.app import create_app
+from payguard.audit.interfaces import Actor
 from payguard.core.clock import FrozenClock
 from payguard.devices.service import canonical, client_data
-from payguard.devices.softattest import SoftAppAttest, SoftPlayIntegrity
 from payguard.services import Services, build_services
 from payguard.settings import Settings
 from payguard.tenancy.interfaces import Role
@@ -177,7 +178,7 @@ def shared(tmp_path_factory) -> Iterator[Deployment]:
         ),
         clock=clock,
     )
-    _, key = built.tenants.create_tenant("acme", actor="test")
+    _, key = built.tenants.create_tenant("acme", actor=Actor.system("test"))
     try:
         with TestClient(create_app(built), raise_server_exceptions=False) as client:
             yield Deployment(

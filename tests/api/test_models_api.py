@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from tests.risk.model_fixtures import artifact
 
-from payguard.audit.interfaces import AuditAction
+from payguard.audit.interfaces import Actor, AuditAction
 from payguard.services import Services
 from payguard.tenancy.interfaces import Role
 
@@ -21,7 +21,9 @@ def tenant_id(services: Services, name: str = "acme") -> str:
 def register(services: Services, name: str = "acme", count: int = 1) -> None:
     for n in range(count):
         services.models.register(
-            tenant_id(services, name), replace(artifact(), data_hash=f"sha256:{n}"), actor="test"
+            tenant_id(services, name),
+            replace(artifact(), data_hash=f"sha256:{n}"),
+            actor=Actor.system("test"),
         )
 
 

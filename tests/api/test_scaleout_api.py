@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from payguard.adapters.bus.nats import NatsEventBus
 from payguard.adapters.kv.redis import RedisEntityStateStore
 from payguard.api.app import create_app
+from payguard.audit.interfaces import Actor
 from payguard.core.bus import DECISION_MADE
 from payguard.services import build_services
 from payguard.settings import Settings
@@ -28,7 +29,9 @@ def scaled(postgres_url, redis_url, nats_url, namespace, clock) -> Iterator[Test
     services = build_services(settings, clock=clock)
     try:
         with TestClient(create_app(services), raise_server_exceptions=False) as client:
-            tenant, key = services.tenants.create_tenant(f"acme-{namespace}", actor="test")
+            tenant, key = services.tenants.create_tenant(
+                f"acme-{namespace}", actor=Actor.system("test")
+            )
             client.app.state.tenant_key = key
             client.app.state.tenant_id = tenant.id
             yield client

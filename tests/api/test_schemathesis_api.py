@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payguard.api.app import create_app
+from payguard.audit.interfaces import Actor
 from payguard.core.clock import FrozenClock
 from payguard.services import Services, build_services
 from payguard.settings import Settings
@@ -32,7 +33,7 @@ def api() -> Iterator[tuple[Services, schemathesis.BaseSchema, str]]:
             Settings(database_url=f"sqlite:///{tmp}/api.db"),
             clock=FrozenClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC)),
         )
-        _, key = services.tenants.create_tenant("fuzz", actor="test")
+        _, key = services.tenants.create_tenant("fuzz", actor=Actor.system("test"))
         schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(services))
         yield services, schema, key
         services.close()

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from payguard.adapters.kv.memory import CachingAssessmentStore
 from payguard.api.app import create_app
+from payguard.audit.interfaces import Actor
 from payguard.services import build_services
 from payguard.settings import Settings
 
@@ -29,7 +30,7 @@ def workers(tmp_path, clock, request) -> Iterator[tuple[TestClient, TestClient, 
     )
     first = build_services(settings, clock=clock)
     second = build_services(settings, clock=clock)
-    tenant, key = first.tenants.create_tenant("acme", actor="test")
+    tenant, key = first.tenants.create_tenant("acme", actor=Actor.system("test"))
     request.node.stash_services = (first, tenant.id)
     headers = {"Authorization": f"Bearer {key}"}
     with (

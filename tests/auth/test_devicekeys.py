@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,15 +17,15 @@ from hypothesis import strategies as st
 
 from payguard.auth.devicekeys import (
     ALGORITHMS,
-    MAX_SKEW_SECONDS,
-    NONCE,
-    check_freshness,
-    check_nonce,
+    BoundDeviceKeys,
     parse_public_key,
     signed_message,
     verify_signature,
 )
-from payguard.core.errors import AuthenticationFailed, ValidationFailed
+from payguard.auth.interfaces import Credential, CredentialKind
+from payguard.core.errors import ValidationFailed
+from payguard.core.replay import NonceLedger
+from payguard.devices.interfaces import DeviceKeys, DevicePublicKey
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 TS = int(NOW.timestamp())
@@ -90,7 +91,6 @@ SIGNERS: dict[str, tuple[str, str, Callable[[bytes], str]]] = {
 
 def test_constants() -> None:
     assert ALGORITHMS == ("ed25519", "p256")
-    assert MAX_SKEW_SECONDS == 300
 
 
 def test_signed_message_layout() -> None:
@@ -251,39 +251,92 @@ def test_verify_with_an_invalid_key_raises_validation_failed() -> None:
         verify_signature("p256", b64(b"\x04" + b"\x01" * 64), b"m", b64(b"\x00" * 64))
 
 
-# Freshness and nonces ---------------------------------------------------------------------------
+# The devices' port on device binding -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("offset", [0, 1, -1, 299, -299, 300, -300])
-def test_fresh_timestamps(offset: int) -> None:
-    check_freshness(TS + offset, now=NOW)
+class Credentials:
+    """Auth's credential lookup, in memory."""
+
+    def __init__(self, *credentials: Credential) -> None:
+        self._found = {(c.tenant_id, c.kind, c.lookup): c for c in credentials}
+
+    def find_credential(
+        self, tenant_id: str, kind: CredentialKind, lookup: str
+    ) -> Credential | None:
+        return self._found.get((tenant_id, kind, lookup))
 
 
-@pytest.mark.parametrize("offset", [301, -301, 3600, -86400, -TS])
-def test_stale_timestamps(offset: int) -> None:
-    with pytest.raises(AuthenticationFailed, match="device signature timestamp is stale"):
-        check_freshness(TS + offset, now=NOW)
+class Nonces:
+    """A nonce ledger, in memory."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str, datetime]] = []
+
+    def use_nonce(self, tenant_id: str, scope: str, nonce: str, expires_at: datetime) -> bool:
+        if any(seen[:3] == (tenant_id, scope, nonce) for seen in self.seen):
+            return False
+        self.seen.append((tenant_id, scope, nonce, expires_at))
+        return True
 
 
-def test_skew_is_a_parameter() -> None:
-    check_freshness(TS + 30, now=NOW, skew=30)
-    with pytest.raises(AuthenticationFailed):
-        check_freshness(TS + 31, now=NOW, skew=30)
-    with pytest.raises(AuthenticationFailed):
-        check_freshness(TS, now=NOW + timedelta(seconds=31), skew=30)
+def credential(kind: CredentialKind, lookup: str, algorithm: str, public_key: str) -> Credential:
+    return Credential(
+        tenant_id="t1",
+        id=f"{kind.value}-{lookup}",
+        user_id="acct-1",
+        kind=kind,
+        label="phone",
+        created_at=NOW,
+        lookup=lookup,
+        data={"algorithm": algorithm, "public_key": public_key},
+    )
 
 
-@pytest.mark.parametrize("nonce", ["a" * 16, "A-z_0-9" * 3, "x" * 128, NONCE_VALUE])
-def test_valid_nonces(nonce: str) -> None:
-    check_nonce(nonce)
-    assert NONCE.fullmatch(nonce)
+def test_bound_device_keys_is_the_devices_port() -> None:
+    members = {
+        name
+        for port in (DeviceKeys, NonceLedger)
+        for name in vars(port)
+        if not name.startswith("_")
+    }
+    assert members == {"bound_key", "verify", "use_nonce"}
+    for name in members:
+        assert inspect.signature(getattr(BoundDeviceKeys, name)) == inspect.signature(
+            getattr(DeviceKeys, name)
+        )
 
 
-@pytest.mark.parametrize(
-    "nonce",
-    ["", "a" * 15, "x" * 129, "a" * 16 + "\n", "has space in it!", "a" * 15 + "=", "ä" * 16],
-)
-def test_invalid_nonces(nonce: str) -> None:
-    with pytest.raises(ValidationFailed) as raised:
-        check_nonce(nonce)
-    assert raised.value.field == "nonce"
+def test_the_bound_key_is_the_devices_own_device_credential() -> None:
+    public_key = b64(ed_public())
+    keys = BoundDeviceKeys(
+        Credentials(
+            credential(CredentialKind.DEVICE, "dev-1", "ed25519", public_key),
+            credential(CredentialKind.PASSKEY, "dev-2", "ed25519", public_key),
+        ),
+        Nonces(),
+    )
+    assert keys.bound_key("t1", "dev-1") == DevicePublicKey("ed25519", public_key)
+    assert keys.bound_key("t1", "dev-2") is None  # a passkey is not a device key
+    assert keys.bound_key("t1", "dev-3") is None
+    assert keys.bound_key("t2", "dev-1") is None
+
+
+@pytest.mark.parametrize("case", SIGNERS)
+def test_bound_device_keys_verify_the_signed_request(case: str) -> None:
+    algorithm, public_key, sign = SIGNERS[case]
+    keys = BoundDeviceKeys(Credentials(), Nonces())
+    key = DevicePublicKey(algorithm, public_key)
+    signature = sign(signed_message(**REQUEST))
+    assert keys.verify(key, **REQUEST, signature=signature) is True
+    for change in TAMPERS.values():
+        assert keys.verify(key, **(REQUEST | change), signature=signature) is False
+
+
+def test_bound_device_keys_use_the_nonce_ledger() -> None:
+    nonces = Nonces()
+    keys = BoundDeviceKeys(Credentials(), nonces)
+    expires = NOW + timedelta(minutes=10)
+    assert keys.use_nonce("t1", "device-report:dev-1", NONCE_VALUE, expires) is True
+    assert keys.use_nonce("t1", "device-report:dev-1", NONCE_VALUE, expires) is False
+    assert keys.use_nonce("t2", "device-report:dev-1", NONCE_VALUE, expires) is True
+    assert nonces.seen[0] == ("t1", "device-report:dev-1", NONCE_VALUE, expires)

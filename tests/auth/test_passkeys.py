@@ -27,7 +27,6 @@ from payguard.auth.passkeys import (
     RelyingParty,
     UserVerification,
     authentication_options,
-    benchmark_assertions,
     credential_id_of,
     registration_options,
     transaction_challenge,
@@ -798,7 +797,6 @@ def test_public_names() -> None:
             "RelyingParty",
             "UserVerification",
             "authentication_options",
-            "benchmark_assertions",
             "credential_id_of",
             "registration_options",
             "transaction_challenge",
@@ -808,7 +806,3 @@ def test_public_names() -> None:
     )
     assert all(hasattr(passkeys, name) for name in passkeys.__all__)
     assert issubclass(PossibleClone, AuthenticationFailed)
-
-
-def test_benchmark_assertions_reports_a_rate() -> None:
-    assert benchmark_assertions(20) > 0

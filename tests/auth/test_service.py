@@ -19,12 +19,16 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given
 from hypothesis import strategies as st
 
+from payguard.adapters.sql.auth import SqlAuthRepository
+from payguard.audit.interfaces import Actor
 from payguard.auth import devicekeys
-from payguard.auth import service as auth_service
 from payguard.auth.factors import FactorKind, Passed, Proof
-from payguard.auth.interfaces import CredentialKind
+from payguard.auth.interfaces import Context, Credential, CredentialKind
+from payguard.auth.policy import SessionLimits
 from payguard.auth.sealing import SecretBox, load_or_create_key
-from payguard.auth.service import AuthService, Context, SessionLimits
+from payguard.auth.service import AuthService
+from payguard.auth.sessions import idle_until, token_hash
+from payguard.auth.verifiers import device_verifier
 from payguard.core.clock import FrozenClock
 from payguard.core.errors import (
     AuthenticationFailed,
@@ -40,12 +44,13 @@ from payguard.settings import Settings
 
 PASSWORD = "correct horse battery staple"
 USER = "acct-1"
-CTX = Context(actor="partner", source_ip="192.0.2.1", user_ip="203.0.113.9", device_id="dev-9")
+PARTNER = Actor("partner", source_ip="192.0.2.1")
+CTX = Context(actor=PARTNER, user_ip="203.0.113.9", device_id="dev-9")
 
 
 @pytest.fixture
 def tenant(services: Services) -> str:
-    made, _ = services.tenants.create_tenant("acme", actor="test")
+    made, _ = services.tenants.create_tenant("acme", actor=Actor.system("test"))
     return made.id
 
 
@@ -90,6 +95,13 @@ def failures(auth: AuthService, tenant: str, user: str = USER) -> int:
     return auth.failures(tenant, user)
 
 
+def credential_of(
+    auth: AuthService, tenant: str, credential_id: str, user: str = USER
+) -> Credential:
+    (found,) = [c for c in auth.credentials(tenant, user) if c.id == credential_id]
+    return found
+
+
 # -- users and passwords -------------------------------------------------------------------
 
 
@@ -111,7 +123,8 @@ def test_create_user_refuses_weak_passwords_naming_the_field(
     assert caught.value.field == "password"
     assert words in caught.value.message
     # Nothing was stored: the same id can still be created.
-    assert auth.repository.get_user(tenant, user) is None
+    with pytest.raises(NotFound):
+        auth.user(tenant, user)
     auth.create_user(tenant, user, password=PASSWORD, context=CTX)
 
 
@@ -122,7 +135,7 @@ def test_create_user_twice_is_a_conflict(auth: AuthService, tenant: str) -> None
 
 
 def test_users_are_per_tenant(services: Services, auth: AuthService, tenant: str) -> None:
-    other, _ = services.tenants.create_tenant("globex", actor="test")
+    other, _ = services.tenants.create_tenant("globex", actor=Actor.system("test"))
     user_with_password(auth, tenant)
     with pytest.raises(NotFound):
         auth.user(other.id, USER)
@@ -194,7 +207,7 @@ def test_totp_enrol_confirm_verify(auth: AuthService, tenant: str, clock: Frozen
         auth.confirm_totp(
             tenant, USER, credential.id, wrong_code(enrolment.secret, clock), context=CTX
         )
-    assert not auth.repository.get_credential(tenant, credential.id).confirmed  # type: ignore[union-attr]
+    assert not credential_of(auth, tenant, credential.id).confirmed
 
     confirmed = auth.confirm_totp(tenant, USER, credential.id, code, context=CTX)
     assert confirmed.confirmed and confirmed.counter == int(clock.now().timestamp()) // 30
@@ -273,7 +286,7 @@ def test_a_sealed_secret_copied_to_another_credential_does_not_open(
         auth.confirm_totp(
             tenant, USER, second.credential.id, code_at(first.secret, clock), context=CTX
         )
-    assert not auth.repository.get_credential(tenant, second.credential.id).confirmed  # type: ignore[union-attr]
+    assert not credential_of(auth, tenant, second.credential.id).confirmed
     # The original row still works.
     auth.confirm_totp(tenant, USER, first.credential.id, code_at(first.secret, clock), context=CTX)
 
@@ -397,7 +410,7 @@ def test_the_lock_is_per_account_and_tenant(
 ) -> None:
     user_with_password(auth, tenant)
     user_with_password(auth, tenant, "acct-2")
-    other, _ = services.tenants.create_tenant("globex", actor="test")
+    other, _ = services.tenants.create_tenant("globex", actor=Actor.system("test"))
     user_with_password(auth, other.id)
     for _ in range(auth.policy.lockout_threshold):
         wrong(auth, tenant)
@@ -412,7 +425,7 @@ def test_an_address_is_locked_across_accounts(
 ) -> None:
     built = build_services(auth_settings(ip_lockout_threshold=3), clock=clock)
     try:
-        tenant, _ = built.tenants.create_tenant("acme", actor="test")
+        tenant, _ = built.tenants.create_tenant("acme", actor=Actor.system("test"))
         for user in ("a-1", "a-2", "a-3", "a-4"):
             built.auth.create_user(tenant.id, user, password=PASSWORD, context=CTX)
         for user in ("a-1", "a-2", "a-3"):
@@ -421,8 +434,8 @@ def test_an_address_is_locked_across_accounts(
             right(built.auth, tenant.id, user="a-4")
         assert "address" in locked.value.message
         # Another address, or none, is not locked.
-        right(built.auth, tenant.id, Context(actor="partner", user_ip="198.51.100.1"), "a-4")
-        right(built.auth, tenant.id, Context(actor="partner"), "a-4")
+        right(built.auth, tenant.id, Context(actor=PARTNER, user_ip="198.51.100.1"), "a-4")
+        right(built.auth, tenant.id, Context(actor=PARTNER), "a-4")
     finally:
         built.close()
 
@@ -500,7 +513,7 @@ def test_idle_until_never_passes_the_absolute_expiry(
     elapsed: int, idle: int, absolute: int
 ) -> None:
     now = T0 + timedelta(seconds=elapsed)
-    until = AuthService._idle_until(now, T0, SessionLimits(idle=idle, absolute=absolute))
+    until = idle_until(now, T0, SessionLimits(idle=idle, absolute=absolute))
     assert until <= T0 + timedelta(seconds=absolute)
     assert until <= now + timedelta(seconds=idle)
     assert until in (T0 + timedelta(seconds=absolute), now + timedelta(seconds=idle))
@@ -597,23 +610,22 @@ def test_refresh_rotates_tokens_and_keeps_the_absolute_expiry(
 
 
 def test_a_refresh_token_used_twice_concurrently_revokes_the_session(
-    auth: AuthService, tenant: str, monkeypatch: pytest.MonkeyPatch
+    services: Services, auth: AuthService, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    store = SqlAuthRepository(services.engine)
     user_with_password(auth, tenant)
     issued = auth.open_session(tenant, USER, 2, context=CTX)
     # The second of two requests carrying the same refresh token read the session before
     # the first rotated it.
-    stale = auth.repository.find_session_by_refresh(
-        tenant, auth_service.token_hash(issued.refresh_token)
-    )
+    stale = store.find_session_by_refresh(tenant, token_hash(issued.refresh_token))
     winner = auth.refresh(tenant, issued.refresh_token, context=CTX)
-    monkeypatch.setattr(auth.repository, "find_session_by_refresh", lambda *_: stale)
+    monkeypatch.setattr(SqlAuthRepository, "find_session_by_refresh", lambda *_: stale)
 
     with pytest.raises(FactorRejected) as caught:
         auth.refresh(tenant, issued.refresh_token, context=CTX)
 
     assert "already used" in caught.value.message
-    session = auth.repository.get_session(tenant, issued.session.id)
+    session = store.get_session(tenant, issued.session.id)
     assert session is not None and session.revoked_reason == "refresh token reused"
     assert auth.introspect(tenant, winner.access_token)[1] == "revoked"
 
@@ -742,8 +754,7 @@ def test_verify_signed_request_with_p256(
     request = signed(clock, raw=raw)
     credential = auth.verify_signed_request(tenant, **request, context=CTX)  # type: ignore[arg-type]
     assert credential.id == device and credential.user_id == USER
-    stored = auth.repository.get_credential(tenant, device)
-    assert stored is not None and stored.last_used_at == clock.now()
+    assert credential_of(auth, tenant, device).last_used_at == clock.now()
 
     # The same request again is a replay.
     with pytest.raises(FactorRejected) as replayed:
@@ -844,9 +855,9 @@ def test_about_one_signed_request_in_purge_every_forgets_expired_nonces(
         draws.append(n)
         return draw
 
-    monkeypatch.setattr(auth_service.secrets, "randbelow", randbelow)
+    monkeypatch.setattr(device_verifier.secrets, "randbelow", randbelow)
     auth.verify_signed_request(tenant, **signed(clock, raw=True), context=CTX)  # type: ignore[arg-type]
-    assert draws == [auth_service.PURGE_EVERY]
+    assert draws == [device_verifier.PURGE_EVERY]
     assert nonces() == (1 if draw == 0 else 2)  # purged: only the new one is left
 
 
@@ -886,7 +897,7 @@ def test_each_failure_is_its_own_login_and_a_lock_adds_none(
             tenant, USER, [Proof(FactorKind.TOTP, secret=wrong_code(secret, clock))], context=CTX
         )
     for _ in range(auth.policy.lockout_threshold - 1):
-        wrong(auth, tenant, Context(actor="partner"))
+        wrong(auth, tenant, Context(actor=PARTNER))
     with pytest.raises(Locked):
         right(auth, tenant)
 
@@ -898,3 +909,50 @@ def test_each_failure_is_its_own_login_and_a_lock_adds_none(
     assert all(
         "ip" not in d.event for d in found if d.event["attributes"]["auth_method"] == "password"
     )
+
+
+# -- recovery codes and housekeeping ---------------------------------------------------------
+
+
+def test_recovery_codes_left_counts_the_unused_ones(auth: AuthService, tenant: str) -> None:
+    user_with_password(auth, tenant)
+    assert auth.recovery_codes_left(tenant, USER) == 0
+    codes = auth.new_recovery_codes(tenant, USER, context=CTX)
+    auth.verify(tenant, USER, [Proof(FactorKind.RECOVERY_CODE, secret=codes[0])], context=CTX)
+    assert auth.recovery_codes_left(tenant, USER) == len(codes) - 1
+
+
+def test_purge_forgets_expired_nonces_challenges_and_ended_sessions(
+    auth: AuthService, tenant: str, clock: FrozenClock, device: str
+) -> None:
+    auth.verify_signed_request(tenant, **signed(clock, raw=True), context=CTX)  # type: ignore[arg-type]
+    auth.passkey_login(tenant, USER)
+    ended = auth.open_session(tenant, USER, 2, context=CTX)
+    auth.revoke_session(tenant, ended.session.id, context=CTX)
+    live = auth.open_session(tenant, USER, 1, context=CTX)
+    now = clock.now()
+    assert auth.purge(now=now, before=now) == {"nonces": 0, "challenges": 0, "sessions": 0}
+
+    clock.advance(timedelta(days=1))
+    now = clock.now()
+    assert auth.purge(now=now, before=now) == {"nonces": 1, "challenges": 1, "sessions": 1}
+    assert [s.id for s in auth.sessions(tenant, USER)] == [live.session.id]
+
+
+def test_audit_records_name_the_partner_its_address_and_the_users_tenant(
+    services: Services, auth: AuthService, tenant: str
+) -> None:
+    user_with_password(auth, tenant)
+    wrong(auth, tenant)
+    right(auth, tenant)
+
+    records = [r for r in services.audit.list(tenant_id=tenant) if r.action.startswith("auth:")]
+    assert [(r.action, r.outcome) for r in reversed(records)] == [
+        ("auth:user_create", "success"),
+        ("auth:failure", "failure"),
+        ("auth:verify", "success"),
+    ]
+    assert {(r.actor, r.source_ip, r.target) for r in records} == {
+        ("partner", "192.0.2.1", f"user:{USER}")
+    }
+    assert records[0].details == {"factors": ["password"], "level": 1}

@@ -12,10 +12,10 @@ from typing import Any
 import pyotp
 import pytest
 
-from payguard.audit.interfaces import AuditAction
+from payguard.adapters.sql.auth import SqlAuthRepository
+from payguard.audit.interfaces import Actor, AuditAction
 from payguard.auth.factors import FactorKind, Proof
-from payguard.auth.interfaces import Challenge, ChallengePurpose, ChallengeStatus
-from payguard.auth.service import Context
+from payguard.auth.interfaces import Challenge, ChallengePurpose, ChallengeStatus, Context
 from payguard.auth.stepup import StepUpResult, StepUpService, binding_of
 from payguard.core.bus import STEP_UP_SETTLED
 from payguard.core.clock import FrozenClock
@@ -27,7 +27,7 @@ from payguard.services import Services
 
 PASSWORD = "correct horse battery staple"
 USER = "acct-1"
-CTX = Context(actor="partner", source_ip="192.0.2.1")
+CTX = Context(actor=Actor("partner", source_ip="192.0.2.1"))
 
 RULES = """
 rules:
@@ -55,13 +55,19 @@ rules:
     step_up: AAL2
     reason: CREDENTIAL_CHANGE
     message: Changing credentials needs a second factor.
+# Only EUR payments qualify, so the SGD payments of the other tests are always stepped up.
+low_risk_exemption:
+  currency: EUR
+  max_amount: "150"
+  max_count: 5
+  max_total: "500"
 """
 
 
 @pytest.fixture
 def tenant(services: Services) -> str:
-    made, _ = services.tenants.create_tenant("acme", actor="test")
-    services.rules.update(tenant_id=made.id, source=RULES, actor="test", source_ip=None)
+    made, _ = services.tenants.create_tenant("acme", actor=Actor.system("test"))
+    services.rules.update(tenant_id=made.id, source=RULES, actor=Actor("test"))
     return made.id
 
 
@@ -135,7 +141,8 @@ def test_opening_a_step_up_for_an_assessment_not_challenged_is_a_conflict(
     assert decided.decision == action and decided.step_up is None
     with pytest.raises(Conflict, match="nothing to step up"):
         step_up.open(tenant, decided.assessment_id, context=CTX)
-    assert services.auth.repository.pending_step_up(tenant, decided.assessment_id) is None
+    store = SqlAuthRepository(services.engine)
+    assert store.pending_step_up(tenant, decided.assessment_id) is None
 
 
 def test_opening_for_an_unknown_assessment_or_user_is_not_found(
@@ -153,7 +160,7 @@ def test_opening_for_an_unknown_assessment_or_user_is_not_found(
 def test_opening_for_another_tenants_assessment_is_not_found(
     services: Services, step_up: StepUpService, tenant: str, secret: str
 ) -> None:
-    other, _ = services.tenants.create_tenant("globex", actor="test")
+    other, _ = services.tenants.create_tenant("globex", actor=Actor.system("test"))
     challenged = assess(services, tenant)
     with pytest.raises(NotFound):
         step_up.open(other.id, challenged.assessment_id, context=CTX)
@@ -474,11 +481,10 @@ def test_a_mismatch_uses_an_attempt_and_counts_a_failure_without_spending_the_co
 
 
 def _reserve(services: Services, tenant: str) -> None:
-    granted = services.auth.repository.reserve_exemption(
-        tenant, USER, amount_minor=4_000, currency="SGD", max_count=5, max_total_minor=50_000
-    )
-    assert granted
-    assert services.auth.repository.get_exemption(tenant, USER) == (1, 4_000, "SGD")
+    """One low-risk payment the engine let through without its step-up: it counts."""
+    exempted = assess(services, tenant, amount="120.00", currency="EUR")
+    assert exempted.decision == Action.ALLOW
+    assert services.assessments.exemption_usage(tenant, USER) == (1, 12_000, "EUR")
 
 
 def test_a_passed_aal2_step_up_resets_the_exemption_counters(
@@ -488,7 +494,7 @@ def test_a_passed_aal2_step_up_resets_the_exemption_counters(
     challenged = assess(services, tenant)
     challenge, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
     assert step_up.verify(tenant, challenge.id, strong(secret, clock), context=CTX).verified
-    assert services.auth.repository.get_exemption(tenant, USER) == (0, 0, None)
+    assert services.assessments.exemption_usage(tenant, USER) == (0, 0, None)
 
 
 def test_an_aal1_pass_or_a_failure_keeps_the_exemption_counters(
@@ -502,14 +508,14 @@ def test_an_aal1_pass_or_a_failure_keeps_the_exemption_counters(
         tenant, challenge.id, [Proof(FactorKind.PASSWORD, secret=PASSWORD)], context=CTX
     )
     assert one.verified and one.level == 1
-    assert services.auth.repository.get_exemption(tenant, USER) == (1, 4_000, "SGD")
+    assert services.assessments.exemption_usage(tenant, USER) == (1, 12_000, "EUR")
 
     big = assess(services, tenant)
     challenge, _ = step_up.open(tenant, big.assessment_id, context=CTX)
     for _ in range(services.auth.policy.challenge_max_attempts):
         step_up.verify(tenant, challenge.id, WRONG, context=CTX)
     assert services.assessments.get(tenant, big.assessment_id).final == Action.BLOCK
-    assert services.auth.repository.get_exemption(tenant, USER) == (1, 4_000, "SGD")
+    assert services.assessments.exemption_usage(tenant, USER) == (1, 12_000, "EUR")
 
 
 # -- suspected bugs --------------------------------------------------------------------------
@@ -538,20 +544,21 @@ def test_concurrent_opens_share_one_pending_challenge(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     challenged = assess(services, tenant)
-    repository = services.auth.repository
-    original = repository.pending_step_up
+    original = SqlAuthRepository.pending_step_up
     both_read = threading.Barrier(2, timeout=10)
     calls = iter(range(1_000))
 
-    def pending_step_up(tenant_id: str, assessment_id: str) -> Challenge | None:
-        found = original(tenant_id, assessment_id)
+    def pending_step_up(
+        repository: SqlAuthRepository, tenant_id: str, assessment_id: str
+    ) -> Challenge | None:
+        found = original(repository, tenant_id, assessment_id)
         if next(calls) < 2:
             # Each open has looked before either adds: the race, made certain. Later reads
             # (a fix may read again after losing) go straight through.
             both_read.wait()
         return found
 
-    monkeypatch.setattr(repository, "pending_step_up", pending_step_up)
+    monkeypatch.setattr(SqlAuthRepository, "pending_step_up", pending_step_up)
     opened: list[Challenge] = []
     errors: list[BaseException] = []
 

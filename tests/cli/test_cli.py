@@ -6,6 +6,7 @@ import os
 import pytest
 from typer.testing import CliRunner
 
+from payguard.audit.interfaces import Actor
 from payguard.cli.main import app
 
 runner = CliRunner()
@@ -177,15 +178,16 @@ def test_serve_tells_its_workers_how_many_they_are(env, monkeypatch) -> None:
 def test_purge_forgets_old_housekeeping_rows_and_is_audited(env, tmp_path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from payguard.audit.interfaces import AuditAction
+    from payguard.adapters.sql.auth import SqlAuthRepository
+    from payguard.audit.interfaces import AuditAction, AuditOutcome
     from payguard.auth.interfaces import Session
     from payguard.services import build_services
     from payguard.settings import Settings
 
     services = build_services(Settings(database_url=f"sqlite:///{tmp_path}/cli.db"))
-    tenant, _ = services.tenants.create_tenant("acme", actor="test")
+    tenant, _ = services.tenants.create_tenant("acme", actor=Actor.system("test"))
     long_ago = datetime.now(UTC) - timedelta(days=90)
-    services.auth.repository.add_session(
+    SqlAuthRepository(services.engine).add_session(
         Session(
             tenant_id=tenant.id,
             id="old-session",
@@ -205,12 +207,28 @@ def test_purge_forgets_old_housekeeping_rows_and_is_audited(env, tmp_path) -> No
     assert result.exit_code == 0, result.output
     assert "sessions: 1 removed" in result.output
     assert "device_snapshots: 0 removed" in result.output
+    assert "community_entries: 0 removed" in result.output
     assert runner.invoke(app, ["purge", "--older-than-days", "0"]).exit_code == 2
 
     services = build_services(Settings(database_url=f"sqlite:///{tmp_path}/cli.db"))
     try:
-        assert services.auth.repository.get_session(tenant.id, "old-session") is None
+        assert SqlAuthRepository(services.engine).get_session(tenant.id, "old-session") is None
         records = services.audit.list(tenant_id=None, action=AuditAction.MAINTENANCE_PURGE)
         assert len(records) == 1 and records[0].details["sessions"] == 1
+        [record] = records
+        assert (record.actor, record.target, record.outcome, record.source_ip) == (
+            "cli",
+            "stores",
+            AuditOutcome.SUCCESS,
+            None,
+        )
+        assert set(record.details) == {
+            "nonces",
+            "community_entries",
+            "challenges",
+            "sessions",
+            "device_snapshots",
+            "older_than_days",
+        }
     finally:
         services.close()

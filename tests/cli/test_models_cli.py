@@ -9,7 +9,7 @@ import pytest
 from tests.risk.model_fixtures import artifact
 from typer.testing import CliRunner
 
-from payguard.audit.interfaces import AuditAction
+from payguard.audit.interfaces import Actor, AuditAction
 from payguard.cli.main import app
 from payguard.ml.interfaces import ModelStatus
 from payguard.services import build_services
@@ -25,11 +25,13 @@ def env(tmp_path, monkeypatch) -> Iterator[str]:
     monkeypatch.setenv("PAYGUARD_DATABASE_URL", url)
     services = build_services(Settings(database_url=url))
     try:
-        tenant, _ = services.tenants.create_tenant("demo", actor="test")
-        services.tenants.create_tenant("other", actor="test")
+        tenant, _ = services.tenants.create_tenant("demo", actor=Actor.system("test"))
+        services.tenants.create_tenant("other", actor=Actor.system("test"))
         for n in range(2):
             services.models.register(
-                tenant.id, replace(artifact(), data_hash=f"sha256:{n:064x}"), actor="cli"
+                tenant.id,
+                replace(artifact(), data_hash=f"sha256:{n:064x}"),
+                actor=Actor.system("cli"),
             )
     finally:
         services.close()

@@ -17,9 +17,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.devices import softattest
+from tests.devices.softattest import SoftAppAttest, nonce_extension_value
 
 from payguard.core.errors import ValidationFailed
-from payguard.devices import appattest, softattest
+from payguard.devices import appattest
 from payguard.devices.appattest import (
     AAGUID_DEVELOPMENT,
     MAX_OBJECT_BYTES,
@@ -29,7 +31,6 @@ from payguard.devices.appattest import (
     verify_attestation,
 )
 from payguard.devices.interfaces import AttestationKind, DeviceLevel
-from payguard.devices.softattest import SoftAppAttest, nonce_extension_value
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "attestation"
 APPLE_ROOT_SHA256 = "1cb9823ba28ba6ad2d33a006941de2ae4f513ef1d4e831b9f7e0fa7b6242c932"

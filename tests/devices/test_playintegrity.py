@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.devices.softattest import SOFT_CERT_DIGEST, SoftPlayIntegrity
 
 from payguard.core.errors import ValidationFailed
 from payguard.devices import playintegrity
@@ -24,7 +25,6 @@ from payguard.devices.playintegrity import (
     PlayIntegrityVerdict,
     verify_play_integrity,
 )
-from payguard.devices.softattest import SOFT_CERT_DIGEST, SoftPlayIntegrity
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "attestation"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from payguard.audit.interfaces import Actor
 from payguard.core.clock import FrozenClock
 from payguard.core.decisions import Outcome
 from payguard.ml.dataset import Dataset
@@ -42,7 +43,7 @@ def test_replayed_features_equal_the_engines(skew_dir: Path, tmp_path: Path) -> 
     clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
     services = build_services(Settings(database_url=f"sqlite:///{tmp_path}/engine.db"), clock=clock)
     try:
-        tenant, _ = services.tenants.create_tenant("skew", actor="test")
+        tenant, _ = services.tenants.create_tenant("skew", actor=Actor.system("test"))
         pending: list[tuple[datetime, int, str]] = []
         online: dict[str, dict[str, Any]] = {}
         for n, item in enumerate(stream):
@@ -55,8 +56,7 @@ def test_replayed_features_equal_the_engines(skew_dir: Path, tmp_path: Path) -> 
                     tenant_id=tenant.id,
                     assessment_id=assessment_id,
                     outcome=Outcome.FRAUD,
-                    actor="test",
-                    source_ip=None,
+                    actor=Actor("test"),
                 )
             clock.set(event.occurred_at)
             decision, replayed_id = services.assessments.assess(tenant.id, event)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from payguard.audit.interfaces import Actor
 from payguard.cli.main import app
 from payguard.ml.dataset import Dataset
 from payguard.ml.replay import load_features
@@ -123,7 +124,7 @@ def test_retrain_from_recorded_outcomes(env: Path) -> None:
     clock = FrozenClock(START)
     services = build_services(Settings(), clock=clock)
     try:
-        tenant, _ = services.tenants.create_tenant("acme", actor="test")
+        tenant, _ = services.tenants.create_tenant("acme", actor=Actor.system("test"))
         for item in Dataset(data).events():
             clock.set(item.event.occurred_at)
             decision, _ = services.assessments.assess(tenant.id, item.event)
@@ -132,8 +133,7 @@ def test_retrain_from_recorded_outcomes(env: Path) -> None:
                     tenant_id=tenant.id,
                     assessment_id=decision.assessment_id,
                     outcome=Outcome.CHARGEBACK,
-                    actor="test",
-                    source_ip=None,
+                    actor=Actor("test"),
                 )
     finally:
         services.close()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from payguard.audit.interfaces import Actor
 from payguard.core.errors import BackendUnavailable, StateConflict
 from payguard.services import Services, build_services
 from payguard.settings import Settings
@@ -26,7 +27,9 @@ def services(request, tmp_path, clock) -> Iterator[Services]:
 
 @pytest.fixture
 def tenant_id(services: Services) -> str:
-    return services.tenants.create_tenant(f"acme-{uuid.uuid4().hex[:8]}", actor="test")[0].id
+    return services.tenants.create_tenant(
+        f"acme-{uuid.uuid4().hex[:8]}", actor=Actor.system("test")
+    )[0].id
 
 
 def _gather(*coroutines):  # type: ignore[no-untyped-def]

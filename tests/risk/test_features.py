@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 from payguard.core.decisions import Outcome
 from payguard.core.events import Event, EventType
+from payguard.risk.features import state as schema
 from payguard.risk.features.extractor import FEATURES, apply_outcome, compute, entities_of, update
 from payguard.risk.interfaces import EntityState, ListKind
 
@@ -234,3 +235,75 @@ def test_round_amounts_and_merchant_age(make_event) -> None:
     assert first["merchant_age_days"] == 0.0
     later = replay(make_event(seconds=3 + 2 * 86400, payee=None, merchant="shop-1"))
     assert later["merchant_age_days"] == 2.0
+
+
+# -- the stored state's schema --------------------------------------------------------------
+
+#: The compact keys states have always been stored under: changing one would orphan every
+#: state already stored.
+STORED_KEYS = {
+    "FIRST_SEEN": "fs",
+    "LAST_SEEN": "ls",
+    "CURRENCY": "cur",
+    "VELOCITY": "w",
+    "FAILED_LOGINS": "f",
+    "MEMBERS": "m",
+    "FRAUD_REPORTS": "fr",
+    "TYPE_SERIES": "t",
+    "OPENED": "op",
+    "LAST_CREDENTIAL_CHANGE": "lc",
+    "LAST_PAYEE_ADD": "lpa",
+    "LAST_DEPOSIT": "ld",
+    "DEPOSITS": "d",
+    "LAST_NEW_DEVICE": "lnd",
+    "AMOUNT_PROFILE": "pr",
+    "LAST_GEO": "g",
+    "EXEMPTIONS": "x",
+}
+
+
+def test_the_stored_keys_never_change() -> None:
+    named = {name: getattr(schema, name) for name in STORED_KEYS}
+    assert named == STORED_KEYS
+    assert set(STORED_KEYS.values()) == schema.KEYS
+
+
+def _busy_history(make_event) -> Replay:
+    """Every kind of event the account state remembers something of."""
+    replay = Replay()
+    replay(make_event(event_type=EventType.ACCOUNT_OPEN, amount=None, payee=None))
+    replay(make_event(event_type=EventType.LOGIN, seconds=10, amount=None, success=False))
+    replay(make_event(event_type=EventType.CREDENTIAL_CHANGE, seconds=20, amount=None))
+    replay(make_event(event_type=EventType.PAYEE_ADD, seconds=30, amount=None, payee="p2"))
+    replay(make_event(event_type=EventType.DEPOSIT, seconds=40, amount="500.00", payee=None))
+    for i in range(3):
+        replay(make_event(seconds=50 + i, amount="20.00", device=f"d{i}"))
+    keys = [ref.key for ref in entities_of(make_event())]
+    for flagged in apply_outcome(replay.states, keys, None, Outcome.FRAUD):
+        replay.states[flagged.key] = flagged
+    return replay
+
+
+def test_update_writes_only_keys_of_the_schema(make_event) -> None:
+    replay = _busy_history(make_event)
+    written = {key for s in replay.states.values() for key in s.data}
+    assert written <= schema.KEYS
+    # Every key but the exemption counters (written by the service) is used by now.
+    assert set(replay.states["account:acct-1"].data) == schema.KEYS - {schema.EXEMPTIONS}
+
+
+def test_exemption_counters_change_no_feature(make_event) -> None:
+    """The counters ride in the account's state but are no feature: an account with only a
+    reset stamp reads as one never seen, and a busy one reads the same with counters."""
+    event = make_event(seconds=3600, amount="42.00")
+    key = "account:acct-1"
+    counters = {schema.EXEMPTIONS: [2, 22_000, "SGD", 1_772_400_000.0]}
+    assert compute(event, {key: EntityState(key, 3, counters)}, {}) == compute(event, {}, {})
+
+    replay = _busy_history(make_event)
+    plain = dict(replay.states)
+    with_counters = {**plain, key: EntityState(key, 9, {**plain[key].data, **counters})}
+    assert compute(event, with_counters, {}) == compute(event, plain, {})
+    # Updating the account's history keeps its counters as they are.
+    account = next(s for s in update(event, with_counters) if s.key == key)
+    assert account.data[schema.EXEMPTIONS] == counters[schema.EXEMPTIONS]

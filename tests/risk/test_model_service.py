@@ -11,12 +11,15 @@ import pytest
 from tests.risk.conftest import EventFactory
 from tests.risk.model_fixtures import artifact
 
-from payguard.audit.interfaces import AuditAction, AuditOutcome
+from payguard.audit.interfaces import Actor, AuditAction, AuditOutcome
 from payguard.core.clock import FrozenClock
 from payguard.core.errors import NotFound, ValidationFailed
 from payguard.ml.interfaces import ModelStatus
 from payguard.services import Services, build_services
 from payguard.settings import Settings
+
+CLI = Actor.system("cli")
+ALICE = Actor("alice")
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def services(settings: Settings, clock: FrozenClock) -> Iterator[Services]:
 
 @pytest.fixture
 def tenant_id(services: Services) -> str:
-    tenant, _ = services.tenants.create_tenant("acme", actor="test")
+    tenant, _ = services.tenants.create_tenant("acme", actor=Actor.system("test"))
     return tenant.id
 
 
@@ -51,12 +54,12 @@ def test_register_then_promote_puts_the_model_in_the_hot_path(
     before, _ = services.assessments.assess(tenant_id, risky(make_event, clock))
     assert before.model is None
 
-    record = services.models.register(tenant_id, artifact(), actor="cli")
+    record = services.models.register(tenant_id, artifact(), actor=CLI)
     assert record.version == 1 and record.status == ModelStatus.CANDIDATE
     candidate_only, _ = services.assessments.assess(tenant_id, risky(make_event, clock))
     assert candidate_only.model is None  # a candidate serves nothing
 
-    services.models.promote(tenant_id, 1, actor="alice")
+    services.models.promote(tenant_id, 1, actor=ALICE)
     decision, _ = services.assessments.assess(tenant_id, risky(make_event, clock))
     assert decision.model is not None
     assert decision.model.version == "1" and decision.model.score > 0.8
@@ -90,8 +93,8 @@ def test_another_worker_picks_the_champion_up_after_the_poll_ttl(
     try:
         first, _ = other.assessments.assess(tenant_id, risky(make_event, clock))
         assert first.model is None
-        services.models.register(tenant_id, artifact(), actor="cli")
-        services.models.promote(tenant_id, 1, actor="cli")
+        services.models.register(tenant_id, artifact(), actor=CLI)
+        services.models.promote(tenant_id, 1, actor=CLI)
 
         within, _ = other.assessments.assess(tenant_id, risky(make_event, clock))
         assert within.model is None  # still trusting its cached answer
@@ -100,8 +103,8 @@ def test_another_worker_picks_the_champion_up_after_the_poll_ttl(
         assert after.model is not None and after.model.version == "1"
 
         # A later promotion reaches it the same way.
-        services.models.register(tenant_id, replace(artifact(), data_hash="sha256:v2"), "cli")
-        services.models.promote(tenant_id, 2, actor="cli")
+        services.models.register(tenant_id, replace(artifact(), data_hash="sha256:v2"), CLI)
+        services.models.promote(tenant_id, 2, actor=CLI)
         clock.advance(timedelta(seconds=2.5))
         newer, _ = other.assessments.assess(tenant_id, risky(make_event, clock))
         assert newer.model is not None and newer.model.version == "2"
@@ -112,8 +115,8 @@ def test_another_worker_picks_the_champion_up_after_the_poll_ttl(
 def test_the_shadow_is_stored_and_never_acts(
     services: Services, tenant_id: str, make_event: EventFactory, clock: FrozenClock
 ) -> None:
-    services.models.register(tenant_id, artifact(), actor="cli")
-    services.models.shadow(tenant_id, 1, actor="cli")
+    services.models.register(tenant_id, artifact(), actor=CLI)
+    services.models.shadow(tenant_id, 1, actor=CLI)
     decision, _ = services.assessments.assess(tenant_id, risky(make_event, clock))
     assert decision.model is None
     assert decision.shadow is not None and decision.shadow.version == "1"
@@ -124,26 +127,26 @@ def test_the_shadow_is_stored_and_never_acts(
     assert stored.shadow == decision.shadow
 
     # With a champion too, both are scored; the champion acts.
-    services.models.register(tenant_id, replace(artifact(), data_hash="sha256:v2"), "cli")
-    services.models.promote(tenant_id, 2, actor="cli")
+    services.models.register(tenant_id, replace(artifact(), data_hash="sha256:v2"), CLI)
+    services.models.promote(tenant_id, 2, actor=CLI)
     both, _ = services.assessments.assess(tenant_id, risky(make_event, clock))
     assert both.model is not None and both.model.version == "2"
     assert both.shadow is not None and both.shadow.version == "1"
 
-    services.models.shadow(tenant_id, None, actor="cli")
+    services.models.shadow(tenant_id, None, actor=CLI)
     after, _ = services.assessments.assess(tenant_id, risky(make_event, clock))
     assert after.shadow is None and after.model is not None
 
 
 def test_refusals_are_audited(services: Services, tenant_id: str) -> None:
     with pytest.raises(NotFound):
-        services.models.promote(tenant_id, 4, actor="alice")
+        services.models.promote(tenant_id, 4, actor=ALICE)
     with pytest.raises(NotFound):
         services.models.get(tenant_id, 4)
-    services.models.register(tenant_id, artifact(), actor="cli")
-    services.models.promote(tenant_id, 1, actor="cli")
+    services.models.register(tenant_id, artifact(), actor=CLI)
+    services.models.promote(tenant_id, 1, actor=CLI)
     with pytest.raises(ValidationFailed):
-        services.models.shadow(tenant_id, 1, actor="alice")
+        services.models.shadow(tenant_id, 1, actor=ALICE)
     failures = [
         r.action
         for r in services.audit.list(tenant_id=tenant_id)
@@ -165,14 +168,14 @@ def test_an_artifact_that_cannot_be_served_is_refused(
     services: Services, tenant_id: str, change: dict[str, object], field: str
 ) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        services.models.register(tenant_id, replace(artifact(), **change), actor="cli")  # type: ignore[arg-type]
+        services.models.register(tenant_id, replace(artifact(), **change), actor=CLI)  # type: ignore[arg-type]
     assert refused.value.field == field
     assert services.models.latest(tenant_id) is None
 
 
 def test_latest_and_get_for_the_training_cli(services: Services, tenant_id: str) -> None:
     assert services.models.latest(tenant_id) is None
-    services.models.register(tenant_id, artifact(), actor="cli")
+    services.models.register(tenant_id, artifact(), actor=CLI)
     latest = services.models.latest(tenant_id)
     assert latest is not None and latest.version == 1
     assert services.models.get(tenant_id, 1).artifact.columns == artifact().columns
@@ -183,8 +186,8 @@ def test_drift_of_the_champion_per_day(
 ) -> None:
     with pytest.raises(NotFound):
         services.models.drift(tenant_id, 7)
-    services.models.register(tenant_id, artifact(), actor="cli")
-    services.models.promote(tenant_id, 1, actor="cli")
+    services.models.register(tenant_id, artifact(), actor=CLI)
+    services.models.promote(tenant_id, 1, actor=CLI)
     start = clock.now()
     for day in range(3):
         for n in range(5):

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from payguard.audit.interfaces import Actor
 from payguard.core.decisions import Decision
 from payguard.core.errors import Conflict, StateConflict
 from payguard.risk.commit import GroupCommitter
@@ -89,7 +90,7 @@ def _service(
 def test_a_lost_race_is_decided_again_with_the_states_held(
     services, make_event, group_commit: bool
 ) -> None:
-    tenant, _ = services.tenants.create_tenant("acme", actor="test")
+    tenant, _ = services.tenants.create_tenant("acme", actor=Actor.system("test"))
     store = LosesRaces(services.assessments.store, losses=1)
     service = _service(services, store, retries=3, group_commit=group_commit)
     event = make_event()
@@ -104,7 +105,7 @@ def test_a_lost_race_is_decided_again_with_the_states_held(
 
 
 def test_a_store_that_keeps_losing_is_retried_then_a_conflict(services, make_event) -> None:
-    tenant, _ = services.tenants.create_tenant("acme", actor="test")
+    tenant, _ = services.tenants.create_tenant("acme", actor=Actor.system("test"))
     store = LosesRaces(services.assessments.store, losses=1, held_losses=2)
     service = _service(services, store, retries=3)
     event = make_event()

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 
-from payguard.sim import SimulatedEvent, simulate
+from payguard.sim import SimulatedEvent, legit, simulate
 from payguard.sim.legit import monthly_income_usd
 from payguard.sim.population import CITIES, Population, build_population
 
@@ -222,3 +222,10 @@ def test_newcomers_sometimes_sign_up_with_a_promotion(fraud_run: list[SimulatedE
 
 def test_runs_start_at_the_requested_instant(fraud_run: list[SimulatedEvent]) -> None:
     assert min(_local(e) for e in fraud_run) >= START
+
+
+def test_every_session_kind_has_its_method() -> None:
+    kinds = [kind for kind, _, _ in legit._SESSIONS]
+    assert list(legit.CustomerActivity._SESSION_ACTIONS) == kinds
+    assert len(set(kinds)) == len(kinds)
+    assert all(share > 0 for _, share, _ in legit._SESSIONS)

@@ -82,8 +82,6 @@ Auth = Annotated[AuthService, Depends(_auth)]
 StepUps = Annotated[StepUpService, Depends(_step_up)]
 Devices = Annotated[DeviceService, Depends(_devices)]
 ClockDep = Annotated[Clock, Depends(_clock)]
-# TEMPORARY: the whole container, until the auth and devices routes take narrow services.
-ServicesDep = Annotated[Services, Depends(services_of)]
 Readiness = Annotated[Callable[[], dict[str, bool]], Depends(_readiness)]
 
 

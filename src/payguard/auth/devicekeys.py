@@ -9,6 +9,9 @@ Keys: Ed25519 (32 raw bytes) or P-256 (an uncompressed SEC1 point, 65 bytes, or 
 SubjectPublicKeyInfo), base64 in either alphabet. Signatures: Ed25519's 64 bytes; for P-256,
 ECDSA with SHA-256 as DER (what Android Keystore and Apple's Secure Enclave produce) or raw
 r||s (64 bytes, what WebCrypto produces).
+
+`BoundDeviceKeys` offers the keys bound here to the device capability, through its
+`payguard.devices.interfaces.DeviceKeys` port.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from datetime import datetime
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,12 +28,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from payguard.auth.interfaces import Credential, CredentialKind
 from payguard.core.errors import ValidationFailed
-from payguard.core.replay import MAX_SKEW_SECONDS, check_freshness, check_nonce
+from payguard.core.replay import MAX_SKEW_SECONDS, NonceLedger, check_freshness, check_nonce
+from payguard.devices.interfaces import DevicePublicKey
 
 __all__ = [
     "ALGORITHMS",
     "MAX_SKEW_SECONDS",
+    "BoundDeviceKeys",
+    "DeviceCredentials",
     "check_freshness",
     "check_nonce",
     "parse_public_key",
@@ -144,3 +153,51 @@ def _verify_p256(key: ec.EllipticCurvePublicKey, raw: bytes, message: bytes) -> 
         except (InvalidSignature, ValueError):
             continue
     return False
+
+
+class DeviceCredentials(Protocol):
+    """Where bound device keys are kept: auth's users-and-factors store."""
+
+    def find_credential(
+        self, tenant_id: str, kind: CredentialKind, lookup: str, /
+    ) -> Credential | None:
+        """The live (not revoked) credential of `kind` with that `lookup`."""
+        ...
+
+
+class BoundDeviceKeys:
+    """The device capability's `DeviceKeys` port on auth's device binding: the key a user
+    bound to a device (a `CredentialKind.DEVICE` credential looked up by the device id),
+    checked as every signed device request is, and auth's nonce ledger."""
+
+    def __init__(self, credentials: DeviceCredentials, nonces: NonceLedger) -> None:
+        self._credentials = credentials
+        self._nonces = nonces
+
+    def bound_key(self, tenant_id: str, device_id: str) -> DevicePublicKey | None:
+        credential = self._credentials.find_credential(tenant_id, CredentialKind.DEVICE, device_id)
+        if credential is None:
+            return None
+        return DevicePublicKey(
+            algorithm=str(credential.data["algorithm"]),
+            public_key=str(credential.data["public_key"]),
+        )
+
+    def verify(
+        self,
+        key: DevicePublicKey,
+        *,
+        method: str,
+        path: str,
+        body: bytes,
+        timestamp: int,
+        nonce: str,
+        signature: str,
+    ) -> bool:
+        message = signed_message(
+            method=method, path=path, body=body, timestamp=timestamp, nonce=nonce
+        )
+        return verify_signature(key.algorithm, key.public_key, message, signature)
+
+    def use_nonce(self, tenant_id: str, scope: str, nonce: str, expires_at: datetime) -> bool:
+        return self._nonces.use_nonce(tenant_id, scope, nonce, expires_at)

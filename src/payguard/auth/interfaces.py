@@ -1,13 +1,23 @@
-"""Authentication records and the port that stores them.
+"""Authentication records, the ports that store them, and the ports auth needs of others.
 
 A *user* here is a partner's account (`account_id` in assessments), so a step-up challenge
 for an assessment lands on the same user the assessment was about. Everything is scoped to a
-tenant; a repository never reads or writes across tenants.
+tenant; a store never reads or writes across tenants.
+
+One port per aggregate, so that each piece of auth takes only what it uses:
+
+- `UserRepository`: users and their factors (credentials, recovery codes);
+- `SessionRepository`: signed-in sessions;
+- `ChallengeRepository`: WebAuthn ceremonies and step-up challenges;
+- `ThrottleRepository`: consecutive failures and locks;
+- `NonceRepository`: single-use nonces of signed requests (`payguard.core.replay.NonceLedger`).
 
 Every method that guards against replay or races is a single atomic compare-and-set in the
-store (`advance_counter`, `use_nonce`, `use_recovery_code`, `finish_challenge`,
-`rotate_session`, `reserve_exemption`), so two workers can never both accept the same TOTP
+store (`advance_counter`, `use_nonce`, `use_recovery_code`, `count_attempt`,
+`finish_challenge`, `rotate_session`), so two workers can never both accept the same TOTP
 step, signed nonce, recovery code, assertion or refresh token.
+
+Auth uses the decision engine only through `RiskDecisions` and `FailureSignals`.
 """
 
 from __future__ import annotations
@@ -17,6 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
+
+from payguard.audit.interfaces import Actor
+from payguard.core.decisions import Action, Decision
+from payguard.core.events import Event
+from payguard.core.replay import NonceLedger
 
 
 class CredentialKind(StrEnum):
@@ -135,11 +150,20 @@ class Throttle:
     locked_until: datetime | None = None
 
 
-class AuthRepository(Protocol):
-    """Storage for users, credentials, recovery codes, nonces, challenges, sessions,
-    throttles and exemption counters. Every method is scoped to `tenant_id`."""
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Who is asking on behalf of whom: the partner (`actor`, which carries the partner's own
+    address) and the end user's own IP address and device, when the partner passes them."""
 
-    # users
+    actor: Actor
+    user_ip: str | None = None
+    device_id: str | None = None
+
+
+class UserRepository(Protocol):
+    """Users and their factors: credentials (TOTP, passkeys, bound device keys) and recovery
+    codes. Every method is scoped to `tenant_id`."""
+
     def add_user(self, user: AuthUser) -> None:
         """Store a new user; `Conflict` if the tenant already has `user.user_id`."""
         ...
@@ -152,7 +176,6 @@ class AuthRepository(Protocol):
         """Replace the password hash; `NotFound` for an unknown user."""
         ...
 
-    # credentials
     def add_credential(self, credential: Credential) -> None:
         """`Conflict` if `lookup` is already used by a live credential of the same kind in
         the tenant (a passkey or device registered twice)."""
@@ -187,7 +210,6 @@ class AuthRepository(Protocol):
         """False if unknown or already revoked."""
         ...
 
-    # recovery codes
     def replace_recovery_codes(
         self, tenant_id: str, user_id: str, code_hashes: Sequence[str], at: datetime
     ) -> None:
@@ -202,54 +224,10 @@ class AuthRepository(Protocol):
         """Unused codes left."""
         ...
 
-    # replay defence
-    def use_nonce(self, tenant_id: str, scope: str, nonce: str, expires_at: datetime) -> bool:
-        """Remember `nonce` in `scope` until `expires_at`; False if it was already seen."""
-        ...
 
-    def purge_nonces(self, before: datetime) -> int:
-        """Forget nonces that expired before `before`; returns how many."""
-        ...
+class SessionRepository(Protocol):
+    """Signed-in sessions, found by id or by the hash of their access or refresh token."""
 
-    def purge_challenges(self, before: datetime) -> int:
-        """Every tenant's challenges that expired before `before` (settled or not: a
-        pending one that expired can no longer pass); returns how many."""
-        ...
-
-    def purge_sessions(self, before: datetime) -> int:
-        """Every tenant's sessions revoked, or past their absolute timeout, before
-        `before`; returns how many."""
-        ...
-
-    # challenges
-    def add_challenge(self, challenge: Challenge) -> None:
-        """`Conflict` if the id is taken, or if it is a pending step-up and its assessment
-        already has one pending."""
-        ...
-
-    def get_challenge(self, tenant_id: str, challenge_id: str) -> Challenge | None: ...
-
-    def pending_step_up(self, tenant_id: str, assessment_id: str) -> Challenge | None:
-        """The newest step-up challenge for the assessment, whatever its status."""
-        ...
-
-    def count_attempt(self, tenant_id: str, challenge_id: str, expected_attempts: int) -> bool:
-        """attempts += 1 if still pending with `expected_attempts`; False otherwise."""
-        ...
-
-    def finish_challenge(
-        self,
-        tenant_id: str,
-        challenge_id: str,
-        *,
-        status: ChallengeStatus,
-        at: datetime,
-        factors: Sequence[str] = (),
-    ) -> bool:
-        """Move a pending challenge to `status`; False if it is no longer pending."""
-        ...
-
-    # sessions
     def add_session(self, session: Session) -> None: ...
 
     def get_session(self, tenant_id: str, session_id: str) -> Session | None: ...
@@ -295,7 +273,51 @@ class AuthRepository(Protocol):
         """Live and revoked, newest first."""
         ...
 
-    # brute-force throttling
+    def purge_sessions(self, before: datetime) -> int:
+        """Every tenant's sessions revoked, or past their absolute timeout, before
+        `before`; returns how many."""
+        ...
+
+
+class ChallengeRepository(Protocol):
+    """WebAuthn ceremonies and step-up challenges."""
+
+    def add_challenge(self, challenge: Challenge) -> None:
+        """`Conflict` if the id is taken, or if it is a pending step-up and its assessment
+        already has one pending."""
+        ...
+
+    def get_challenge(self, tenant_id: str, challenge_id: str) -> Challenge | None: ...
+
+    def pending_step_up(self, tenant_id: str, assessment_id: str) -> Challenge | None:
+        """The newest step-up challenge for the assessment, whatever its status."""
+        ...
+
+    def count_attempt(self, tenant_id: str, challenge_id: str, expected_attempts: int) -> bool:
+        """attempts += 1 if still pending with `expected_attempts`; False otherwise."""
+        ...
+
+    def finish_challenge(
+        self,
+        tenant_id: str,
+        challenge_id: str,
+        *,
+        status: ChallengeStatus,
+        at: datetime,
+        factors: Sequence[str] = (),
+    ) -> bool:
+        """Move a pending challenge to `status`; False if it is no longer pending."""
+        ...
+
+    def purge_challenges(self, before: datetime) -> int:
+        """Every tenant's challenges that expired before `before` (settled or not: a
+        pending one that expired can no longer pass); returns how many."""
+        ...
+
+
+class ThrottleRepository(Protocol):
+    """Consecutive failures per key (`account:<id>`, `account:<id>:<factor>`, `ip:<address>`)."""
+
     def get_throttle(self, tenant_id: str, key: str) -> Throttle: ...
 
     def record_failure(
@@ -307,30 +329,46 @@ class AuthRepository(Protocol):
 
     def clear_failures(self, tenant_id: str, key: str) -> None: ...
 
-    # low-risk exemptions (PSD2 RTS art. 16-style cumulative limits)
-    def reserve_exemption(
+
+class NonceRepository(NonceLedger, Protocol):
+    """The replay ledger of signed requests, and its housekeeping."""
+
+    def purge_nonces(self, before: datetime) -> int:
+        """Forget nonces that expired before `before` (every tenant's); returns how many."""
+        ...
+
+
+class RiskDecisions(Protocol):
+    """What auth needs of the decision engine: the assessments it steps up, a place to send
+    failed logins, and the reset of the low-risk exemption counters after strong auth."""
+
+    def get(self, tenant_id: str, assessment_id: str) -> Decision:
+        """The assessment; `NotFound` if the tenant has none with that id."""
+        ...
+
+    def finalize(self, tenant_id: str, assessment_id: str, final: Action) -> Decision:
+        """Settle a challenged assessment (`allow` or `block`)."""
+        ...
+
+    def assess(self, tenant_id: str, event: Event) -> tuple[Decision, bool]:
+        """Decide `event`; returns (decision, replayed)."""
+        ...
+
+    def reset_exemptions(self, tenant_id: str, user_id: str, at: datetime) -> None:
+        """Start the user's low-risk exemption counters afresh: they just passed AAL2+."""
+        ...
+
+
+class FailureSignals(Protocol):
+    """Where authentication failures go besides the audit log: the decision engine."""
+
+    def login_failed(
         self,
         tenant_id: str,
         user_id: str,
         *,
-        amount_minor: int,
-        currency: str,
-        max_count: int,
-        max_total_minor: int,
-    ) -> bool:
-        """Add one payment of `amount_minor` to the user's since-last-strong-auth counters
-        if the new count and total stay within the limits (a different currency than the
-        stored one is refused); False otherwise. Atomic."""
-        ...
-
-    def release_exemption(self, tenant_id: str, user_id: str, *, amount_minor: int) -> None:
-        """Undo one `reserve_exemption` of `amount_minor` (its payment was not made)."""
-        ...
-
-    def reset_exemption(self, tenant_id: str, user_id: str, at: datetime) -> None:
-        """Zero the counters: the user just authenticated strongly."""
-        ...
-
-    def get_exemption(self, tenant_id: str, user_id: str) -> tuple[int, int, str | None]:
-        """(count, total_minor, currency) since the last strong authentication."""
-        ...
+        method: str,
+        reason: str,
+        ip: str | None,
+        device_id: str | None,
+    ) -> None: ...

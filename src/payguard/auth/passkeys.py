@@ -24,7 +24,6 @@ import hashlib
 import json
 import re
 import struct
-import time
 from base64 import urlsafe_b64decode
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -77,7 +76,6 @@ __all__ = [
     "RelyingParty",
     "UserVerification",
     "authentication_options",
-    "benchmark_assertions",
     "credential_id_of",
     "registration_options",
     "transaction_challenge",
@@ -510,54 +508,3 @@ def transaction_challenge(
         _field(part) for part in (_TXN_DOMAIN, nonce, challenge_id, amount, currency, payee)
     )
     return hashlib.sha256(encoded).digest()
-
-
-# -- benchmark -------------------------------------------------------------------------------
-
-
-def benchmark_assertions(n: int) -> float:
-    """Assertions verified per second by `verify_authentication` (ES256, one core).
-
-    The assertions come from the software authenticator, made before the clock starts.
-    """
-    from payguard.auth.softauthn import SoftAuthenticator  # test double, kept off import path
-
-    if n < 1:
-        raise ValueError("n must be at least 1")
-    rp = RelyingParty(id="pay.example.com", name="payguard", origins=("https://pay.example.com",))
-    origin = rp.origins[0]
-    authenticator = SoftAuthenticator(algorithm="es256")
-    created = authenticator.create(
-        registration_options(
-            rp,
-            user_handle=b"\x01" * 16,
-            user_name="bench",
-            display_name="bench",
-            challenge=b"\x02" * CHALLENGE_BYTES,
-        ),
-        origin,
-    )
-    passkey = verify_registration(
-        rp,
-        response=created,
-        expected_challenge=b"\x02" * CHALLENGE_BYTES,
-        require_user_verification=True,
-    )
-    work = []
-    for index in range(n):
-        challenge = index.to_bytes(CHALLENGE_BYTES, "big")
-        response = authenticator.get(authentication_options(rp, challenge=challenge), origin)
-        work.append((challenge, response))
-    count = passkey.sign_count
-    started = time.perf_counter()
-    for challenge, response in work:
-        count = verify_authentication(
-            rp,
-            response=response,
-            expected_challenge=challenge,
-            public_key=passkey.public_key,
-            sign_count=count,
-            require_user_verification=True,
-        ).new_sign_count
-    elapsed = time.perf_counter() - started
-    return n / elapsed if elapsed > 0 else float("inf")

@@ -4,17 +4,17 @@ and `ip_failed_logins_*` count it and rules and models see it on the next paymen
 
 from __future__ import annotations
 
+from payguard.auth.interfaces import RiskDecisions
 from payguard.core.clock import Clock
 from payguard.core.events import Device, Event, EventType
 from payguard.core.ids import new_id
-from payguard.risk.service import AssessmentService
 
 
 class EngineSignals:
-    """`FailureSignals` that feed the engine through the assessment service."""
+    """`FailureSignals` that feed the engine through its `RiskDecisions` port."""
 
-    def __init__(self, assessments: AssessmentService, clock: Clock) -> None:
-        self._assessments = assessments
+    def __init__(self, risk: RiskDecisions, clock: Clock) -> None:
+        self._risk = risk
         self._clock = clock
 
     def login_failed(
@@ -36,4 +36,4 @@ class EngineSignals:
             ip=ip,
             attributes={"success": False, "auth_method": method},
         )
-        self._assessments.assess(tenant_id, event)
+        self._risk.assess(tenant_id, event)

@@ -19,17 +19,24 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
+from payguard.audit.interfaces import AuditAction, AuditWriter
 from payguard.auth import passkeys
 from payguard.auth.factors import FactorKind, Proof, assurance
-from payguard.auth.interfaces import Challenge, ChallengePurpose, ChallengeStatus
-from payguard.auth.service import AuthService, Context, Linking
+from payguard.auth.interfaces import (
+    Challenge,
+    ChallengePurpose,
+    ChallengeRepository,
+    ChallengeStatus,
+    Context,
+    RiskDecisions,
+)
+from payguard.auth.service import AuthService
+from payguard.auth.verifiers import Linking
 from payguard.core.bus import STEP_UP_SETTLED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.decisions import STEP_UP_METHODS, Action, AssuranceLevel, Decision
 from payguard.core.errors import Conflict, FactorRejected, NotFound
 from payguard.core.ids import new_id
-from payguard.risk.service import AssessmentService
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +57,16 @@ class StepUpService:
     def __init__(
         self,
         auth: AuthService,
-        assessments: AssessmentService,
+        risk: RiskDecisions,
         *,
+        challenges: ChallengeRepository,
         audit: AuditWriter,
         bus: EventBus,
         clock: Clock,
     ) -> None:
         self._auth = auth
-        self._repository = auth.repository
-        self._assessments = assessments
+        self._risk = risk
+        self._challenges = challenges
         self._audit = audit
         self._bus = bus
         self._clock = clock
@@ -68,7 +76,7 @@ class StepUpService:
     ) -> tuple[Challenge, Decision]:
         """The pending step-up of a challenged assessment: a new one, or the one still open
         (asking twice does not give an attacker more attempts)."""
-        decision = self._assessments.get(tenant_id, assessment_id)
+        decision = self._risk.get(tenant_id, assessment_id)
         if decision.decision != Action.CHALLENGE or decision.step_up is None:
             raise Conflict(
                 f"assessment {assessment_id!r} was decided {decision.decision.value}, "
@@ -78,7 +86,7 @@ class StepUpService:
             raise Conflict(f"assessment {assessment_id!r} is already settled: {decision.final}")
         self._auth.user(tenant_id, decision.account_id)
         now = self._clock.now()
-        existing = self._repository.pending_step_up(tenant_id, assessment_id)
+        existing = self._challenges.pending_step_up(tenant_id, assessment_id)
         if existing is not None and existing.status == ChallengeStatus.PENDING:
             if now < existing.expires_at:
                 return existing, decision
@@ -98,29 +106,33 @@ class StepUpService:
             binding=binding_of(decision),
         )
         try:
-            self._repository.add_challenge(challenge)
+            self._challenges.add_challenge(challenge)
         except Conflict:
             # Opened concurrently: there is one pending step-up per assessment; share it.
-            pending = self._repository.pending_step_up(tenant_id, assessment_id)
+            pending = self._challenges.pending_step_up(tenant_id, assessment_id)
             if pending is None or pending.status != ChallengeStatus.PENDING:
                 raise
             return pending, decision
-        self._audit.record(
-            action=AuditAction.STEP_UP_CREATE,
-            actor=context.actor,
-            target=f"assessment:{assessment_id}",
-            outcome=AuditOutcome.SUCCESS,
+        self._audit.success(
+            AuditAction.STEP_UP_CREATE,
+            context.actor,
+            f"assessment:{assessment_id}",
             tenant_id=tenant_id,
-            source_ip=context.source_ip,
             details={"challenge_id": challenge.id, "level": challenge.level},
         )
         return challenge, decision
 
     def get(self, tenant_id: str, challenge_id: str) -> Challenge:
-        challenge = self._repository.get_challenge(tenant_id, challenge_id)
+        challenge = self._challenges.get_challenge(tenant_id, challenge_id)
         if challenge is None or challenge.purpose != ChallengePurpose.STEP_UP:
             raise NotFound(f"no step-up challenge {challenge_id!r}")
         return challenge
+
+    def attempts_left(self, challenge: Challenge) -> int:
+        """Answers the challenge may still take; 0 once it is settled."""
+        if challenge.status != ChallengeStatus.PENDING:
+            return 0
+        return max(0, self._auth.policy.challenge_max_attempts - challenge.attempts)
 
     def options(self, challenge: Challenge) -> dict[str, Any]:
         """What the client needs to answer: the methods that meet the level, the passkey
@@ -185,7 +197,7 @@ class StepUpService:
             raise Conflict(f"challenge {challenge_id!r} is already {challenge.status.value}")
         if self._clock.now() >= challenge.expires_at:
             return self._settle(challenge, passed=False, reason="expired", context=context)
-        if not self._repository.count_attempt(tenant_id, challenge_id, challenge.attempts):
+        if not self._challenges.count_attempt(tenant_id, challenge_id, challenge.attempts):
             raise Conflict("this challenge was answered concurrently; retry")
         # What count_attempt just stored, compare-and-set from `challenge`.
         attempted = replace(challenge, attempts=challenge.attempts + 1)
@@ -223,7 +235,7 @@ class StepUpService:
     ) -> StepUpResult:
         if challenge.attempts >= maximum:
             return self._settle(challenge, passed=False, reason=reason, context=context)
-        decision = self._assessments.get(challenge.tenant_id, challenge.assessment_id or "")
+        decision = self._risk.get(challenge.tenant_id, challenge.assessment_id or "")
         left = max(0, maximum - challenge.attempts)
         return StepUpResult(challenge, decision, verified=False, attempts_left=left, reason=reason)
 
@@ -240,29 +252,27 @@ class StepUpService:
         tenant_id = challenge.tenant_id
         now = self._clock.now()
         status = ChallengeStatus.PASSED if passed else ChallengeStatus.FAILED
-        if not self._repository.finish_challenge(
+        if not self._challenges.finish_challenge(
             tenant_id, challenge.id, status=status, at=now, factors=factors
         ):
             raise Conflict(f"challenge {challenge.id!r} was settled concurrently")
         final = Action.ALLOW if passed else Action.BLOCK
         assert challenge.assessment_id is not None
-        decision = self._assessments.finalize(tenant_id, challenge.assessment_id, final)
+        decision = self._risk.finalize(tenant_id, challenge.assessment_id, final)
         if passed and (level or 0) >= 2:
-            self._repository.reset_exemption(tenant_id, challenge.user_id, now)
-        self._audit.record(
-            action=AuditAction.STEP_UP_PASS if passed else AuditAction.STEP_UP_FAIL,
-            actor=context.actor,
-            target=f"assessment:{challenge.assessment_id}",
-            outcome=AuditOutcome.SUCCESS if passed else AuditOutcome.DENIED,
-            tenant_id=tenant_id,
-            source_ip=context.source_ip,
-            details={
-                "challenge_id": challenge.id,
-                "level": level,
-                "factors": list(factors),
-                "reason": reason,
-            },
-        )
+            self._risk.reset_exemptions(tenant_id, challenge.user_id, now)
+        details = {
+            "challenge_id": challenge.id,
+            "level": level,
+            "factors": list(factors),
+            "reason": reason,
+        }
+        target = f"assessment:{challenge.assessment_id}"
+        if passed:
+            audit, action = self._audit.success, AuditAction.STEP_UP_PASS
+        else:
+            audit, action = self._audit.denied, AuditAction.STEP_UP_FAIL
+        audit(action, context.actor, target, tenant_id=tenant_id, details=details)
         self._bus.publish(
             STEP_UP_SETTLED,
             {

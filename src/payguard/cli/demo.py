@@ -32,6 +32,7 @@ from rich.live import Live
 from rich.table import Table
 
 from payguard.api.app import create_app
+from payguard.audit.interfaces import Actor
 from payguard.cli.demo_devices import DeviceReports
 from payguard.cli.demo_model import TRAINING_CUSTOMERS, ensure_model
 from payguard.cli.demo_stepup import StepUps
@@ -193,9 +194,9 @@ def run_demo(
     services = build_services(settings)
     tenant = services.tenants.get_tenant_by_name(TENANT)
     if tenant is None:
-        tenant, key = services.tenants.create_tenant(TENANT, actor="demo")
+        tenant, key = services.tenants.create_tenant(TENANT, actor=Actor.system("demo"))
     else:
-        _, key = services.tenants.issue_key(tenant.id, role=Role.ADMIN, actor="demo")
+        _, key = services.tenants.issue_key(tenant.id, role=Role.ADMIN, actor=Actor.system("demo"))
     model_version = None
     if model_dir is not None:
         model_version = ensure_model(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from payguard.audit.interfaces import Actor
 from payguard.services import Services
 
 #: Simulated history the demo model learns from: big enough for every typology to appear
@@ -77,8 +78,9 @@ def ensure_model(
         data={"source": "payguard demo", "events": len(table)},
         extra_params={"tenant": "demo"},
     )
-    record = services.models.register(tenant_id, trained.artifact, actor="demo")
-    services.models.promote(tenant_id, record.version, actor="demo")
+    demo = Actor.system("demo")
+    record = services.models.register(tenant_id, trained.artifact, actor=demo)
+    services.models.promote(tenant_id, record.version, actor=demo)
     model = trained.evaluation.report["model"]
     baseline = trained.evaluation.report["baseline"]
     console.print(

@@ -11,6 +11,7 @@ import orjson
 import typer
 from pydantic import ValidationError
 
+from payguard.audit.interfaces import Actor
 from payguard.cli.context import err
 from payguard.cli.context import services as _services
 from payguard.cli.context import tenant_named as _tenant_named
@@ -56,7 +57,7 @@ def tenants_create(
 ) -> None:
     """Create a tenant; its API key is printed on the last line (shown once, stored hashed)."""
     with _services() as services:
-        tenant, key = services.tenants.create_tenant(name, actor="cli", role=role)
+        tenant, key = services.tenants.create_tenant(name, actor=Actor.system("cli"), role=role)
     typer.echo(f"tenant {tenant.id} {tenant.name} (key role: {role.value})")
     typer.echo(key)
 
@@ -79,7 +80,7 @@ def tenants_key(
             else services.clock.now() + timedelta(days=expires_in_days)
         )
         key, raw = services.tenants.issue_key(
-            tenant.id, role=role, actor="cli", expires_at=expires_at
+            tenant.id, role=role, actor=Actor.system("cli"), expires_at=expires_at
         )
     until = "never expires" if key.expires_at is None else f"expires {key.expires_at.isoformat()}"
     typer.echo(f"key {key.id} for tenant {tenant.name} (role: {role.value}, {until})")
@@ -108,7 +109,7 @@ def tenants_revoke(
 ) -> None:
     """Revoke an API key at once (other workers stop accepting it within the cache TTL)."""
     with _services() as services:
-        services.tenants.revoke_key(key_id, actor="cli")
+        services.tenants.revoke_key(key_id, actor=Actor.system("cli"))
     typer.echo(f"revoked key {key_id}")
 
 
@@ -341,24 +342,24 @@ def purge(
 ) -> None:
     """Housekeeping (run it daily, e.g. from cron): forget expired replay nonces, expired
     community entries, and device history, challenges and sessions older than N days."""
-    from payguard.audit.interfaces import AuditAction, AuditOutcome
+    from payguard.audit.interfaces import AuditAction
 
     with _services() as services:
         now = services.clock.now()
         before = now - timedelta(days=older_than_days)
-        auth = services.auth.repository
+        auth = services.auth.purge(now=now, before=before)
+        devices = services.devices.purge(now=now, before=before)
         counts = {
-            "nonces": auth.purge_nonces(now),
-            "community_entries": services.devices.community.purge_expired(now),
-            "challenges": auth.purge_challenges(before),
-            "sessions": auth.purge_sessions(before),
-            "device_snapshots": services.devices.repository.prune_history(before),
+            "nonces": auth["nonces"],
+            "community_entries": devices["community_entries"],
+            "challenges": auth["challenges"],
+            "sessions": auth["sessions"],
+            "device_snapshots": devices["device_snapshots"],
         }
-        services.audit.record(
-            action=AuditAction.MAINTENANCE_PURGE,
-            actor="cli",
-            target="stores",
-            outcome=AuditOutcome.SUCCESS,
+        services.audit.success(
+            AuditAction.MAINTENANCE_PURGE,
+            Actor.system("cli"),
+            "stores",
             details={**counts, "older_than_days": older_than_days},
         )
     for name, count in counts.items():

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from payguard.audit.interfaces import Actor
 from payguard.cli.context import services as _services
 from payguard.core.errors import PayguardError, ValidationFailed
 
@@ -59,7 +60,7 @@ def _tenant(services: Services, name: str, *, create: bool) -> Tenant:
         return tenant
     if not create:
         raise NotFound(f"no tenant named {name!r}")
-    tenant, _ = services.tenants.create_tenant(name, actor="cli")
+    tenant, _ = services.tenants.create_tenant(name, actor=Actor.system("cli"))
     err.print(f"created tenant {name!r} ({tenant.id}); its first API key was not kept")
     return tenant
 
@@ -164,6 +165,7 @@ def run_train(
     until: str | None,
 ) -> None:
     """`payguard train`: replay (or read stored decisions), split, train, evaluate, register."""
+    from payguard.audit.interfaces import Actor
     from payguard.ml.split import choose_split, table_span
     from payguard.ml.train import train_model
 
@@ -222,7 +224,7 @@ def run_train(
             version: int | None = None
             registry = getattr(services, "models", None)
             if registry is not None:
-                record = registry.register(owner.id, trained.artifact, actor="cli")
+                record = registry.register(owner.id, trained.artifact, actor=Actor.system("cli"))
                 version = int(record.version)
         if model_out is not None:
             from payguard.ml.artifact_io import save

@@ -64,13 +64,14 @@ def models_show(version: Version, tenant: Tenant = "demo") -> None:
 def models_promote(version: Version, tenant: Tenant = "demo") -> None:
     """Make VERSION the champion: it scores and acts on every event (every worker within
     PAYGUARD_CACHE_TTL_SECONDS); the previous champion is retired."""
+    from payguard.audit.interfaces import Actor
     from payguard.cli.context import services as _services
     from payguard.cli.context import tenant_named as _tenant_named
 
     with _services() as services:
         owner = _tenant_named(services, tenant)
         before, _ = services.models.serving(owner.id)
-        services.models.promote(owner.id, version, actor="cli")
+        services.models.promote(owner.id, version, actor=Actor.system("cli"))
     previous = (
         "" if before is None or before.version == version else f" (v{before.version} retired)"
     )
@@ -84,6 +85,7 @@ def models_shadow(
 ) -> None:
     """Run VERSION in shadow mode: scored on every event and stored beside the decision,
     never acted on. `none` stops shadowing."""
+    from payguard.audit.interfaces import Actor
     from payguard.cli.context import err
     from payguard.cli.context import services as _services
     from payguard.cli.context import tenant_named as _tenant_named
@@ -101,7 +103,7 @@ def models_shadow(
             raise typer.Exit(2)
     with _services() as services:
         owner = _tenant_named(services, tenant)
-        services.models.shadow(owner.id, chosen, actor="cli")
+        services.models.shadow(owner.id, chosen, actor=Actor.system("cli"))
     if chosen is None:
         typer.echo(f"{tenant} has no shadow model")
     else:

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from payguard.core.replay import NonceLedger
+
 
 class Platform(StrEnum):
     ANDROID = "android"
@@ -220,7 +222,7 @@ class DeviceRepository(Protocol):
     def save(self, record: DeviceRecord) -> DeviceRecord:
         """Insert (`record.version == 0`) or update the record if its stored version still
         equals `record.version`; the stored copy gets version + 1 and is returned.
-        `StateConflict` (payguard.risk.interfaces) when it changed meanwhile."""
+        `StateConflict` (payguard.core.errors) when it changed meanwhile."""
         ...
 
     def add_snapshot(self, tenant_id: str, device_id: str, snapshot: HealthSnapshot) -> None: ...
@@ -239,3 +241,40 @@ class DeviceRepository(Protocol):
         ...
 
     def genuine_apps(self, tenant_id: str) -> list[tuple[str, tuple[str, ...]]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePublicKey:
+    """The public key bound to a device: `algorithm` (`ed25519` | `p256`) and the key,
+    base64."""
+
+    algorithm: str
+    public_key: str
+
+
+class DeviceKeys(NonceLedger, Protocol):
+    """Device binding as the device capability needs it: the key bound to a device, whether
+    a signed report is that key's, and the single-use nonces that stop a replayed report.
+
+    Binding a key to a device is the authentication capability's business; this is all of
+    it the devices read.
+    """
+
+    def bound_key(self, tenant_id: str, device_id: str) -> DevicePublicKey | None:
+        """The live key bound to `device_id`, or None when none is."""
+        ...
+
+    def verify(
+        self,
+        key: DevicePublicKey,
+        *,
+        method: str,
+        path: str,
+        body: bytes,
+        timestamp: int,
+        nonce: str,
+        signature: str,
+    ) -> bool:
+        """Whether `signature` (base64) is `key`'s signature of that request. False for a
+        wrong, altered or malformed signature; the caller checks `timestamp`'s freshness."""
+        ...

@@ -25,11 +25,11 @@ from importlib import resources
 from typing import Annotated, Any
 
 import cel
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from payguard.core.conditions import compile_condition, probe_context
-from payguard.core.errors import PayloadTooLarge, ValidationFailed, field_path
+from payguard.core.errors import ValidationFailed, field_path
+from payguard.core.policyfile import load_mapping
 from payguard.devices.interfaces import Health, HealthSignal, HealthStatus
 from payguard.devices.posture import FACTS
 
@@ -157,16 +157,9 @@ class CompiledSignal:
 
 
 def _parse(source: str) -> HealthPolicySpec:
-    if len(source.encode()) > MAX_SOURCE_BYTES:
-        raise PayloadTooLarge(f"health policy is larger than {MAX_SOURCE_BYTES} bytes")
-    try:
-        document = yaml.safe_load(source)
-    except yaml.YAMLError as exc:
-        raise ValidationFailed(f"health policy is not valid YAML: {exc}", field="signals") from None
-    if not isinstance(document, dict):
-        raise ValidationFailed(
-            "health policy must be a YAML mapping with a `signals` list", field="signals"
-        )
+    document = load_mapping(
+        source, name="health policy", field="signals", max_bytes=MAX_SOURCE_BYTES
+    )
     try:
         spec = HealthPolicySpec.model_validate(document)
     except ValidationError as exc:

@@ -18,12 +18,11 @@ from typing import Any
 
 import orjson
 
-from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
-from payguard.auth import devicekeys
-from payguard.auth.interfaces import AuthRepository, CredentialKind
+from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.bus import DEVICE_HEALTH, EventBus
 from payguard.core.clock import Clock
 from payguard.core.errors import Conflict, FactorRejected, NotFound, StateConflict, ValidationFailed
+from payguard.core.replay import check_freshness, check_nonce
 from payguard.devices import appattest, playintegrity
 from payguard.devices.apps import GenuineApp, check_app, normalize_digest
 from payguard.devices.interfaces import (
@@ -32,6 +31,7 @@ from payguard.devices.interfaces import (
     CommunityEntry,
     CommunityKind,
     CommunityLists,
+    DeviceKeys,
     DeviceLevel,
     DeviceRecord,
     DeviceRepository,
@@ -49,7 +49,6 @@ MAX_SKEW = timedelta(minutes=5)
 MAX_ACCOUNTS = 50
 #: Attempts at saving a device record that another report changed meanwhile.
 _SAVE_ATTEMPTS = 5
-#: The bus subject of a new judgement.
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +108,7 @@ class DeviceService:
         repository: DeviceRepository,
         community: CommunityLists,
         *,
-        keys: AuthRepository,
+        keys: DeviceKeys,
         audit: AuditWriter,
         bus: EventBus,
         clock: Clock,
@@ -132,10 +131,10 @@ class DeviceService:
     # -- intake --------------------------------------------------------------------------
 
     def report(
-        self, tenant_id: str, report: Report, *, actor: str, source_ip: str | None
+        self, tenant_id: str, report: Report, *, actor: Actor
     ) -> tuple[DeviceRecord, Health]:
         now = self._clock.now()
-        devicekeys.check_nonce(report.nonce)
+        check_nonce(report.nonce)
         if abs(report.reported_at - now) > MAX_SKEW:
             raise ValidationFailed(
                 "the report is stale: reported_at is more than 5 minutes from now",
@@ -175,13 +174,11 @@ class DeviceService:
             ),
         )
         self.verdicts.invalidate(tenant_id, report.device_id)
-        self._audit.record(
-            action=AuditAction.DEVICE_REPORT,
-            actor=actor,
-            target=f"device:{report.device_id}",
-            outcome=AuditOutcome.SUCCESS,
+        self._audit.success(
+            AuditAction.DEVICE_REPORT,
+            actor,
+            f"device:{report.device_id}",
             tenant_id=tenant_id,
-            source_ip=source_ip,
             details={
                 "score": health.score,
                 "status": health.status.value,
@@ -205,25 +202,21 @@ class DeviceService:
         signature that does not verify refuses the report."""
         if report.signature is None:
             return False
-        credential = self._keys.find_credential(tenant_id, CredentialKind.DEVICE, report.device_id)
-        if credential is None:
+        key = self._keys.bound_key(tenant_id, report.device_id)
+        if key is None:
             raise FactorRejected("the report is signed, but no key is bound for this device")
         try:
-            devicekeys.check_freshness(report.signature.timestamp, now=self._clock.now())
+            check_freshness(report.signature.timestamp, now=self._clock.now())
         except Exception as exc:
             raise FactorRejected(str(exc)) from None
-        message = devicekeys.signed_message(
+        if not self._keys.verify(
+            key,
             method="POST",
             path=report_path(report.device_id),
             body=report.posture_json,
             timestamp=report.signature.timestamp,
             nonce=report.nonce,
-        )
-        if not devicekeys.verify_signature(
-            str(credential.data["algorithm"]),
-            str(credential.data["public_key"]),
-            message,
-            report.signature.signature,
+            signature=report.signature.signature,
         ):
             raise FactorRejected("the report's device signature does not verify")
         return True
@@ -308,7 +301,7 @@ class DeviceService:
         accounts_30d = sum(1 for at in seen.values() if datetime.fromisoformat(at) >= month_ago)
         listed = self._listed(report)
         posture = report.posture
-        genuine = [GenuineApp(p, d) for p, d in self.repository.genuine_apps(tenant_id)]
+        genuine = [GenuineApp(p, d) for p, d in self.genuine_apps(tenant_id)]
         digest = posture.app_signing_digest if posture else None
         if attestation is not None and attestation.app_digests:
             digest = attestation.app_digests[0]
@@ -373,35 +366,31 @@ class DeviceService:
 
     # -- genuine apps and community lists ------------------------------------------------
 
+    def genuine_apps(self, tenant_id: str) -> list[tuple[str, tuple[str, ...]]]:
+        """The tenant's registered genuine apps: (package, signing digests)."""
+        return self.repository.genuine_apps(tenant_id)
+
     def set_genuine_apps(
-        self,
-        tenant_id: str,
-        apps: Sequence[tuple[str, Sequence[str]]],
-        *,
-        actor: str,
-        source_ip: str | None,
+        self, tenant_id: str, apps: Sequence[tuple[str, Sequence[str]]], *, actor: Actor
     ) -> None:
         normalized = [
             (package, [normalize_digest(d) for d in digests]) for package, digests in apps
         ]
         self.repository.set_genuine_apps(tenant_id, normalized)
-        self._audit.record(
-            action=AuditAction.DEVICE_APPS_SET,
-            actor=actor,
-            target="genuine_apps",
-            outcome=AuditOutcome.SUCCESS,
+        self._audit.success(
+            AuditAction.DEVICE_APPS_SET,
+            actor,
+            "genuine_apps",
             tenant_id=tenant_id,
-            source_ip=source_ip,
             details={"packages": [package for package, _ in apps]},
         )
 
+    def lookup_community(self, kind: CommunityKind, hashed: Sequence[str]) -> list[CommunityEntry]:
+        """The unexpired network-wide entries of `kind` among `hashed`."""
+        return self.community.lookup(kind, hashed, self._clock.now())
+
     def add_community(
-        self,
-        entries: Sequence[CommunityEntry],
-        *,
-        tenant_id: str,
-        actor: str,
-        source_ip: str | None,
+        self, entries: Sequence[CommunityEntry], *, tenant_id: str, actor: Actor
     ) -> int:
         # An entry belongs to the source that listed it: another partner can neither
         # overwrite nor (below) remove it, only list the same identifier once it is gone.
@@ -415,25 +404,17 @@ class DeviceService:
         entries = [e for e in entries if (e.kind, e.hashed) not in taken]
         added = self.community.add(entries) if entries else 0
         self.verdicts.invalidate_community()
-        self._audit.record(
-            action=AuditAction.COMMUNITY_ADD,
-            actor=actor,
-            target="community",
-            outcome=AuditOutcome.SUCCESS,
+        self._audit.success(
+            AuditAction.COMMUNITY_ADD,
+            actor,
+            "community",
             tenant_id=tenant_id,
-            source_ip=source_ip,
             details={"kinds": sorted({e.kind.value for e in entries}), "count": len(entries)},
         )
         return added
 
     def remove_community(
-        self,
-        kind: CommunityKind,
-        hashed: Sequence[str],
-        *,
-        tenant_id: str,
-        actor: str,
-        source_ip: str | None,
+        self, kind: CommunityKind, hashed: Sequence[str], *, tenant_id: str, actor: Actor
     ) -> int:
         """Remove the caller's own entries among `hashed` (others' are left alone)."""
         source = f"tenant:{tenant_id}"
@@ -444,16 +425,24 @@ class DeviceService:
         ]
         removed = self.community.remove(kind, own) if own else 0
         self.verdicts.invalidate_community()
-        self._audit.record(
-            action=AuditAction.COMMUNITY_REMOVE,
-            actor=actor,
-            target="community",
-            outcome=AuditOutcome.SUCCESS,
+        self._audit.success(
+            AuditAction.COMMUNITY_REMOVE,
+            actor,
+            "community",
             tenant_id=tenant_id,
-            source_ip=source_ip,
             details={"kind": kind.value, "count": len(hashed)},
         )
         return removed
+
+    # -- housekeeping --------------------------------------------------------------------
+
+    def purge(self, *, now: datetime, before: datetime) -> dict[str, int]:
+        """Forget community entries expired by `now` and every tenant's report history
+        taken before `before` (each device's latest health stays); how many of each."""
+        return {
+            "community_entries": self.community.purge_expired(now),
+            "device_snapshots": self.repository.prune_history(before),
+        }
 
 
 @contextmanager

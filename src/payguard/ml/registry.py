@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
+from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.bus import MODELS_CHANGED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.errors import NotFound, PayguardError, ValidationFailed
@@ -58,24 +58,20 @@ class ModelService:
         self._changed = changed
         self._validate = validate if validate is not None else servable
 
-    def register(
-        self, tenant_id: str, artifact: ModelArtifact, actor: str, source_ip: str | None = None
-    ) -> ModelRecord:
+    def register(self, tenant_id: str, artifact: ModelArtifact, actor: Actor) -> ModelRecord:
         """Check that `artifact` can be served and store it as the next version (a
         candidate: it serves nothing until promoted or made the shadow)."""
         try:
             self._validate(artifact)
         except PayguardError as exc:
-            self._failed(AuditAction.MODEL_REGISTER, tenant_id, actor, "model", source_ip, exc)
+            self._failed(AuditAction.MODEL_REGISTER, tenant_id, actor, "model", exc)
             raise
-        record = self._registry.add(tenant_id, artifact, self._clock.now(), actor)
-        self._audit.record(
-            action=AuditAction.MODEL_REGISTER,
-            actor=actor,
-            target=f"model:v{record.version}",
-            outcome=AuditOutcome.SUCCESS,
+        record = self._registry.add(tenant_id, artifact, self._clock.now(), actor.name)
+        self._audit.success(
+            AuditAction.MODEL_REGISTER,
+            actor,
+            f"model:v{record.version}",
             tenant_id=tenant_id,
-            source_ip=source_ip,
             details={
                 "version": record.version,
                 "data_hash": artifact.data_hash,
@@ -112,44 +108,38 @@ class ModelService:
         """(champion, shadow)."""
         return self._registry.serving(tenant_id)
 
-    def promote(
-        self, tenant_id: str, version: int, actor: str, source_ip: str | None = None
-    ) -> ModelSummary:
+    def promote(self, tenant_id: str, version: int, actor: Actor) -> ModelSummary:
         """Make `version` the champion (the previous one is retired)."""
         before, _ = self._registry.serving(tenant_id)
         try:
             summary = self._registry.promote(tenant_id, version)
         except PayguardError as exc:
             target = f"model:v{version}"
-            self._failed(AuditAction.MODEL_PROMOTE, tenant_id, actor, target, source_ip, exc)
+            self._failed(AuditAction.MODEL_PROMOTE, tenant_id, actor, target, exc)
             raise
         self._applied(
             AuditAction.MODEL_PROMOTE,
             tenant_id,
             actor,
             f"model:v{version}",
-            source_ip,
             {"version": version, "previous": None if before is None else before.version},
         )
         return summary
 
-    def shadow(
-        self, tenant_id: str, version: int | None, actor: str, source_ip: str | None = None
-    ) -> ModelSummary | None:
+    def shadow(self, tenant_id: str, version: int | None, actor: Actor) -> ModelSummary | None:
         """Make `version` the shadow (None: stop shadowing)."""
         _, before = self._registry.serving(tenant_id)
         target = "model:shadow" if version is None else f"model:v{version}"
         try:
             summary = self._registry.set_shadow(tenant_id, version)
         except PayguardError as exc:
-            self._failed(AuditAction.MODEL_SHADOW, tenant_id, actor, target, source_ip, exc)
+            self._failed(AuditAction.MODEL_SHADOW, tenant_id, actor, target, exc)
             raise
         self._applied(
             AuditAction.MODEL_SHADOW,
             tenant_id,
             actor,
             target,
-            source_ip,
             {"version": version, "previous": None if before is None else before.version},
         )
         return summary
@@ -189,22 +179,13 @@ class ModelService:
         self,
         action: AuditAction,
         tenant_id: str,
-        actor: str,
+        actor: Actor,
         target: str,
-        source_ip: str | None,
         details: dict[str, Any],
     ) -> None:
         if self._changed is not None:
             self._changed(tenant_id)
-        self._audit.record(
-            action=action,
-            actor=actor,
-            target=target,
-            outcome=AuditOutcome.SUCCESS,
-            tenant_id=tenant_id,
-            source_ip=source_ip,
-            details=details,
-        )
+        self._audit.success(action, actor, target, tenant_id=tenant_id, details=details)
         self._bus.publish(
             MODELS_CHANGED, {"tenant_id": tenant_id, "change": action.value, **details}
         )
@@ -213,18 +194,15 @@ class ModelService:
         self,
         action: AuditAction,
         tenant_id: str,
-        actor: str,
+        actor: Actor,
         target: str,
-        source_ip: str | None,
         exc: PayguardError,
     ) -> None:
-        self._audit.record(
-            action=action,
-            actor=actor,
-            target=target,
-            outcome=AuditOutcome.FAILURE,
+        self._audit.failure(
+            action,
+            actor,
+            target,
             tenant_id=tenant_id,
-            source_ip=source_ip,
             details={"error": exc.message, "field": getattr(exc, "field", None)},
         )
 

@@ -51,9 +51,7 @@ def decisions_table(
     event_type: list[str] = []
     typology: list[str] = []
     digest = hashlib.sha256(f"store:{tenant_id}".encode())
-    decisions = store.iter_decisions(
-        tenant_id, since=since, until=until, limit=MAX_DECISIONS
-    )
+    decisions = store.iter_decisions(tenant_id, since=since, until=until, limit=MAX_DECISIONS)
     for decision in decisions:
         if filled == _BLOCK:
             blocks.append(block)

@@ -17,7 +17,7 @@ class EntityState:
     """Opaque, JSON-serialisable state of one entity (`account:<id>`, `device:<id>`, ...).
 
     `version` is 0 for an entity never written; each successful write stores version + 1.
-    The feature code owns the layout of `data`; stores only persist it.
+    The feature code owns the layout of `data` (`risk.features.state`); stores only persist it.
     """
 
     key: str
@@ -70,6 +70,12 @@ class AssessmentStore(Protocol):
         can (group commit). Each item succeeds or fails on its own: the result for an item
         is what `record` would return for it, or the `StateConflict` it would raise. Any
         other error fails the whole call with nothing written."""
+        ...
+
+    def write_states(self, tenant_id: str, updates: Sequence[EntityState]) -> None:
+        """Write entity states with no decision (an exemption reset): each update is stored
+        as version + 1 if every stored version still equals `update.version`, all of them
+        or none; raise `StateConflict` otherwise (nothing is written)."""
         ...
 
     def decide_and_record(

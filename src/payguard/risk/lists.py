@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
+from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.bus import LISTS_CHANGED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.errors import PayloadTooLarge, ValidationFailed
@@ -63,8 +63,7 @@ class ListService:
         values: Sequence[str],
         expires_at: datetime | None,
         note: str | None,
-        actor: str,
-        source_ip: str | None,
+        actor: Actor,
     ) -> int:
         _check(list_name, values)
         now = self._clock.now()
@@ -80,7 +79,7 @@ class ListService:
             for value in dict.fromkeys(values)
         ]
         added = self._repository.add(tenant_id, items)
-        self._changed(tenant_id, AuditAction.LIST_ADD, list_name, actor, source_ip, len(items))
+        self._changed(tenant_id, AuditAction.LIST_ADD, list_name, actor, len(items))
         return added
 
     def remove(
@@ -89,12 +88,11 @@ class ListService:
         tenant_id: str,
         list_name: str,
         values: Sequence[str],
-        actor: str,
-        source_ip: str | None,
+        actor: Actor,
     ) -> int:
         _check(list_name, values)
         removed = self._repository.remove(tenant_id, list_name, list(dict.fromkeys(values)))
-        self._changed(tenant_id, AuditAction.LIST_REMOVE, list_name, actor, source_ip, removed)
+        self._changed(tenant_id, AuditAction.LIST_REMOVE, list_name, actor, removed)
         return removed
 
     def items(
@@ -112,19 +110,12 @@ class ListService:
         tenant_id: str,
         action: AuditAction,
         list_name: str,
-        actor: str,
-        source_ip: str | None,
+        actor: Actor,
         count: int,
     ) -> None:
         self.invalidate(tenant_id)
-        self._audit.record(
-            action=action,
-            actor=actor,
-            target=f"list:{list_name}",
-            outcome=AuditOutcome.SUCCESS,
-            tenant_id=tenant_id,
-            source_ip=source_ip,
-            details={"items": count},
+        self._audit.success(
+            action, actor, f"list:{list_name}", tenant_id=tenant_id, details={"items": count}
         )
         self._bus.publish(LISTS_CHANGED, {"tenant_id": tenant_id, "list": list_name})
 

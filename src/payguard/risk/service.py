@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
+from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.bus import DECISION_MADE, OUTCOME_RECORDED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.decisions import Action, Decision, Outcome
@@ -18,14 +18,9 @@ from payguard.core.events import Event, event_from_document, event_to_document
 from payguard.core.ids import new_id
 from payguard.risk.commit import GroupCommitter
 from payguard.risk.engine import judge, stamp
-from payguard.risk.exemptions import (
-    EXEMPT,
-    ExemptionCounter,
-    Reservation,
-    exempted,
-    exemptible,
-)
+from payguard.risk.exemptions import count_in, exempted, exemptible, reset, usage
 from payguard.risk.features.extractor import (
+    EntityRef,
     Touch,
     apply_outcome,
     compute,
@@ -43,7 +38,6 @@ from payguard.risk.interfaces import (
 from payguard.risk.lists import ListService
 from payguard.risk.models.null import NullScorer
 from payguard.risk.models.serving import StaticModels
-from payguard.risk.rules.ruleset import LowRiskExemption
 from payguard.risk.rules.service import RuleService
 
 #: Longest wait, in seconds, before another attempt at a write that lost a race.
@@ -77,7 +71,6 @@ class AssessmentService:
         committer: GroupCommitter | None = None,
         models: ModelSource | None = None,
         scorer: Scorer | None = None,
-        exemptions: ExemptionCounter | None = None,
         devices: DeviceHealthSource | None = None,
     ) -> None:
         self._store = store
@@ -89,7 +82,6 @@ class AssessmentService:
         self._clock = clock
         self._retries = retries
         self._committer = committer
-        self._exemptions = exemptions
         self._devices = devices
 
     @property
@@ -109,14 +101,12 @@ class AssessmentService:
         first decision and changes no state."""
         touched = touch(event)
         document = event_to_document(event)
-        with self._holding(tenant_id, event) as held:
-            states = self._store.load_states(tenant_id, touched.keys)
-            decision, updates = self._decide(tenant_id, event, touched, document, states, held)
-            try:
-                stored = self._store.record(decision, updates)
-            except StateConflict:
-                stored, decision = self._contended(tenant_id, event, touched, document, held)
-        self._release(tenant_id, event, held, stored, decision)
+        states = self._store.load_states(tenant_id, touched.keys)
+        decision, updates = self._decide(tenant_id, event, touched, document, states)
+        try:
+            stored = self._store.record(decision, updates)
+        except StateConflict:
+            stored, decision = self._contended(tenant_id, event, touched, document)
         return self._answer(stored, decision)
 
     async def assess_async(self, tenant_id: str, event: Event) -> tuple[Decision, bool]:
@@ -127,14 +117,12 @@ class AssessmentService:
             return self.assess(tenant_id, event)
         touched = touch(event)
         document = event_to_document(event)
-        with self._holding(tenant_id, event) as held:
-            states = committer.overlay(tenant_id, self._store.load_states(tenant_id, touched.keys))
-            decision, updates = self._decide(tenant_id, event, touched, document, states, held)
-            try:
-                stored = await committer.record(decision, updates)
-            except StateConflict:
-                stored, decision = self._contended(tenant_id, event, touched, document, held)
-        self._release(tenant_id, event, held, stored, decision)
+        states = committer.overlay(tenant_id, self._store.load_states(tenant_id, touched.keys))
+        decision, updates = self._decide(tenant_id, event, touched, document, states)
+        try:
+            stored = await committer.record(decision, updates)
+        except StateConflict:
+            stored, decision = self._contended(tenant_id, event, touched, document)
         return self._answer(stored, decision)
 
     def _contended(
@@ -143,18 +131,13 @@ class AssessmentService:
         event: Event,
         touched: Touch,
         document: dict[str, Any],
-        held: Reservation,
     ) -> tuple[Decision, Decision]:
         """After a lost race (another worker wrote one of the event's entities between our
         read and our write): decide again with the entities held by the store, so this
         attempt cannot lose. Stores that cannot hold them are retried after a random wait."""
 
         def decide(states: Mapping[str, EntityState]) -> tuple[Decision, list[EntityState]]:
-            # No new reservation while the store holds the entities: the exemption
-            # counters are another write, which on SQLite would wait for our own lock.
-            return self._decide(
-                tenant_id, event, touched, document, states, held, may_reserve=False
-            )
+            return self._decide(tenant_id, event, touched, document, states)
 
         for attempt in range(1, self._retries):
             try:
@@ -172,10 +155,9 @@ class AssessmentService:
         touched: Touch,
         document: dict[str, Any],
         states: Mapping[str, EntityState],
-        held: Reservation | None = None,
-        *,
-        may_reserve: bool = True,
     ) -> tuple[Decision, list[EntityState]]:
+        """The event's decision and its entities' new states, to be written together (with
+        version checks against `states`)."""
         device = None
         if self._devices is not None and event.device is not None:
             device = self._devices.verdict(tenant_id, event.device.id, event.device.fingerprint)
@@ -202,78 +184,14 @@ class AssessmentService:
         if device is not None and device.warnings and (device.compromised or device.at_risk):
             shown = tuple(w for w in device.warnings[:2] if w not in decision.warnings)
             decision = dataclasses.replace(decision, warnings=(*decision.warnings, *shown))
-        if rule_set.exemption is not None and held is not None and self._exemptions is not None:
-            decision = self._exempt(
-                tenant_id, event, decision, rule_set.exemption, held, may_reserve=may_reserve
-            )
-        return decision, update(event, states, touched)
-
-    def _exempt(
-        self,
-        tenant_id: str,
-        event: Event,
-        decision: Decision,
-        policy: LowRiskExemption,
-        held: Reservation,
-        *,
-        may_reserve: bool = True,
-    ) -> Decision:
-        """`decision` let through under the low-risk exemption if it qualifies and the
-        user's counters take it (reserved once per assessment, kept across re-decisions;
-        `may_reserve=False` only reuses a reservation already held)."""
-        assert self._exemptions is not None
-        amount = exemptible(decision, event, policy)
-        if amount is None:
-            return decision
-        if held.amount_minor is None:
-            if not may_reserve:
-                return decision
-            granted = self._exemptions.reserve_exemption(
-                tenant_id,
-                event.account_id,
-                amount_minor=amount,
-                currency=policy.currency,
-                max_count=policy.max_count,
-                max_total_minor=policy.minor(policy.max_total),
-            )
-            if not granted:
-                return decision
-            held.amount_minor = amount
-        return exempted(decision)
-
-    @contextmanager
-    def _holding(self, tenant_id: str, event: Event) -> Iterator[Reservation]:
-        """The assessment's exemption reservation, given back if deciding or storing fails."""
-        held = Reservation()
-        try:
-            yield held
-        except BaseException:
-            self._release(tenant_id, event, held, None)
-            raise
-
-    def _release(
-        self,
-        tenant_id: str,
-        event: Event,
-        held: Reservation,
-        stored: Decision | None,
-        decided: Decision | None = None,
-    ) -> None:
-        """Give back a reservation the stored decision does not use (a replay, a failure,
-        or a re-decision that no longer qualified)."""
-        if held.amount_minor is None or self._exemptions is None:
-            return
-        if (
-            stored is not None
-            and decided is not None
-            and stored.assessment_id == decided.assessment_id
-            and EXEMPT in stored.reasons
-        ):
-            return
-        self._exemptions.release_exemption(
-            tenant_id, event.account_id, amount_minor=held.amount_minor
-        )
-        held.amount_minor = None
+        updates = update(event, states, touched)
+        policy = rule_set.exemption
+        if policy is not None:
+            amount = exemptible(decision, event, policy)
+            # The account's new state (the first update) carries the exemption counters.
+            if amount is not None and count_in(updates[0].data, amount, policy):
+                decision = exempted(decision)
+        return decision, updates
 
     def _answer(self, stored: Decision, attempted: Decision) -> tuple[Decision, bool]:
         if stored.assessment_id != attempted.assessment_id:
@@ -292,6 +210,30 @@ class AssessmentService:
         )
         return stored, False
 
+    def reset_exemptions(self, tenant_id: str, account_id: str, at: datetime) -> None:
+        """Start the account's low-risk exemption counters afresh: it passed a strong
+        (AAL2+) authentication at `at`. A decision that read the counters before the reset
+        and is written after it fails its version check and is decided again."""
+        key = EntityRef("account", account_id).key
+        for attempt in range(self._retries):
+            if attempt:
+                time.sleep(backoff(attempt))
+            account = self._store.load_states(tenant_id, [key])[key]
+            try:
+                self._store.write_states(
+                    tenant_id, [EntityState(key, account.version, reset(account.data, at))]
+                )
+            except StateConflict:
+                continue
+            return
+        raise Conflict("the account's state kept changing concurrently; retry")
+
+    def exemption_usage(self, tenant_id: str, account_id: str) -> tuple[int, int, str | None]:
+        """(payments, total in minor units, currency) exempted since the account's last
+        strong authentication."""
+        key = EntityRef("account", account_id).key
+        return usage(self._store.load_states(tenant_id, [key])[key].data)
+
     def finalize(self, tenant_id: str, assessment_id: str, final: Action) -> Decision:
         """Settle a challenged assessment: `allow` after its step-up passed, `block` after
         it failed."""
@@ -309,8 +251,7 @@ class AssessmentService:
         tenant_id: str,
         assessment_id: str,
         outcome: Outcome,
-        actor: str,
-        source_ip: str | None,
+        actor: Actor,
         note: str | None = None,
     ) -> Decision:
         """Label an assessment; fraud labels count against its device, payee, IP and merchant."""
@@ -337,14 +278,9 @@ class AssessmentService:
             }
             if note:
                 details["note"] = note
-            self._audit.record(
-                action=AuditAction.OUTCOME_RECORD,
-                actor=actor,
-                target=f"assessment:{assessment_id}",
-                outcome=AuditOutcome.SUCCESS,
-                tenant_id=tenant_id,
-                source_ip=source_ip,
-                details=details,
+            target = f"assessment:{assessment_id}"
+            self._audit.success(
+                AuditAction.OUTCOME_RECORD, actor, target, tenant_id=tenant_id, details=details
             )
             self._bus.publish(
                 OUTCOME_RECORDED,

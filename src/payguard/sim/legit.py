@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from heapq import heapify, heappop, heappush
 from itertools import accumulate
 from random import Random
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from payguard.sim import wire
 from payguard.sim.population import (
@@ -64,15 +64,46 @@ _WEEKEND_CUM = tuple(accumulate(_WEEKEND_HOURS))
 #: Sessions on a Saturday or Sunday relative to a weekday.
 WEEKEND_ACTIVITY = 1.15
 
-#: Session kinds: (name, weight, mean events after the login).
+#: Shares of legitimate sessions by what they do after the login (relative weights, divided
+#: by their sum when drawn): pay in a shop, pay an online merchant, send money to a usual payee,
+#: only look, add a payee and send them money, withdraw to the bank account, change a credential.
+SHOP_SHARE = 0.52
+ONLINE_SHARE = 0.13
+P2P_SHARE = 0.12
+BROWSE_SHARE = 0.15
+NEW_PAYEE_SHARE = 0.04
+WITHDRAWAL_SHARE = 0.03
+CREDENTIAL_SHARE = 0.005
+#: Chance that a shop session goes on to pay in a second shop a few minutes later.
+SECOND_SHOP_CHANCE = 0.25
+#: Chance that a shop visit in the home city is not at one of the customer's usual merchants.
+OTHER_SHOP_CHANCE = 0.15
+#: Chance that a session other than a shop visit is on the customer's browser, if they have one.
+BROWSER_CHANCE = 0.35
+#: Chance that a phone session other than a shop visit, at home, is on the home network.
+HOME_NETWORK_CHANCE = 0.6
+#: Chance that an online purchase is from one of the customer's usual online merchants.
+USUAL_ONLINE_MERCHANT_CHANCE = 0.85
+#: Chance that an online or in-shop payment is paid by card (if the customer has one) rather
+#: than from the balance.
+ONLINE_CARD_SHARE = 0.6
+SHOP_CARD_SHARE = 0.3
+#: Chance that a new payee is another customer (their wallet) rather than an outside account.
+PAYEE_IS_CUSTOMER_CHANCE = 0.5
+#: Where new payees come from, and which credentials people change (drawn uniformly).
+_PAYEE_SOURCES = ("contacts", "contacts", "manual", "qr_scan")
+_CREDENTIALS = ("password", "password", "pin", "email", "phone")
+
+#: Session kinds: (name, share, mean events after the login). `CustomerActivity` has one
+#: method per kind for what the session does.
 _SESSIONS: tuple[tuple[str, float, float], ...] = (
-    ("shop", 0.52, 1.25),
-    ("online", 0.13, 1.0),
-    ("p2p", 0.12, 1.0),
-    ("browse", 0.15, 0.0),
-    ("new_payee", 0.04, 2.0),
-    ("withdrawal", 0.03, 1.0),
-    ("credential", 0.005, 1.0),
+    ("shop", SHOP_SHARE, 1 + SECOND_SHOP_CHANCE),
+    ("online", ONLINE_SHARE, 1.0),
+    ("p2p", P2P_SHARE, 1.0),
+    ("browse", BROWSE_SHARE, 0.0),
+    ("new_payee", NEW_PAYEE_SHARE, 2.0),
+    ("withdrawal", WITHDRAWAL_SHARE, 1.0),
+    ("credential", CREDENTIAL_SHARE, 1.0),
 )
 _SESSION_KINDS = tuple(kind for kind, _, _ in _SESSIONS)
 _SESSION_CUM = tuple(accumulate(weight for _, weight, _ in _SESSIONS))
@@ -126,7 +157,7 @@ SESSION_SPEND_USD = (
     sum(
         weight
         * {
-            "shop": 1.25 * _ticket_usd(False),
+            "shop": (1 + SECOND_SHOP_CHANCE) * _ticket_usd(False),
             "online": _ticket_usd(True),
             "p2p": _P2P_MEAN_USD,
             "new_payee": _P2P_MEAN_USD,
@@ -139,14 +170,15 @@ SESSION_SPEND_USD = (
 #: A top-up covers this many spending sessions on average, so top-ups match spending.
 _TOP_UP_SESSIONS = 1 / TOP_UP_CHANCE
 
-#: Share of transfers that go to another customer's wallet (booked as a deposit there).
-_WALLET_TRANSFERS = (0.12 * 0.8 + 0.04 * 0.5) / _SESSION_WEIGHT
+#: Share of transfers that go to another customer's wallet (booked as a deposit there); 0.8 is
+#: the share of usual payees who are customers (see `population`).
+_WALLET_TRANSFERS = (P2P_SHARE * 0.8 + NEW_PAYEE_SHARE * PAYEE_IS_CUSTOMER_CHANCE) / _SESSION_WEIGHT
 MEAN_EVENTS_PER_SESSION = (
     1.0
     + FAILED_LOGIN_SHARE
     + sum(w * n for _, w, n in _SESSIONS) / _SESSION_WEIGHT
     + _WALLET_TRANSFERS
-    + REFUND_CHANCE * 0.13 / _SESSION_WEIGHT
+    + REFUND_CHANCE * ONLINE_SHARE / _SESSION_WEIGHT
 )
 _SESSIONS_PER_DAY_FACTOR = (5 + 2 * WEEKEND_ACTIVITY) / 7
 
@@ -305,6 +337,12 @@ def session_base(rng: Random, device: Device) -> dict[str, Any]:
 
 #: A pending credit: (due, order, source, counterparty, merchant, amount).
 _Credit = tuple[int, int, str, Payee | None, Merchant | None, dict[str, str]]
+#: What one kind of session does after its login: (activity, t, device, ip, where, attributes
+#: of the session, the shop a shop session is at).
+_SessionAction = Callable[
+    ["CustomerActivity", int, Device, str, dict[str, Any] | None, dict[str, Any], Merchant | None],
+    None,
+]
 
 
 class CustomerActivity:
@@ -534,12 +572,12 @@ class CustomerActivity:
         kind = _SESSION_KINDS[bisect_right(_SESSION_CUM, rng.random() * _SESSION_WEIGHT)]
 
         device = self._phone
-        if kind != "shop" and self._browser is not None and rng.random() < 0.35:
+        if kind != "shop" and self._browser is not None and rng.random() < BROWSER_CHANCE:
             device = self._browser
         shop: Merchant | None = None
         where: dict[str, Any] | None = None
         if kind == "shop":
-            if trip is not None or rng.random() < 0.15:
+            if trip is not None or rng.random() < OTHER_SHOP_CHANCE:
                 shop = _pick(rng, self._pop.merchants_by_city[city.name])
             else:
                 shop = _pick(rng, c.merchants)
@@ -563,7 +601,7 @@ class CustomerActivity:
                 ip = _pick(rng, self._pop.hosting_ips)
             else:
                 ip = _pick(rng, self._pop.ips_by_city[trip.name])
-        elif device.kind == "browser" or (kind != "shop" and rng.random() < 0.6):
+        elif device.kind == "browser" or (kind != "shop" and rng.random() < HOME_NETWORK_CHANCE):
             ip = _pick(rng, c.home_ips)
         else:
             ip = _pick(rng, self._pop.ips_by_city[c.city.name])
@@ -589,70 +627,161 @@ class CustomerActivity:
             self._top_up(t, device, ip, where, base)
             t = self._t + _between(rng, 10 * SECOND_MS, 60 * SECOND_MS)
 
-        if kind == "shop":
-            assert shop is not None
-            self._pay_shop(t, shop, device, ip, where, base)
-            if rng.random() < 0.25:
-                t = self._t + _between(rng, 2 * MINUTE_MS, 20 * MINUTE_MS)
-                shop = _pick(
-                    rng, c.merchants if trip is None else self._pop.merchants_by_city[city.name]
-                )
-                self._pay_shop(t, shop, device, ip, geo(shop.lat, shop.lon, city.country), base)
-        elif kind == "online":
-            if rng.random() < 0.85:
-                merchant = _pick(rng, c.online_merchants)
-            else:
-                merchant = _pick(rng, self._pop.online_merchants)
-            category = merchant.category
-            value = category.median_usd * c.spending_level * rng.lognormvariate(0, category.spread)
-            amount = wire.amount(value * c.city.usd_rate, c.city.currency)
-            self._emit(
-                t,
-                "payment",
-                device,
-                ip,
-                where,
-                self._promoted({**base, **self._funding(0.6)}),
-                amount=amount,
-                merchant=merchant,
+        self._SESSION_ACTIONS[kind](self, t, device, ip, where, base, shop)
+
+    # What each kind of session does after the login (and a top-up, if any): one method per
+    # kind, all with the same parameters; `shop` is the merchant a shop session is at, picked
+    # before the login (None for every other kind).
+
+    def _shop_session(
+        self,
+        t: int,
+        device: Device,
+        ip: str,
+        where: dict[str, Any] | None,
+        base: dict[str, Any],
+        shop: Merchant | None,
+    ) -> None:
+        """Pay in a shop, and sometimes in a second one a few minutes later."""
+        assert shop is not None
+        rng = self._rng
+        self._pay_shop(t, shop, device, ip, where, base)
+        if rng.random() < SECOND_SHOP_CHANCE:
+            c = self._c
+            trip = self._trip
+            city = trip or c.city
+            t = self._t + _between(rng, 2 * MINUTE_MS, 20 * MINUTE_MS)
+            shop = _pick(
+                rng, c.merchants if trip is None else self._pop.merchants_by_city[city.name]
             )
-            if rng.random() < REFUND_CHANCE:
-                delay = _between(rng, *REFUND_DELAY_MS)
-                self._schedule(t + delay, "refund", None, merchant, amount)
-        elif kind == "p2p":
-            self._send(t, _pick(rng, self._payees), device, ip, where, base)
-        elif kind == "new_payee":
-            payee = self._new_payee()
-            source = _pick(rng, ("contacts", "contacts", "manual", "qr_scan"))
-            self._emit(
-                t, "payee_add", device, ip, where, {**base, "payee_source": source}, payee=payee
-            )
-            self._payees.append(payee)
-            self._send(
-                t + _between(rng, 15 * SECOND_MS, 3 * MINUTE_MS), payee, device, ip, where, base
-            )
-        elif kind == "withdrawal":
-            home = c.city
-            value = (
-                rng.lognormvariate(math.log(WITHDRAWAL_MEDIAN_USD), WITHDRAWAL_SPREAD)
-                * c.spending_level
-                * home.usd_rate
-            )
-            self._emit(
-                t,
-                "withdrawal",
-                device,
-                ip,
-                where,
-                {**base, "destination_account": c.bank_account},
-                amount=wire.amount(round_to(value, home.small_unit * 10), home.currency),
-            )
-        elif kind == "credential":
-            credential = _pick(rng, ("password", "password", "pin", "email", "phone"))
-            attributes = {**base, "credential": credential}
-            if c.sim_check:
-                attributes["sim_swap_hours"] = round(max(0, t - self._sim_since) / HOUR_MS, 1)
-            self._emit(t, "credential_change", device, ip, where, attributes)
+            self._pay_shop(t, shop, device, ip, geo(shop.lat, shop.lon, city.country), base)
+
+    def _online_session(
+        self,
+        t: int,
+        device: Device,
+        ip: str,
+        where: dict[str, Any] | None,
+        base: dict[str, Any],
+        shop: Merchant | None,
+    ) -> None:
+        """Buy from an online merchant, now and then refunded days later."""
+        rng = self._rng
+        c = self._c
+        if rng.random() < USUAL_ONLINE_MERCHANT_CHANCE:
+            merchant = _pick(rng, c.online_merchants)
+        else:
+            merchant = _pick(rng, self._pop.online_merchants)
+        category = merchant.category
+        value = category.median_usd * c.spending_level * rng.lognormvariate(0, category.spread)
+        amount = wire.amount(value * c.city.usd_rate, c.city.currency)
+        self._emit(
+            t,
+            "payment",
+            device,
+            ip,
+            where,
+            self._promoted({**base, **self._funding(ONLINE_CARD_SHARE)}),
+            amount=amount,
+            merchant=merchant,
+        )
+        if rng.random() < REFUND_CHANCE:
+            delay = _between(rng, *REFUND_DELAY_MS)
+            self._schedule(t + delay, "refund", None, merchant, amount)
+
+    def _p2p_session(
+        self,
+        t: int,
+        device: Device,
+        ip: str,
+        where: dict[str, Any] | None,
+        base: dict[str, Any],
+        shop: Merchant | None,
+    ) -> None:
+        """Send money to one of the customer's usual payees."""
+        self._send(t, _pick(self._rng, self._payees), device, ip, where, base)
+
+    def _browse_session(
+        self,
+        t: int,
+        device: Device,
+        ip: str,
+        where: dict[str, Any] | None,
+        base: dict[str, Any],
+        shop: Merchant | None,
+    ) -> None:
+        """Look at the balance and history: nothing after the login."""
+
+    def _new_payee_session(
+        self,
+        t: int,
+        device: Device,
+        ip: str,
+        where: dict[str, Any] | None,
+        base: dict[str, Any],
+        shop: Merchant | None,
+    ) -> None:
+        """Add a payee, then send them money."""
+        rng = self._rng
+        payee = self._new_payee()
+        source = _pick(rng, _PAYEE_SOURCES)
+        self._emit(t, "payee_add", device, ip, where, {**base, "payee_source": source}, payee=payee)
+        self._payees.append(payee)
+        self._send(t + _between(rng, 15 * SECOND_MS, 3 * MINUTE_MS), payee, device, ip, where, base)
+
+    def _withdrawal_session(
+        self,
+        t: int,
+        device: Device,
+        ip: str,
+        where: dict[str, Any] | None,
+        base: dict[str, Any],
+        shop: Merchant | None,
+    ) -> None:
+        """Withdraw a round sum to the customer's bank account."""
+        c = self._c
+        home = c.city
+        value = (
+            self._rng.lognormvariate(math.log(WITHDRAWAL_MEDIAN_USD), WITHDRAWAL_SPREAD)
+            * c.spending_level
+            * home.usd_rate
+        )
+        self._emit(
+            t,
+            "withdrawal",
+            device,
+            ip,
+            where,
+            {**base, "destination_account": c.bank_account},
+            amount=wire.amount(round_to(value, home.small_unit * 10), home.currency),
+        )
+
+    def _credential_session(
+        self,
+        t: int,
+        device: Device,
+        ip: str,
+        where: dict[str, Any] | None,
+        base: dict[str, Any],
+        shop: Merchant | None,
+    ) -> None:
+        """Change a password, PIN, email address or phone number."""
+        credential = _pick(self._rng, _CREDENTIALS)
+        attributes = {**base, "credential": credential}
+        if self._c.sim_check:
+            attributes["sim_swap_hours"] = round(max(0, t - self._sim_since) / HOUR_MS, 1)
+        self._emit(t, "credential_change", device, ip, where, attributes)
+
+    #: The method for each session kind in `_SESSIONS`.
+    _SESSION_ACTIONS: ClassVar[dict[str, _SessionAction]] = {
+        "shop": _shop_session,
+        "online": _online_session,
+        "p2p": _p2p_session,
+        "browse": _browse_session,
+        "new_payee": _new_payee_session,
+        "withdrawal": _withdrawal_session,
+        "credential": _credential_session,
+    }
 
     def _top_up(
         self, t: int, device: Device, ip: str, where: dict[str, Any] | None, base: dict[str, Any]
@@ -707,7 +836,7 @@ class CustomerActivity:
             device,
             ip,
             where,
-            self._promoted({**base, **self._funding(0.3)}),
+            self._promoted({**base, **self._funding(SHOP_CARD_SHARE)}),
             amount=wire.amount(value * city.usd_rate, city.currency),
             merchant=shop,
             channel=channel,
@@ -760,7 +889,7 @@ class CustomerActivity:
     def _new_payee(self) -> Payee:
         rng = self._rng
         customers = self._pop.customers
-        if len(customers) > 1 and rng.random() < 0.5:
+        if len(customers) > 1 and rng.random() < PAYEE_IS_CUSTOMER_CHANCE:
             other = _pick(rng, customers)
             if other is not self._c:
                 return other.as_payee

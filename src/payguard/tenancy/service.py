@@ -11,7 +11,7 @@ import time
 import uuid
 from datetime import datetime
 
-from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
+from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.clock import Clock
 from payguard.core.errors import AuthenticationFailed, NotFound, ValidationFailed
 from payguard.tenancy.interfaces import (
@@ -51,7 +51,7 @@ class TenantService:
         self._cache: dict[str, tuple[float, ApiKey]] = {}
 
     def create_tenant(
-        self, name: str, *, actor: str, role: Role = Role.ADMIN
+        self, name: str, *, actor: Actor, role: Role = Role.ADMIN
     ) -> tuple[Tenant, str]:
         """A new tenant and its first API key (returned once, stored hashed)."""
         if not TENANT_NAME.match(name):
@@ -61,11 +61,10 @@ class TenantService:
             )
         tenant = Tenant(id=uuid.uuid4().hex, name=name, created_at=self._clock.now())
         self._repository.add_tenant(tenant)
-        self._audit.record(
-            action=AuditAction.TENANT_CREATE,
-            actor=actor,
-            target=f"tenant:{tenant.id}",
-            outcome=AuditOutcome.SUCCESS,
+        self._audit.success(
+            AuditAction.TENANT_CREATE,
+            actor,
+            f"tenant:{tenant.id}",
             tenant_id=tenant.id,
             details={"name": name},
         )
@@ -73,7 +72,7 @@ class TenantService:
         return tenant, raw
 
     def issue_key(
-        self, tenant_id: str, *, role: Role, actor: str, expires_at: datetime | None = None
+        self, tenant_id: str, *, role: Role, actor: Actor, expires_at: datetime | None = None
     ) -> tuple[ApiKey, str]:
         if self._repository.get_tenant(tenant_id) is None:
             raise NotFound(f"no tenant {tenant_id!r}")
@@ -90,11 +89,10 @@ class TenantService:
             expires_at=expires_at,
         )
         self._repository.add_api_key(key)
-        self._audit.record(
-            action=AuditAction.APIKEY_CREATE,
-            actor=actor,
-            target=f"apikey:{key_id}",
-            outcome=AuditOutcome.SUCCESS,
+        self._audit.success(
+            AuditAction.APIKEY_CREATE,
+            actor,
+            f"apikey:{key_id}",
             tenant_id=tenant_id,
             details={
                 "role": role.value,
@@ -109,18 +107,17 @@ class TenantService:
             raise NotFound(f"no tenant {tenant_id!r}")
         return self._repository.list_api_keys(tenant_id)
 
-    def revoke_key(self, key_id: str, *, actor: str) -> None:
+    def revoke_key(self, key_id: str, *, actor: Actor) -> None:
         key = self._repository.get_api_key(key_id)
         if key is None:
             raise NotFound(f"no API key {key_id!r}")
         self._repository.revoke_api_key(key_id, self._clock.now())
         with self._lock:
             self._cache.pop(key_id, None)
-        self._audit.record(
-            action=AuditAction.APIKEY_REVOKE,
-            actor=actor,
-            target=f"apikey:{key_id}",
-            outcome=AuditOutcome.SUCCESS,
+        self._audit.success(
+            AuditAction.APIKEY_REVOKE,
+            actor,
+            f"apikey:{key_id}",
             tenant_id=key.tenant_id,
         )
 
@@ -159,15 +156,13 @@ class TenantService:
     def _refuse(
         self, why: str, key_id: str | None, source_ip: str | None, tenant_id: str | None = None
     ) -> Principal:
-        self._audit.record(
-            action=AuditAction.APIKEY_AUTH_FAILED,
-            actor=f"apikey:{key_id}" if key_id else "anonymous",
-            target="api",
-            outcome=AuditOutcome.DENIED,
-            tenant_id=tenant_id,
-            source_ip=source_ip,
-            details={"reason": why},
+        # The caller is whoever the bearer claimed to be: the key id it named, if any.
+        caller = (
+            Actor(f"apikey:{key_id}", tenant_id=tenant_id, source_ip=source_ip, key_id=key_id)
+            if key_id
+            else Actor("anonymous", source_ip=source_ip)
         )
+        self._audit.denied(AuditAction.APIKEY_AUTH_FAILED, caller, "api", details={"reason": why})
         raise AuthenticationFailed("a valid API key is required (Authorization: Bearer <key>)")
 
     def tenants(self) -> list[Tenant]:

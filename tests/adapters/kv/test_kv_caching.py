@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
@@ -45,6 +46,9 @@ class FakeAssessmentStore:
         self.states.apply(decision.tenant_id, f"assessment:{decision.event_id}", updates)
         self.decisions[(decision.tenant_id, decision.assessment_id)] = decision
         return decision
+
+    def write_states(self, tenant_id: str, updates: Sequence[EntityState]) -> None:
+        self.states.apply(tenant_id, f"states:{uuid.uuid4().hex}", updates)
 
     def record_outcome(
         self,
@@ -239,6 +243,35 @@ def test_a_failed_record_forgets_the_keys(
         cache.record(_decision("as-1", "ev-1"), [EntityState("account:a1", 0, {"n": 1})])
 
     cache.load_states(TENANT, ["account:a1"])
+    assert inner.loads == [["account:a1"], ["account:a1"]]
+
+
+def test_a_state_write_is_served_from_the_cache(
+    cache: CachingAssessmentStore, inner: FakeAssessmentStore
+) -> None:
+    cache.record(_decision("as-1", "ev-1"), [EntityState("account:a1", 0, {"n": 1})])
+
+    cache.write_states(TENANT, [EntityState("account:a1", 1, {"n": 1, "x": [0, 0, None, 1.0]})])
+
+    assert cache.load_states(TENANT, ["account:a1"])["account:a1"] == EntityState(
+        "account:a1", 2, {"n": 1, "x": [0, 0, None, 1.0]}
+    )
+    assert inner.states.load(TENANT, ["account:a1"])["account:a1"].version == 2
+    assert inner.loads == []
+
+
+def test_a_stale_state_write_conflicts_then_the_next_load_is_fresh(
+    cache: CachingAssessmentStore, inner: FakeAssessmentStore
+) -> None:
+    stale = cache.load_states(TENANT, ["account:a1"])["account:a1"]
+    # Another worker writes behind this process's back.
+    inner.states.apply(TENANT, "elsewhere", [EntityState("account:a1", 0, {"n": 7})])
+
+    with pytest.raises(StateConflict):
+        cache.write_states(TENANT, [EntityState("account:a1", stale.version, {"n": 1})])
+
+    fresh = cache.load_states(TENANT, ["account:a1"])["account:a1"]
+    assert fresh == EntityState("account:a1", 1, {"n": 7})
     assert inner.loads == [["account:a1"], ["account:a1"]]
 
 

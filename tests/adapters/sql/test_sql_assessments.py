@@ -2,14 +2,15 @@
 
 The assessment store runs in both of its modes: entity state in the same database (one
 transaction) and entity state in an external store (here the SQL state store standing in
-for Redis).
+for Redis). `write_states` runs against every assessment store the composition root can
+build: SQL with its own state, with memory or Redis state, and behind the in-process cache.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from payguard.adapters.kv.memory import CachingAssessmentStore, MemoryEntityStateStore
 from payguard.adapters.sql import tables
 from payguard.adapters.sql.assessments import SqlAssessmentStore, SqlEntityStateStore
 from payguard.core.decisions import (
@@ -584,6 +586,152 @@ def test_the_document_column_holds_the_decision_as_json(
     assert row.occurred_at == decision.occurred_at
     assert row.occurred_at.tzinfo == UTC
     assert tables.from_json(row.document)["assessment_id"] == decision.assessment_id
+
+
+# --- state writes without a decision, on every implementation -----------------------------
+
+
+@pytest.fixture(
+    params=[
+        "embedded",
+        "external-sql",
+        "external-memory",
+        pytest.param("external-redis", marks=pytest.mark.redis),
+        "cached",
+    ]
+)
+def every_store(request: pytest.FixtureRequest, sql_engine: sa.Engine) -> Iterator[AssessmentStore]:
+    """Every `AssessmentStore` the composition root builds (and the SQL state store standing
+    in for Redis), over each SQL backend."""
+    kind = request.param
+    if kind == "embedded":
+        yield SqlAssessmentStore(sql_engine)
+    elif kind == "external-sql":
+        yield SqlAssessmentStore(sql_engine, external_states=SqlEntityStateStore(sql_engine))
+    elif kind == "external-memory":
+        yield SqlAssessmentStore(sql_engine, external_states=MemoryEntityStateStore())
+    elif kind == "external-redis":
+        from payguard.adapters.kv.redis import RedisEntityStateStore
+
+        redis_states = RedisEntityStateStore(
+            request.getfixturevalue("redis_url"), namespace=request.getfixturevalue("namespace")
+        )
+        try:
+            yield SqlAssessmentStore(sql_engine, external_states=redis_states)
+        finally:
+            redis_states.purge_namespace()
+            redis_states.close()
+    else:
+        yield CachingAssessmentStore(SqlAssessmentStore(sql_engine))
+
+
+def test_write_states_creates_then_updates_with_version_check(
+    every_store: AssessmentStore, tenant: str
+) -> None:
+    store = every_store
+    store.write_states(tenant, [EntityState("account:w", 0, {"x": [0, 0, None, 1.5]})])
+    assert store.load_states(tenant, ["account:w"])["account:w"] == EntityState(
+        "account:w", 1, {"x": [0, 0, None, 1.5]}
+    )
+    store.write_states(tenant, [EntityState("account:w", 1, {"n": 2})])
+    assert store.load_states(tenant, ["account:w"])["account:w"] == EntityState(
+        "account:w", 2, {"n": 2}
+    )
+    store.write_states(tenant, [])  # nothing to write is not an error
+
+
+def test_a_stale_state_write_raises_and_writes_nothing(
+    every_store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    store = every_store
+    store.record(
+        make_decision(tenant),
+        [EntityState("account:s", 0, {"n": 1}), EntityState("device:s", 0, {"n": 1})],
+    )
+    with pytest.raises(StateConflict):
+        store.write_states(
+            tenant,
+            [
+                EntityState("account:s", 1, {"n": 2}),  # current
+                EntityState("device:s", 0, {"n": 2}),  # stale: it exists
+                EntityState("payee:s", 0, {"n": 2}),  # new
+            ],
+        )
+    loaded = store.load_states(tenant, ["account:s", "device:s", "payee:s"])
+    assert loaded == {
+        "account:s": EntityState("account:s", 1, {"n": 1}),
+        "device:s": EntityState("device:s", 1, {"n": 1}),
+        "payee:s": EntityState("payee:s", 0, {}),
+    }
+    with pytest.raises(StateConflict):
+        store.write_states(tenant, [EntityState("account:never", 4, {"n": 1})])
+    assert store.load_states(tenant, ["account:never"])["account:never"].version == 0
+
+
+def test_a_state_write_and_a_decision_from_the_same_read_one_wins(
+    every_store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    store = every_store
+    store.record(make_decision(tenant), [EntityState("account:r", 0, {"n": 1})])
+    read = store.load_states(tenant, ["account:r"])["account:r"]
+
+    store.write_states(tenant, [EntityState(read.key, read.version, {"n": 1, "reset": True})])
+    loser = make_decision(tenant)
+    with pytest.raises(StateConflict):
+        store.record(loser, [EntityState(read.key, read.version, {"n": 2})])
+    assert store.get(tenant, loser.assessment_id) is None
+
+    read = store.load_states(tenant, ["account:r"])["account:r"]
+    assert read == EntityState("account:r", 2, {"n": 1, "reset": True})
+    store.record(make_decision(tenant), [EntityState(read.key, read.version, {"n": 2})])
+    with pytest.raises(StateConflict):
+        store.write_states(tenant, [EntityState(read.key, read.version, {"reset": True})])
+    assert store.load_states(tenant, ["account:r"])["account:r"] == EntityState(
+        "account:r", 3, {"n": 2}
+    )
+
+
+def test_state_writes_are_per_tenant(
+    every_store: AssessmentStore, tenant: str, other_tenant: str
+) -> None:
+    store = every_store
+    store.write_states(tenant, [EntityState("account:t", 0, {"owner": "A"})])
+    store.write_states(other_tenant, [EntityState("account:t", 0, {"owner": "B"})])
+    assert store.load_states(tenant, ["account:t"])["account:t"].data == {"owner": "A"}
+    assert store.load_states(other_tenant, ["account:t"])["account:t"].data == {"owner": "B"}
+
+
+def test_state_writes_and_decisions_racing_lose_no_update(
+    every_store: AssessmentStore, tenant: str, make_decision: DecisionFactory
+) -> None:
+    """Threads counting on one entity, half through decisions and half through bare state
+    writes: every increment lands exactly once, whichever kind of write wins each race."""
+    store = every_store
+    writers, each = 4, 6
+    key = "account:busy"
+
+    def write(n: int) -> None:
+        for _ in range(each):
+            decision = make_decision(tenant)
+            while True:
+                counter = store.load_states(tenant, [key])[key]
+                update = [EntityState(key, counter.version, {"n": counter.data.get("n", 0) + 1})]
+                try:
+                    if n % 2:
+                        store.write_states(tenant, update)
+                    else:
+                        store.record(decision, update)
+                    break
+                except StateConflict:
+                    continue
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        list(pool.map(write, range(writers)))
+
+    assert store.load_states(tenant, [key])[key] == EntityState(
+        key, writers * each, {"n": writers * each}
+    )
+    assert len(list(store.iter_decisions(tenant))) == writers * each // 2
 
 
 # --- round trip ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from payguard.adapters.sql import tables
 from payguard.adapters.sql.engine import create_sql_engine, for_reads, for_writes, migrate
 
 #: The newest migration.
-HEAD = "0005"
+HEAD = "0006"
 
 ALL_TABLES = {
     "alembic_version",
@@ -23,7 +23,6 @@ ALL_TABLES = {
     "audit_log",
     "auth_challenges",
     "auth_credentials",
-    "auth_exemptions",
     "auth_nonces",
     "auth_recovery_codes",
     "auth_sessions",

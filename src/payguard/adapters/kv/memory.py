@@ -174,6 +174,15 @@ class CachingAssessmentStore:
         else:
             self._forget(decision.tenant_id, _keys(updates))
 
+    def write_states(self, tenant_id: str, updates: Sequence[EntityState]) -> None:
+        """Delegates, then caches `updates` as version + 1; forgets their keys if it fails."""
+        try:
+            self._inner.write_states(tenant_id, updates)
+        except BaseException:
+            self._forget(tenant_id, _keys(updates))
+            raise
+        self._remember(tenant_id, updates, bump=True)
+
     def decide_and_record(
         self, tenant_id: str, keys: Sequence[str], decide: Decide
     ) -> tuple[Decision, Decision]:

@@ -6,6 +6,7 @@ it changes: in one transaction when the state lives in the same database (the de
 unique event id makes that write idempotent, with no marker row), or state first and decision
 second when it lives elsewhere (Redis at scale). The second order is safe because that state
 write is idempotent per event (its marker) and the decision is unique per event.
+`write_states` is the compare-and-set of states alone, with no decision (an exemption reset).
 
 A label (`record_outcome`) reads the previous outcome under the row's lock and writes the new
 one with the fraud-report adjustment for exactly that transition: in the same transaction in
@@ -19,6 +20,7 @@ undone; it is logged when retries run out.)
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -232,6 +234,15 @@ class SqlAssessmentStore:
         except _AlreadyStored:
             return self._stored_instead_of(decision)
         return decision
+
+    def write_states(self, tenant_id: str, updates: Sequence[EntityState]) -> None:
+        if self._external is not None:
+            # A marker of its own: a retried script (a dropped connection) finds it used
+            # and writes nothing twice.
+            self._external.apply(tenant_id, f"states:{uuid.uuid4().hex}", updates)
+            return
+        with self._guard, RawTransaction(self._engine, self._dialect) as cursor:
+            self._states.write(cursor, tenant_id, updates)
 
     def _write(
         self,

@@ -1,11 +1,11 @@
 """Authentication records in the relational store.
 
-Every compare-and-set of the port (`advance_counter`, `use_nonce`, `use_recovery_code`,
-`count_attempt`, `finish_challenge`, `rotate_session`, `reserve_exemption`) is one conditional
-statement: a guarded `UPDATE`, or an `INSERT ... ON CONFLICT` whose `RETURNING` row says
-whether it took. PostgreSQL re-checks the guard against the newest row version after waiting
-on a concurrent writer's row lock, and SQLite's write lock puts writers in a line, so of two
-workers racing for the same TOTP step, nonce, code or refresh token exactly one wins.
+Every compare-and-set of the ports (`advance_counter`, `use_nonce`, `use_recovery_code`,
+`count_attempt`, `finish_challenge`, `rotate_session`) is one conditional statement: a
+guarded `UPDATE`, or an `INSERT ... ON CONFLICT` whose `RETURNING` row says whether it took.
+PostgreSQL re-checks the guard against the newest row version after waiting on a concurrent
+writer's row lock, and SQLite's write lock puts writers in a line, so of two workers racing
+for the same TOTP step, nonce, code or refresh token exactly one wins.
 
 Rows and domain objects are separate: `_credential`, `_challenge` and `_session` convert.
 """
@@ -42,7 +42,6 @@ _N = tables.auth_nonces
 _CH = tables.auth_challenges
 _S = tables.auth_sessions
 _T = tables.auth_throttles
-_E = tables.auth_exemptions
 
 _USER = (
     _U.c.tenant_id,
@@ -101,7 +100,9 @@ _THROTTLE = (_T.c.failures, _T.c.last_failure_at, _T.c.locked_until)
 
 
 class SqlAuthRepository:
-    """`AuthRepository` on SQL."""
+    """Every port of `payguard.auth.interfaces` on SQL: `UserRepository`,
+    `SessionRepository`, `ChallengeRepository`, `ThrottleRepository` and `NonceRepository`.
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
         self._dialect = engine.dialect.name
@@ -508,82 +509,6 @@ class SqlAuthRepository:
     def clear_failures(self, tenant_id: str, key: str) -> None:
         self._count(sa.delete(_T).where(*_throttle_key(tenant_id, key)))
 
-    # low-risk exemptions
-
-    def reserve_exemption(
-        self,
-        tenant_id: str,
-        user_id: str,
-        *,
-        amount_minor: int,
-        currency: str,
-        max_count: int,
-        max_total_minor: int,
-    ) -> bool:
-        if amount_minor < 0:
-            raise ValueError("amount_minor must not be negative")
-        # The stored counters never go below zero, so these would refuse any row.
-        if max_count < 1 or amount_minor > max_total_minor:
-            return False
-        insert = tables.dialect_insert(self._dialect, _E).values(
-            tenant_id=tenant_id,
-            user_id=user_id,
-            count=1,
-            total_minor=amount_minor,
-            currency=currency,
-            since=None,
-        )
-        upsert = insert.on_conflict_do_update(
-            index_elements=[_E.c.tenant_id, _E.c.user_id],
-            set_={
-                "count": _E.c.count + 1,
-                "total_minor": _E.c.total_minor + amount_minor,
-                # The first payment since the last reset fixes the currency.
-                "currency": sa.case((_E.c.count == 0, currency), else_=_E.c.currency),
-            },
-            where=sa.and_(
-                _E.c.count + 1 <= max_count,
-                _E.c.total_minor + amount_minor <= max_total_minor,
-                sa.or_(_E.c.count == 0, _E.c.currency.is_(None), _E.c.currency == currency),
-            ),
-        ).returning(_E.c.count)
-        with self._guard, self._writes.begin() as conn:
-            return conn.execute(upsert).first() is not None
-
-    def release_exemption(self, tenant_id: str, user_id: str, *, amount_minor: int) -> None:
-        """Floors both counters at zero; the currency is forgotten with the last payment."""
-        self._count(
-            sa.update(_E)
-            .where(*_exemption_key(tenant_id, user_id))
-            .values(
-                count=sa.case((_E.c.count > 0, _E.c.count - 1), else_=0),
-                total_minor=sa.case(
-                    (_E.c.total_minor > amount_minor, _E.c.total_minor - amount_minor), else_=0
-                ),
-                currency=sa.case((_E.c.count <= 1, sa.null()), else_=_E.c.currency),
-            )
-        )
-
-    def reset_exemption(self, tenant_id: str, user_id: str, at: datetime) -> None:
-        zero = {"count": 0, "total_minor": 0, "currency": None, "since": at}
-        upsert = (
-            tables.dialect_insert(self._dialect, _E)
-            .values(tenant_id=tenant_id, user_id=user_id, **zero)
-            .on_conflict_do_update(index_elements=[_E.c.tenant_id, _E.c.user_id], set_=zero)
-        )
-        with self._guard, self._writes.begin() as conn:
-            conn.execute(upsert)
-
-    def get_exemption(self, tenant_id: str, user_id: str) -> tuple[int, int, str | None]:
-        query = sa.select(_E.c.count, _E.c.total_minor, _E.c.currency).where(
-            *_exemption_key(tenant_id, user_id)
-        )
-        row = self._first(query)
-        if row is None:
-            return 0, 0, None
-        count, total_minor, currency = row
-        return int(count), int(total_minor), currency
-
     # plumbing
 
     def _first(self, query: sa.Select[Any]) -> Sequence[Any] | None:
@@ -614,10 +539,6 @@ def _session_key(tenant_id: str, session_id: str) -> tuple[sa.ColumnElement[bool
 
 def _throttle_key(tenant_id: str, key: str) -> tuple[sa.ColumnElement[bool], ...]:
     return _T.c.tenant_id == tenant_id, _T.c.key == key
-
-
-def _exemption_key(tenant_id: str, user_id: str) -> tuple[sa.ColumnElement[bool], ...]:
-    return _E.c.tenant_id == tenant_id, _E.c.user_id == user_id
 
 
 def _user(row: Sequence[Any]) -> AuthUser:

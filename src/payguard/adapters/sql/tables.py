@@ -25,7 +25,6 @@ __all__ = [
     "audit_log",
     "auth_challenges",
     "auth_credentials",
-    "auth_exemptions",
     "auth_nonces",
     "auth_recovery_codes",
     "auth_sessions",
@@ -399,18 +398,6 @@ auth_throttles = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failure_at", UtcDateTime),
     sa.Column("locked_until", UtcDateTime),
-)
-
-#: Low-risk exemptions used since the user's last strong authentication (`since`).
-auth_exemptions = sa.Table(
-    "auth_exemptions",
-    metadata,
-    sa.Column("tenant_id", sa.String, primary_key=True),
-    sa.Column("user_id", sa.String, primary_key=True),
-    sa.Column("count", sa.Integer, nullable=False),
-    sa.Column("total_minor", sa.BigInteger, nullable=False),
-    sa.Column("currency", sa.String),
-    sa.Column("since", UtcDateTime),
 )
 
 # Device health (migration 0005). Devices, snapshots and genuine apps are a tenant's; the

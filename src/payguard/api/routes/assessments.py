@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from payguard.api.deps import Assessments, Assessor, ClockDep, Labeller, Reader, client_ip
+from payguard.api.deps import Assessments, Assessor, ClockDep, Labeller, Reader, actor_of
 from payguard.api.responses import FastJSON
 from payguard.wire.schemas import (
     AssessmentPublic,
@@ -77,8 +77,7 @@ async def record_outcome(
         tenant_id=principal.tenant_id,
         assessment_id=assessment_id,
         outcome=body.outcome,
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
+        actor=actor_of(principal, request),
         note=body.note,
     )
     return FastJSON(assessment_public(decision, replayed=False))

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
-from payguard.api.deps import Assessor, ServicesDep, client_ip
+from payguard.api.deps import Assessments, Assessor, Auth, StepUps, actor_of
 from payguard.auth.factors import FactorKind, Proof, assurance
-from payguard.auth.interfaces import ChallengeStatus
-from payguard.auth.service import Context, IssuedSession
+from payguard.auth.interfaces import ChallengeStatus, Context
+from payguard.auth.service import AuthService
+from payguard.auth.sessions import IssuedSession
 from payguard.core.errors import ValidationFailed
 from payguard.tenancy.interfaces import Principal
 from payguard.wire.auth import (
@@ -53,9 +54,6 @@ from payguard.wire.auth import (
     step_up_public,
 )
 
-if TYPE_CHECKING:
-    from payguard.services import Services
-
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]*$"
@@ -65,8 +63,7 @@ ObjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-
 
 def _context(principal: Principal, request: Request, user: UserContext | None = None) -> Context:
     return Context(
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
+        actor=actor_of(principal, request),
         user_ip=None if user is None else user.ip,
         device_id=None if user is None else user.device_id,
     )
@@ -85,32 +82,31 @@ def _issued(issued: IssuedSession) -> IssuedSessionPublic:
 
 @router.post("/users", response_model=UserPublic, status_code=201, summary="Create a user")
 async def create_user(
-    body: UserCreate, principal: Assessor, services: ServicesDep, request: Request
+    body: UserCreate, principal: Assessor, auth: Auth, request: Request
 ) -> UserPublic:
-    services.auth.create_user(
+    auth.create_user(
         principal.tenant_id,
         body.user_id,
         password=body.password,
         context=_context(principal, request),
     )
-    return _user(services, principal.tenant_id, body.user_id)
+    return _user(auth, principal.tenant_id, body.user_id)
 
 
 @router.get("/users/{user_id}", response_model=UserPublic, summary="A user and their factors")
-async def get_user(user_id: UserId, principal: Assessor, services: ServicesDep) -> UserPublic:
-    return _user(services, principal.tenant_id, user_id)
+async def get_user(user_id: UserId, principal: Assessor, auth: Auth) -> UserPublic:
+    return _user(auth, principal.tenant_id, user_id)
 
 
-def _user(services: Services, tenant_id: str, user_id: str) -> UserPublic:
-    user = services.auth.user(tenant_id, user_id)
-    repository = services.auth.repository
-    locked = services.auth.locked_until(tenant_id, user_id)
+def _user(auth: AuthService, tenant_id: str, user_id: str) -> UserPublic:
+    user = auth.user(tenant_id, user_id)
+    locked = auth.locked_until(tenant_id, user_id)
     return UserPublic(
         user_id=user.user_id,
         created_at=user.created_at,
         has_password=user.password_hash is not None,
-        credentials=[credential_public(c) for c in services.auth.credentials(tenant_id, user_id)],
-        recovery_codes_left=repository.count_recovery_codes(tenant_id, user_id),
+        credentials=[credential_public(c) for c in auth.credentials(tenant_id, user_id)],
+        recovery_codes_left=auth.recovery_codes_left(tenant_id, user_id),
         locked_until=locked,
     )
 
@@ -120,10 +116,10 @@ async def set_password(
     user_id: UserId,
     body: PasswordIn,
     principal: Assessor,
-    services: ServicesDep,
+    auth: Auth,
     request: Request,
 ) -> Response:
-    services.auth.set_password(
+    auth.set_password(
         principal.tenant_id, user_id, body.password, context=_context(principal, request)
     )
     return Response(status_code=204)
@@ -138,11 +134,11 @@ async def verify_password(
     user_id: UserId,
     body: PasswordVerifyIn,
     principal: Assessor,
-    services: ServicesDep,
+    auth: Auth,
     request: Request,
 ) -> VerifiedPublic:
     return _verified(
-        services,
+        auth,
         principal,
         request,
         user_id,
@@ -160,7 +156,7 @@ async def verify_factors(
     user_id: UserId,
     body: VerifyIn,
     principal: Assessor,
-    services: ServicesDep,
+    auth: Auth,
     request: Request,
 ) -> VerifiedPublic:
     if any(f.type == "passkey" for f in body.factors):
@@ -168,18 +164,18 @@ async def verify_factors(
             "a passkey is verified through POST /v1/auth/sessions or a step-up challenge",
             field="factors",
         )
-    return _verified(services, principal, request, user_id, proofs_of(body.factors), body)
+    return _verified(auth, principal, request, user_id, proofs_of(body.factors), body)
 
 
 def _verified(
-    services: Services,
+    auth: AuthService,
     principal: Principal,
     request: Request,
     user_id: str,
     proofs: list[Proof],
     user: UserContext,
 ) -> VerifiedPublic:
-    passed = services.auth.verify(
+    passed = auth.verify(
         principal.tenant_id, user_id, proofs, context=_context(principal, request, user)
     )
     return VerifiedPublic(
@@ -200,10 +196,10 @@ async def enrol_totp(
     user_id: UserId,
     body: LabelIn,
     principal: Assessor,
-    services: ServicesDep,
+    auth: Auth,
     request: Request,
 ) -> TotpEnrolmentPublic:
-    enrolment = services.auth.enrol_totp(
+    enrolment = auth.enrol_totp(
         principal.tenant_id, user_id, label=body.label, context=_context(principal, request)
     )
     return TotpEnrolmentPublic(
@@ -225,10 +221,10 @@ async def confirm_totp(
     credential_id: ObjectId,
     body: CodeIn,
     principal: Assessor,
-    services: ServicesDep,
+    auth: Auth,
     request: Request,
 ) -> CredentialPublic:
-    credential = services.auth.confirm_totp(
+    credential = auth.confirm_totp(
         principal.tenant_id,
         user_id,
         credential_id,
@@ -247,11 +243,11 @@ async def verify_totp(
     user_id: UserId,
     body: CodeIn,
     principal: Assessor,
-    services: ServicesDep,
+    auth: Auth,
     request: Request,
 ) -> VerifiedPublic:
     proofs = [Proof(FactorKind.TOTP, secret=body.code)]
-    return _verified(services, principal, request, user_id, proofs, body)
+    return _verified(auth, principal, request, user_id, proofs, body)
 
 
 # -- recovery codes ------------------------------------------------------------------------
@@ -264,9 +260,9 @@ async def verify_totp(
     summary="Issue fresh one-time recovery codes (the old ones stop working)",
 )
 async def new_recovery_codes(
-    user_id: UserId, principal: Assessor, services: ServicesDep, request: Request
+    user_id: UserId, principal: Assessor, auth: Auth, request: Request
 ) -> RecoveryCodesPublic:
-    codes = services.auth.new_recovery_codes(
+    codes = auth.new_recovery_codes(
         principal.tenant_id, user_id, context=_context(principal, request)
     )
     return RecoveryCodesPublic(codes=codes)
@@ -281,11 +277,11 @@ async def verify_recovery_code(
     user_id: UserId,
     body: CodeIn,
     principal: Assessor,
-    services: ServicesDep,
+    auth: Auth,
     request: Request,
 ) -> VerifiedPublic:
     proofs = [Proof(FactorKind.RECOVERY_CODE, secret=body.code)]
-    return _verified(services, principal, request, user_id, proofs, body)
+    return _verified(auth, principal, request, user_id, proofs, body)
 
 
 # -- passkeys ------------------------------------------------------------------------------
@@ -297,9 +293,9 @@ async def verify_recovery_code(
     summary="Start registering a passkey",
 )
 async def passkey_registration_options(
-    user_id: UserId, principal: Assessor, services: ServicesDep, request: Request
+    user_id: UserId, principal: Assessor, auth: Auth, request: Request
 ) -> CeremonyPublic:
-    challenge, options = services.auth.passkey_registration(
+    challenge, options = auth.passkey_registration(
         principal.tenant_id, user_id, context=_context(principal, request)
     )
     return CeremonyPublic(
@@ -317,10 +313,10 @@ async def register_passkey(
     user_id: UserId,
     body: PasskeyRegisterIn,
     principal: Assessor,
-    services: ServicesDep,
+    auth: Auth,
     request: Request,
 ) -> CredentialPublic:
-    credential = services.auth.register_passkey(
+    credential = auth.register_passkey(
         principal.tenant_id,
         user_id,
         challenge_id=body.challenge_id,
@@ -336,10 +332,8 @@ async def register_passkey(
     response_model=CeremonyPublic,
     summary="Start a passkey sign-in (answer it with POST /v1/auth/sessions)",
 )
-async def passkey_login_options(
-    user_id: UserId, principal: Assessor, services: ServicesDep
-) -> CeremonyPublic:
-    challenge, options = services.auth.passkey_login(principal.tenant_id, user_id)
+async def passkey_login_options(user_id: UserId, principal: Assessor, auth: Auth) -> CeremonyPublic:
+    challenge, options = auth.passkey_login(principal.tenant_id, user_id)
     return CeremonyPublic(
         challenge_id=challenge.id, expires_at=challenge.expires_at, options=options
     )
@@ -358,10 +352,10 @@ async def bind_device(
     user_id: UserId,
     body: DeviceBindIn,
     principal: Assessor,
-    services: ServicesDep,
+    auth: Auth,
     request: Request,
 ) -> CredentialPublic:
-    credential = services.auth.bind_device(
+    credential = auth.bind_device(
         principal.tenant_id,
         user_id,
         device_id=body.device_id,
@@ -379,13 +373,13 @@ async def bind_device(
     summary="Check a request signed by a bound device (replays and stale ones refused)",
 )
 async def verify_signed_request(
-    body: SignedRequestIn, principal: Assessor, services: ServicesDep, request: Request
+    body: SignedRequestIn, principal: Assessor, auth: Auth, request: Request
 ) -> DeviceVerifiedPublic:
     try:
         raw = base64.b64decode(body.body, validate=True)
     except (binascii.Error, ValueError):
         raise ValidationFailed("body must be base64", field="body") from None
-    credential = services.auth.verify_signed_request(
+    credential = auth.verify_signed_request(
         principal.tenant_id,
         device_id=body.device_id,
         method=body.method,
@@ -408,10 +402,10 @@ async def revoke_credential(
     user_id: UserId,
     credential_id: ObjectId,
     principal: Assessor,
-    services: ServicesDep,
+    auth: Auth,
     request: Request,
 ) -> Response:
-    services.auth.revoke_credential(
+    auth.revoke_credential(
         principal.tenant_id, user_id, credential_id, context=_context(principal, request)
     )
     return Response(status_code=204)
@@ -427,9 +421,9 @@ async def revoke_credential(
     summary="Sign in: verify factors and open a session at the level they earn",
 )
 async def create_session(
-    body: SessionCreate, principal: Assessor, services: ServicesDep, request: Request
+    body: SessionCreate, principal: Assessor, auth: Auth, request: Request
 ) -> IssuedSessionPublic:
-    issued = services.auth.sign_in(
+    issued = auth.sign_in(
         principal.tenant_id,
         body.user_id,
         proofs_of(body.factors),
@@ -444,10 +438,8 @@ async def create_session(
     response_model=IntrospectPublic,
     summary="Is this access token live? (restarts its idle timer)",
 )
-async def introspect(
-    body: IntrospectIn, principal: Assessor, services: ServicesDep
-) -> IntrospectPublic:
-    session, reason = services.auth.introspect(principal.tenant_id, body.access_token)
+async def introspect(body: IntrospectIn, principal: Assessor, auth: Auth) -> IntrospectPublic:
+    session, reason = auth.introspect(principal.tenant_id, body.access_token)
     return IntrospectPublic(
         active=reason is None,
         reason=reason,
@@ -461,9 +453,9 @@ async def introspect(
     summary="New tokens for a live session (a refresh token works once)",
 )
 async def refresh(
-    body: RefreshIn, principal: Assessor, services: ServicesDep, request: Request
+    body: RefreshIn, principal: Assessor, auth: Auth, request: Request
 ) -> IssuedSessionPublic:
-    issued = services.auth.refresh(
+    issued = auth.refresh(
         principal.tenant_id, body.refresh_token, context=_context(principal, request)
     )
     return _issued(issued)
@@ -471,21 +463,17 @@ async def refresh(
 
 @router.delete("/sessions/{session_id}", status_code=204, summary="Revoke a session")
 async def revoke_session(
-    session_id: ObjectId, principal: Assessor, services: ServicesDep, request: Request
+    session_id: ObjectId, principal: Assessor, auth: Auth, request: Request
 ) -> Response:
-    services.auth.revoke_session(
-        principal.tenant_id, session_id, context=_context(principal, request)
-    )
+    auth.revoke_session(principal.tenant_id, session_id, context=_context(principal, request))
     return Response(status_code=204)
 
 
 @router.get(
     "/users/{user_id}/sessions", response_model=SessionListPublic, summary="A user's sessions"
 )
-async def list_sessions(
-    user_id: UserId, principal: Assessor, services: ServicesDep
-) -> SessionListPublic:
-    sessions = services.auth.sessions(principal.tenant_id, user_id)
+async def list_sessions(user_id: UserId, principal: Assessor, auth: Auth) -> SessionListPublic:
+    sessions = auth.sessions(principal.tenant_id, user_id)
     return SessionListPublic(sessions=[session_public(s) for s in sessions])
 
 
@@ -495,11 +483,9 @@ async def list_sessions(
     summary="Revoke every session of the user",
 )
 async def revoke_sessions(
-    user_id: UserId, principal: Assessor, services: ServicesDep, request: Request
+    user_id: UserId, principal: Assessor, auth: Auth, request: Request
 ) -> RevokedPublic:
-    count = services.auth.revoke_sessions(
-        principal.tenant_id, user_id, context=_context(principal, request)
-    )
+    count = auth.revoke_sessions(principal.tenant_id, user_id, context=_context(principal, request))
     return RevokedPublic(revoked=count)
 
 
@@ -513,14 +499,15 @@ async def revoke_sessions(
     summary="Open the step-up of an assessment the engine challenged",
 )
 async def create_challenge(
-    body: StepUpCreate, principal: Assessor, services: ServicesDep, request: Request
+    body: StepUpCreate, principal: Assessor, step_ups: StepUps, request: Request
 ) -> StepUpPublic:
-    challenge, _ = services.step_up.open(
+    challenge, _ = step_ups.open(
         principal.tenant_id, body.assessment_id, context=_context(principal, request)
     )
-    left = services.auth.policy.challenge_max_attempts - challenge.attempts
     return step_up_public(
-        challenge, attempts_left=left, options=services.step_up.options(challenge)
+        challenge,
+        attempts_left=step_ups.attempts_left(challenge),
+        options=step_ups.options(challenge),
     )
 
 
@@ -528,21 +515,18 @@ async def create_challenge(
     "/challenges/{challenge_id}", response_model=StepUpPublic, summary="A step-up challenge"
 )
 async def get_challenge(
-    challenge_id: ObjectId, principal: Assessor, services: ServicesDep
+    challenge_id: ObjectId, principal: Assessor, step_ups: StepUps, assessments: Assessments
 ) -> StepUpPublic:
-    challenge = services.step_up.get(principal.tenant_id, challenge_id)
+    challenge = step_ups.get(principal.tenant_id, challenge_id)
     pending = challenge.status == ChallengeStatus.PENDING
-    left = services.auth.policy.challenge_max_attempts - challenge.attempts if pending else 0
-    options = services.step_up.options(challenge) if pending else None
-    public = step_up_public(challenge, attempts_left=max(0, left), options=options)
+    options = step_ups.options(challenge) if pending else None
+    public = step_up_public(
+        challenge, attempts_left=step_ups.attempts_left(challenge), options=options
+    )
     if challenge.assessment_id:
-        public.final = _final(services, principal.tenant_id, challenge.assessment_id)
+        final = assessments.get(principal.tenant_id, challenge.assessment_id).final
+        public.final = None if final is None else final.value
     return public
-
-
-def _final(services: Services, tenant_id: str, assessment_id: str) -> str | None:
-    final = services.assessments.get(tenant_id, assessment_id).final
-    return None if final is None else final.value
 
 
 @router.post(
@@ -554,11 +538,11 @@ async def verify_challenge(
     challenge_id: ObjectId,
     body: StepUpVerify,
     principal: Assessor,
-    services: ServicesDep,
+    step_ups: StepUps,
     request: Request,
 ) -> StepUpPublic:
     amount = None if body.amount is None else (body.amount.value, body.amount.currency)
-    result = services.step_up.verify(
+    result = step_ups.verify(
         principal.tenant_id,
         challenge_id,
         proofs_of(body.factors),

@@ -4,20 +4,26 @@ apps, and the network-wide community lists."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from payguard.api.deps import Admin, Analyst, Assessor, Reader, ServicesDep, client_ip
+from payguard.api.deps import Admin, Analyst, Assessor, ClockDep, Devices, Reader, actor_of
 from payguard.core.errors import ValidationFailed
 from payguard.devices.interfaces import (
     CommunityEntry,
     PostureReport,
     RiskyApp,
 )
-from payguard.devices.service import AppAttestProof, DeviceSignature, Report, canonical
+from payguard.devices.service import (
+    AppAttestProof,
+    DeviceService,
+    DeviceSignature,
+    Report,
+    canonical,
+)
 from payguard.devices.serving import community_hash
 from payguard.wire.devices import (
     CommunityChangePublic,
@@ -35,9 +41,6 @@ from payguard.wire.devices import (
     health_out,
     snapshot_out,
 )
-
-if TYPE_CHECKING:
-    from payguard.services import Services
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
@@ -92,7 +95,7 @@ async def post_report(
     device_id: DeviceId,
     body: ReportIn,
     principal: Assessor,
-    services: ServicesDep,
+    devices: Devices,
     request: Request,
 ) -> ReportPublic:
     report = Report(
@@ -121,12 +124,7 @@ async def post_report(
         raise ValidationFailed(
             "send a Play Integrity token or an App Attest proof, not both", field="app_attest"
         )
-    _, health = services.devices.report(
-        principal.tenant_id,
-        report,
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
-    )
+    _, health = devices.report(principal.tenant_id, report, actor=actor_of(principal, request))
     return ReportPublic(device_id=device_id, health=health_out(health))
 
 
@@ -136,10 +134,10 @@ async def post_report(
     summary="The device's health, its reasons and remedies, and its history",
 )
 async def get_health(
-    device_id: DeviceId, principal: Reader, services: ServicesDep
+    device_id: DeviceId, principal: Reader, devices: Devices
 ) -> DeviceHealthPublic:
-    record = services.devices.record(principal.tenant_id, device_id)
-    history = services.devices.history(principal.tenant_id, device_id)
+    record = devices.record(principal.tenant_id, device_id)
+    history = devices.history(principal.tenant_id, device_id)
     return DeviceHealthPublic(
         device_id=record.device_id,
         first_seen=record.first_seen,
@@ -154,24 +152,23 @@ async def get_health(
 
 @router.put("/apps", response_model=GenuineAppsPublic, summary="Register your genuine app(s)")
 async def put_apps(
-    body: GenuineAppsIn, principal: Admin, services: ServicesDep, request: Request
+    body: GenuineAppsIn, principal: Admin, devices: Devices, request: Request
 ) -> GenuineAppsPublic:
-    services.devices.set_genuine_apps(
+    devices.set_genuine_apps(
         principal.tenant_id,
         [(app.package, app.signing_digests) for app in body.apps],
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
+        actor=actor_of(principal, request),
     )
-    return _apps(services, principal.tenant_id)
+    return _apps(devices, principal.tenant_id)
 
 
 @router.get("/apps", response_model=GenuineAppsPublic, summary="Your registered genuine apps")
-async def get_apps(principal: Analyst, services: ServicesDep) -> GenuineAppsPublic:
-    return _apps(services, principal.tenant_id)
+async def get_apps(principal: Analyst, devices: Devices) -> GenuineAppsPublic:
+    return _apps(devices, principal.tenant_id)
 
 
-def _apps(services: Services, tenant_id: str) -> GenuineAppsPublic:
-    apps = services.devices.repository.genuine_apps(tenant_id)
+def _apps(devices: DeviceService, tenant_id: str) -> GenuineAppsPublic:
+    apps = devices.genuine_apps(tenant_id)
     return GenuineAppsPublic(apps=[{"package": p, "signing_digests": list(d)} for p, d in apps])
 
 
@@ -182,9 +179,9 @@ def _apps(services: Services, tenant_id: str) -> GenuineAppsPublic:
     summary="Add bad devices or apps to the network-wide lists (hashed identifiers only)",
 )
 async def add_community(
-    body: CommunityIn, principal: Admin, services: ServicesDep, request: Request
+    body: CommunityIn, principal: Admin, devices: Devices, clock: ClockDep, request: Request
 ) -> CommunityChangePublic:
-    now = services.clock.now()
+    now = clock.now()
     entries = []
     for index, item in enumerate(body.entries):
         if (item.identifier is None) == (item.hashed is None):
@@ -207,11 +204,8 @@ async def add_community(
                 note=item.note,
             )
         )
-    added = services.devices.add_community(
-        entries,
-        tenant_id=principal.tenant_id,
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
+    added = devices.add_community(
+        entries, tenant_id=principal.tenant_id, actor=actor_of(principal, request)
     )
     return CommunityChangePublic(changed=added, hashed=[e.hashed for e in entries])
 
@@ -222,14 +216,10 @@ async def add_community(
     summary="Remove entries from a network-wide list",
 )
 async def remove_community(
-    body: CommunityRemoveIn, principal: Admin, services: ServicesDep, request: Request
+    body: CommunityRemoveIn, principal: Admin, devices: Devices, request: Request
 ) -> CommunityChangePublic:
-    removed = services.devices.remove_community(
-        body.kind,
-        body.hashed,
-        tenant_id=principal.tenant_id,
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
+    removed = devices.remove_community(
+        body.kind, body.hashed, tenant_id=principal.tenant_id, actor=actor_of(principal, request)
     )
     return CommunityChangePublic(changed=removed)
 
@@ -240,10 +230,10 @@ async def remove_community(
     summary="Which of these identifiers are on a network-wide list",
 )
 async def lookup_community(
-    body: CommunityLookupIn, principal: Analyst, services: ServicesDep
+    body: CommunityLookupIn, principal: Analyst, devices: Devices
 ) -> CommunityLookupPublic:
     hashed = [community_hash(identifier) for identifier in body.identifiers]
-    found = services.devices.community.lookup(body.kind, hashed, services.clock.now())
+    found = devices.lookup_community(body.kind, hashed)
     return CommunityLookupPublic(
         entries=[
             CommunityEntryPublic(

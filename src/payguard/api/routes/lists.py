@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from payguard.api.deps import Admin, Analyst, Lists, client_ip
+from payguard.api.deps import Admin, Analyst, Lists, actor_of
 from payguard.wire.schemas import (
     ListChangePublic,
     ListItemPublic,
@@ -31,8 +31,7 @@ async def add_items(
         values=body.items,
         expires_at=body.expires_at,
         note=body.note,
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
+        actor=actor_of(principal, request),
     )
     return ListChangePublic(list=name, changed=added)
 
@@ -45,8 +44,7 @@ async def remove_items(
         tenant_id=principal.tenant_id,
         list_name=name,
         values=body.items,
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
+        actor=actor_of(principal, request),
     )
     return ListChangePublic(list=name, changed=removed)
 

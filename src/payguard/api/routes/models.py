@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from payguard.api.deps import Admin, Analyst, Models, client_ip
+from payguard.api.deps import Admin, Analyst, Models, actor_of
 from payguard.ml.interfaces import ModelSummary
 from payguard.ml.registry import MAX_DRIFT_DAYS
 from payguard.wire.schemas import (
@@ -63,12 +63,7 @@ async def list_models(principal: Analyst, models: Models) -> ModelListPublic:
 async def put_shadow(
     body: ShadowIn, principal: Admin, models: Models, request: Request
 ) -> ServingPublic:
-    models.shadow(
-        principal.tenant_id,
-        body.version,
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
-    )
+    models.shadow(principal.tenant_id, body.version, actor=actor_of(principal, request))
     return _serving(models, principal.tenant_id)
 
 
@@ -109,12 +104,7 @@ async def get_model(version: Version, principal: Analyst, models: Models) -> Mod
 async def promote_model(
     version: Version, principal: Admin, models: Models, request: Request
 ) -> ServingPublic:
-    models.promote(
-        principal.tenant_id,
-        version,
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
-    )
+    models.promote(principal.tenant_id, version, actor=actor_of(principal, request))
     return _serving(models, principal.tenant_id)
 
 

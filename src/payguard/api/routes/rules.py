@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from payguard.api.deps import Admin, Analyst, Rules, client_ip
+from payguard.api.deps import Admin, Analyst, Rules, actor_of
 from payguard.core.errors import ValidationFailed
 from payguard.risk.rules.ruleset import RuleSet
 from payguard.wire.schemas import BacktestIn, BacktestPublic, RuleSetIn, RuleSetPublic
@@ -33,8 +33,7 @@ async def put_rules(
     rule_set = rules.update(
         tenant_id=principal.tenant_id,
         source=body.source,
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
+        actor=actor_of(principal, request),
     )
     return _public(rule_set)
 
@@ -51,8 +50,7 @@ def backtest(
         since=body.since,
         until=body.until,
         limit=body.limit,
-        actor=f"apikey:{principal.key_id}",
-        source_ip=client_ip(request),
+        actor=actor_of(principal, request),
     )
     return BacktestPublic(
         events=report.events,

@@ -2,7 +2,8 @@
 
 The same code runs online (the engine) and offline (training replays events through it), so
 there is no train/serve skew. Counts and sums include the event being assessed; first-seen
-flags and profiles describe history before it.
+flags and profiles describe history before it. What an entity's state holds, key by key, is
+in `state`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,24 @@ from typing import Any
 from payguard.core.decisions import FRAUD_OUTCOMES, Outcome
 from payguard.core.events import AMOUNT_EVENTS, MONEY_EVENTS, Event, EventType
 from payguard.risk.features import windows as w
+from payguard.risk.features.state import (
+    AMOUNT_PROFILE,
+    CURRENCY,
+    DEPOSITS,
+    FAILED_LOGINS,
+    FIRST_SEEN,
+    FRAUD_REPORTS,
+    LAST_CREDENTIAL_CHANGE,
+    LAST_DEPOSIT,
+    LAST_GEO,
+    LAST_NEW_DEVICE,
+    LAST_PAYEE_ADD,
+    LAST_SEEN,
+    MEMBERS,
+    OPENED,
+    TYPE_SERIES,
+    VELOCITY,
+)
 from payguard.risk.interfaces import DeviceVerdict, EntityState, ListKind
 
 #: Members remembered per entity and dimension (devices of an account, senders to a payee,
@@ -261,7 +280,7 @@ def compute(
         data = states[key].data if key in states else {}
         # Sums and profiles are kept in the entity's home currency (that of its first
         # money event): money in another currency is counted, not added.
-        home = data.get("cur")
+        home = data.get(CURRENCY)
         same = home is None or home == currency
         if ref.kind == "account" and is_money and not same:
             f["foreign_currency"] = True
@@ -274,7 +293,7 @@ def compute(
         if ref.kind == "account":
             _account_features(f, event, data, at, amount, is_money and same, same)
         elif ref.kind in _AGED:
-            first = data.get("fs")
+            first = data.get(FIRST_SEEN)
             f[_AGED[ref.kind]] = 0.0 if first is None else max(0.0, (at - first) / 86400)
     return f
 
@@ -320,6 +339,12 @@ _DEPOSIT_NAMES = tuple(
     (window, f"account_deposits_{window.name}", f"account_deposit_amount_{window.name}")
     for window in _TYPE_WINDOWS
 )
+_SINCE = (
+    ("secs_since_credential_change", LAST_CREDENTIAL_CHANGE),
+    ("secs_since_payee_add", LAST_PAYEE_ADD),
+    ("secs_since_new_device", LAST_NEW_DEVICE),
+    ("secs_since_deposit", LAST_DEPOSIT),
+)
 
 
 def _entity_features(
@@ -332,24 +357,24 @@ def _entity_features(
     adds: Mapping[str, str],
 ) -> None:
     kind = ref.kind
-    series = data.get("w") or {}
+    series = data.get(VELOCITY) or {}
     paid = 1 if is_money else 0
     for window, events_name, payments_name, amount_name in _VELOCITY[kind]:
         n, pn, ps = w.totals(series.get(window.name), window, at)
         f[events_name] = n + 1
         f[payments_name] = pn + paid
         f[amount_name] = ps + amount * paid
-    fr = data.get("fr")
+    fr = data.get(FRAUD_REPORTS)
     if fr:
         f[_REPORTS[kind]] = int(fr)
     failed_names = _FAILED.get(kind)
     if failed_names:
-        fails = data.get("f") or {}
+        fails = data.get(FAILED_LOGINS) or {}
         failed_now = 1 if f["login_failed"] else 0
         for window, name in failed_names:
             n, _, _ = w.totals(fails.get(window.name), window, at)
             f[name] = n + failed_now
-    members = data.get("m") or {}
+    members = data.get(MEMBERS) or {}
     for dim, names in _DISTINCT[kind]:
         seen = members.get(dim)
         current = adds.get(dim)
@@ -378,10 +403,10 @@ def _account_features(
     """`profiled`: a money event in the account's home currency, so its amount is compared
     with the account's amount profile; `home_currency`: the event's amount (if any) is in
     the account's home currency."""
-    members = data.get("m") or {}
-    first_seen = data.get("fs")
+    members = data.get(MEMBERS) or {}
+    first_seen = data.get(FIRST_SEEN)
     f["new_account"] = first_seen is None
-    opened = data.get("op", first_seen)
+    opened = data.get(OPENED, first_seen)
     f["account_age_days"] = 0.0 if opened is None else max(0.0, (at - opened) / 86400)
     if first_seen is not None:
         if event.device is not None:
@@ -392,14 +417,14 @@ def _account_features(
             f["new_ip"] = event.ip not in (members.get("ip") or {})
         if event.geo is not None and event.geo.country:
             f["new_country"] = event.geo.country not in (members.get("country") or {})
-    types = data.get("t") or {}
+    types = data.get(TYPE_SERIES) or {}
     for series, event_type, names in _TYPE_SERIES:
         current = 1 if event.event_type == event_type else 0
         kept = types.get(series) or {}
         for window, name in names:
             n, _, _ = w.totals(kept.get(window.name), window, at)
             f[name] = n + current
-    deposits = data.get("d") or {}
+    deposits = data.get(DEPOSITS) or {}
     deposited = event.event_type == EventType.DEPOSIT and home_currency
     inflow_24h = 0.0
     for window, count_name, amount_name in _DEPOSIT_NAMES:
@@ -413,15 +438,10 @@ def _account_features(
     if profiled and inflow_24h > 0:
         # Pass-through: how much of the last day's inflow this payment moves on.
         f["amount_to_deposits_24h"] = round(amount / inflow_24h, 4)
-    for name, key in (
-        ("secs_since_credential_change", "lc"),
-        ("secs_since_payee_add", "lpa"),
-        ("secs_since_new_device", "lnd"),
-        ("secs_since_deposit", "ld"),
-    ):
+    for name, key in _SINCE:
         last = data.get(key)
         f[name] = -1.0 if last is None else max(0.0, at - last)
-    profile = data.get("pr")
+    profile = data.get(AMOUNT_PROFILE)
     if profiled and profile:
         n, mean, m2 = profile
         f["account_payment_history"] = int(n)
@@ -429,7 +449,7 @@ def _account_features(
             std = math.sqrt(m2 / (n - 1))
             f["amount_zscore"] = round((amount - mean) / max(std, 0.1 * mean, 1.0), 4)
             f["amount_to_mean"] = round(amount / mean, 4) if mean > 0 else 0.0
-    last_geo = data.get("g")
+    last_geo = data.get(LAST_GEO)
     geo = event.geo
     if last_geo and geo is not None and geo.lat is not None and geo.lon is not None:
         km = _haversine_km(last_geo[0], last_geo[1], geo.lat, geo.lon)
@@ -480,25 +500,25 @@ def update(
     for ref, key in zip(touched.refs, touched.keys, strict=True):
         current = states.get(key)
         data: dict[str, Any] = dict(current.data) if current is not None else {}
-        if "fs" not in data or data["fs"] > at:
-            data["fs"] = at
-        data["ls"] = max(at, data.get("ls", at))
-        if "cur" not in data and event.event_type in AMOUNT_EVENTS:
-            data["cur"] = currency
-        same = is_money and data.get("cur") == currency
-        _add_series(data, "w", at, is_money, amount if same else 0.0, w.WINDOWS)
+        if FIRST_SEEN not in data or data[FIRST_SEEN] > at:
+            data[FIRST_SEEN] = at
+        data[LAST_SEEN] = max(at, data.get(LAST_SEEN, at))
+        if CURRENCY not in data and event.event_type in AMOUNT_EVENTS:
+            data[CURRENCY] = currency
+        same = is_money and data.get(CURRENCY) == currency
+        _add_series(data, VELOCITY, at, is_money, amount if same else 0.0, w.WINDOWS)
         if failed and ref.kind in ("account", "device", "ip"):
-            _add_series(data, "f", at, False, 0.0, _TYPE_WINDOWS)
+            _add_series(data, FAILED_LOGINS, at, False, 0.0, _TYPE_WINDOWS)
         if ref.kind == "account":
-            _update_account(data, event, at, amount, same, data.get("cur") == currency)
+            _update_account(data, event, at, amount, same, data.get(CURRENCY) == currency)
         adds = dims.get(ref.kind)
         if adds:
-            members = dict(data.get("m") or {})
+            members = dict(data.get(MEMBERS) or {})
             for dim, member in adds.items():
                 copied = dict(members.get(dim) or {})
                 _remember(copied, member, at)
                 members[dim] = copied
-            data["m"] = members
+            data[MEMBERS] = members
         updated.append(EntityState(key=key, version=current.version if current else 0, data=data))
     return updated
 
@@ -510,34 +530,34 @@ def _update_account(
     is the home currency."""
     for series, event_type in ACCOUNT_TYPE_SERIES.items():
         if event.event_type == event_type:
-            types = dict(data.get("t") or {})
+            types = dict(data.get(TYPE_SERIES) or {})
             types[series] = dict(types.get(series) or {})
             _add_series(types, series, at, False, 0.0, _TYPE_WINDOWS)
-            data["t"] = types
+            data[TYPE_SERIES] = types
     if event.event_type == EventType.ACCOUNT_OPEN:
-        data["op"] = at
+        data[OPENED] = at
     if event.event_type == EventType.CREDENTIAL_CHANGE:
-        data["lc"] = at
+        data[LAST_CREDENTIAL_CHANGE] = at
     if event.event_type == EventType.PAYEE_ADD:
-        data["lpa"] = at
+        data[LAST_PAYEE_ADD] = at
     if event.event_type == EventType.DEPOSIT:
-        data["ld"] = at
+        data[LAST_DEPOSIT] = at
         if home:
-            _add_series(data, "d", at, True, amount, _TYPE_WINDOWS)
+            _add_series(data, DEPOSITS, at, True, amount, _TYPE_WINDOWS)
     if event.device is not None and event.device.id not in (
-        (data.get("m") or {}).get("device") or {}
+        (data.get(MEMBERS) or {}).get("device") or {}
     ):
-        data["lnd"] = at
+        data[LAST_NEW_DEVICE] = at
     if same:  # the amount profile is in the account's home currency
-        n, mean, m2 = data.get("pr") or (0, 0.0, 0.0)
+        n, mean, m2 = data.get(AMOUNT_PROFILE) or (0, 0.0, 0.0)
         n += 1
         delta = amount - mean
         mean += delta / n
         m2 += delta * (amount - mean)
-        data["pr"] = [n, mean, m2]
+        data[AMOUNT_PROFILE] = [n, mean, m2]
     geo = event.geo
     if geo is not None and geo.lat is not None and geo.lon is not None:
-        data["g"] = [geo.lat, geo.lon, at]
+        data[LAST_GEO] = [geo.lat, geo.lon, at]
 
 
 def apply_outcome(
@@ -551,6 +571,6 @@ def apply_outcome(
     for key in keys:
         current = states.get(key) or EntityState(key=key)
         data = dict(current.data)
-        data["fr"] = max(0, int(data.get("fr", 0)) + delta)
+        data[FRAUD_REPORTS] = max(0, int(data.get(FRAUD_REPORTS, 0)) + delta)
         updated.append(EntityState(key=key, version=current.version, data=data))
     return updated

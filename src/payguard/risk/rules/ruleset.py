@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import cel
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,8 +27,9 @@ from pydantic import (
 
 from payguard.core.conditions import compile_condition, probe_context
 from payguard.core.decisions import Action, AssuranceLevel
-from payguard.core.errors import PayloadTooLarge, ValidationFailed, field_path
+from payguard.core.errors import ValidationFailed, field_path
 from payguard.core.money import CURRENCIES, minor_units
+from payguard.core.policyfile import load_mapping
 from payguard.risk.features.extractor import FEATURES
 
 MAX_SOURCE_BYTES = 256 * 1024
@@ -164,14 +164,7 @@ class RuleSet:
 
 def parse(source: str) -> RuleSetSpec:
     """Validate a YAML rule set; errors name the field at fault (`rules[2].when`)."""
-    if len(source.encode()) > MAX_SOURCE_BYTES:
-        raise PayloadTooLarge(f"rule set is larger than {MAX_SOURCE_BYTES} bytes")
-    try:
-        document = yaml.safe_load(source)
-    except yaml.YAMLError as exc:
-        raise ValidationFailed(f"rule set is not valid YAML: {exc}", field="rules") from None
-    if not isinstance(document, dict):
-        raise ValidationFailed("rule set must be a YAML mapping with a `rules` list", field="rules")
+    document = load_mapping(source, name="rule set", field="rules", max_bytes=MAX_SOURCE_BYTES)
     try:
         spec = RuleSetSpec.model_validate(document)
     except ValidationError as exc:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 
-from payguard.audit.interfaces import AuditAction, AuditOutcome, AuditWriter
+from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.bus import RULES_CHANGED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.decisions import FRAUD_OUTCOMES, SEVERITY, Action, Outcome
@@ -83,31 +83,27 @@ class RuleService:
     def invalidate(self, tenant_id: str) -> None:
         self._cache.invalidate(tenant_id)
 
-    def update(self, *, tenant_id: str, source: str, actor: str, source_ip: str | None) -> RuleSet:
+    def update(self, *, tenant_id: str, source: str, actor: Actor) -> RuleSet:
         """Validate and compile `source`, store it as the next version and make it active."""
         try:
             candidate = compile_rule_set(source, version=0)
         except PayguardError as exc:
-            self._audit.record(
-                action=AuditAction.RULES_UPDATE,
-                actor=actor,
-                target="rules",
-                outcome=AuditOutcome.FAILURE,
+            self._audit.failure(
+                AuditAction.RULES_UPDATE,
+                actor,
+                "rules",
                 tenant_id=tenant_id,
-                source_ip=source_ip,
                 details={"error": exc.message, "field": getattr(exc, "field", None)},
             )
             raise
-        stored = self._repository.add(tenant_id, source, self._clock.now(), actor)
+        stored = self._repository.add(tenant_id, source, self._clock.now(), actor.name)
         rule_set = dataclasses.replace(candidate, version=stored.version)
         self._cache.put(tenant_id, stored.version, rule_set)
-        self._audit.record(
-            action=AuditAction.RULES_UPDATE,
-            actor=actor,
-            target=f"rules:v{stored.version}",
-            outcome=AuditOutcome.SUCCESS,
+        self._audit.success(
+            AuditAction.RULES_UPDATE,
+            actor,
+            f"rules:v{stored.version}",
             tenant_id=tenant_id,
-            source_ip=source_ip,
             details={"version": stored.version, "rules": len(rule_set.rules)},
         )
         self._bus.publish(RULES_CHANGED, {"tenant_id": tenant_id, "version": stored.version})
@@ -121,8 +117,7 @@ class RuleService:
         since: datetime | None,
         until: datetime | None,
         limit: int,
-        actor: str,
-        source_ip: str | None,
+        actor: Actor,
     ) -> BacktestReport:
         """Re-decide stored events with the features they had, under `source` (and the
         tenant's acting model)."""
@@ -159,13 +154,11 @@ class RuleService:
                     report.labelled_legit += 1
                     report.legit_stopped_current += stopped_old
                     report.legit_stopped_candidate += stopped_new
-        self._audit.record(
-            action=AuditAction.RULES_BACKTEST,
-            actor=actor,
-            target="rules:candidate",
-            outcome=AuditOutcome.SUCCESS,
+        self._audit.success(
+            AuditAction.RULES_BACKTEST,
+            actor,
+            "rules:candidate",
             tenant_id=tenant_id,
-            source_ip=source_ip,
             details={"events": report.events, "changed": report.changed},
         )
         return report
