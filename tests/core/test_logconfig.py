@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -32,6 +33,22 @@ def test_scrub_hides_secrets_and_card_numbers(value: dict[str, object], hidden: 
 def test_scrub_keeps_ordinary_numbers() -> None:
     # 16 digits that fail the Luhn check are an order number, not a card.
     assert scrub({"order": "1234567812345678"}) == {"order": "1234567812345678"}
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`configure` sets process-wide logging; put it back so later tests (the CLI's, whose
+    output they read) see the logging they started with."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    plugins = logging.getLogger("alembic.runtime.plugins")
+    plugins_level = plugins.level
+    config = structlog.get_config()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    plugins.setLevel(plugins_level)
+    structlog.configure(**config)
 
 
 def test_configured_logger_writes_scrubbed_json(capsys: pytest.CaptureFixture[str]) -> None:
