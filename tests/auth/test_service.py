@@ -39,6 +39,7 @@ from payguard.core.errors import (
     NotFound,
     ValidationFailed,
 )
+from payguard.core.replay import MAX_SKEW_SECONDS
 from payguard.services import Services, build_services
 from payguard.settings import Settings
 
@@ -848,7 +849,7 @@ def test_about_one_signed_request_in_purge_every_forgets_expired_nonces(
 
     auth.verify_signed_request(tenant, **signed(clock, raw=True), context=CTX)  # type: ignore[arg-type]
     assert nonces() == 1
-    clock.advance(timedelta(seconds=2 * devicekeys.MAX_SKEW_SECONDS + 1))  # now expired
+    clock.advance(timedelta(seconds=2 * MAX_SKEW_SECONDS + 1))  # now expired
     draws: list[int] = []
 
     def randbelow(n: int) -> int:

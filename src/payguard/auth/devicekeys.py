@@ -2,8 +2,9 @@
 
 The device signs `signed_message(...)`: a fixed context line, the method, the path, the
 SHA-256 of the body, a Unix timestamp and a single-use nonce, one per line. The timestamp
-must be within `MAX_SKEW_SECONDS` of the server clock (`check_freshness`) and the caller must
-refuse a nonce it has seen within that window, so a captured request cannot be replayed.
+must be within `MAX_SKEW_SECONDS` of the server clock and the caller must refuse a nonce it
+has seen within that window (`payguard.core.replay`), so a captured request cannot be
+replayed.
 
 Keys: Ed25519 (32 raw bytes) or P-256 (an uncompressed SEC1 point, 65 bytes, or DER
 SubjectPublicKeyInfo), base64 in either alphabet. Signatures: Ed25519's 64 bytes; for P-256,
@@ -30,16 +31,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from payguard.auth.interfaces import Credential, CredentialKind
 from payguard.core.errors import ValidationFailed
-from payguard.core.replay import MAX_SKEW_SECONDS, NonceLedger, check_freshness, check_nonce
+from payguard.core.replay import NonceLedger
 from payguard.devices.interfaces import DevicePublicKey
 
 __all__ = [
     "ALGORITHMS",
-    "MAX_SKEW_SECONDS",
     "BoundDeviceKeys",
     "DeviceCredentials",
-    "check_freshness",
-    "check_nonce",
     "parse_public_key",
     "signed_message",
     "verify_signature",

@@ -22,7 +22,7 @@ from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.bus import DEVICE_HEALTH, EventBus
 from payguard.core.clock import Clock
 from payguard.core.errors import Conflict, FactorRejected, NotFound, StateConflict, ValidationFailed
-from payguard.core.replay import check_freshness, check_nonce
+from payguard.core.replay import MAX_SKEW_SECONDS, check_freshness, check_nonce
 from payguard.devices import appattest, playintegrity
 from payguard.devices.apps import GenuineApp, check_app, normalize_digest
 from payguard.devices.interfaces import (
@@ -44,7 +44,7 @@ from payguard.devices.posture import facts
 from payguard.devices.serving import DeviceVerdicts, community_hash
 
 #: How far a report's own time may be from the server's.
-MAX_SKEW = timedelta(minutes=5)
+MAX_SKEW = timedelta(seconds=MAX_SKEW_SECONDS)
 #: Accounts remembered per device (the newest).
 MAX_ACCOUNTS = 50
 #: Attempts at saving a device record that another report changed meanwhile.
