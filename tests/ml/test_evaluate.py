@@ -36,16 +36,27 @@ def test_precision_at_k_counts_distinct_accounts_per_day() -> None:
     accounts = np.array(["a", "a", "a", "b", "c", "d", "a", "b", "c"])
     labels = np.array([True, False, False, False, False, True, False, False, True])
     # Day 1: a's max 0.9 (has a fraud), b 0.8, c 0.7, d 0.1 (fraud). Top 2: a, b -> 1/2.
-    # Day 2: a 0.2, b 0.3, c 0.9 (fraud). Top 2: c, b -> 1/2.
+    # Day 2: a was caught on day 1 (left out); b 0.3, c 0.9 (fraud). Top 2: c, b -> 1/2.
     scores = np.array([0.1, 0.9, 0.5, 0.8, 0.7, 0.1, 0.2, 0.3, 0.9])
     mean, by_day = precision_at_k(days, accounts, labels, scores, k=2)
     assert [d["precision"] for d in by_day] == [0.5, 0.5]
     assert mean == 0.5
-    assert by_day[0] == {"day": "2026-01-01", "alerts": 2, "hits": 1, "precision": 0.5}
-    # k larger than the accounts of a day: every account is an alert.
+    assert by_day[0] == {
+        "day": "2026-01-01",
+        "accounts": 4,
+        "excluded": 0,
+        "alerts": 2,
+        "hits": 1,
+        "precision": 0.5,
+    }
+    assert by_day[1]["accounts"] == 2 and by_day[1]["excluded"] == 1
+    # k larger than the accounts of a day: every account is an alert, but the denominator
+    # is still k.
     mean, by_day = precision_at_k(days, accounts, labels, scores, k=100)
-    assert [d["alerts"] for d in by_day] == [4, 3]
-    assert by_day[0]["precision"] == 0.5 and by_day[1]["precision"] == pytest.approx(1 / 3)
+    assert [d["alerts"] for d in by_day] == [4, 2]
+    assert [d["hits"] for d in by_day] == [2, 1]
+    assert [d["precision"] for d in by_day] == [0.02, 0.01]
+    assert mean == pytest.approx(0.015)
 
 
 def test_typology_recall_at_a_threshold() -> None:

@@ -86,6 +86,11 @@ def test_replayed_features_equal_the_engines(skew_dir: Path, tmp_path: Path) -> 
     # Fraud reports did reach the features of later events.
     reports = [c for c in table.columns if c.endswith("_fraud_reports")]
     assert table.matrix[:, [table.columns.index(c) for c in reports]].sum() > 0
+    # ... and so did the windowed, delay-aware fraud counts and rates.
+    for suffix in ("frauds_1d", "frauds_30d", "fraud_rate_7d"):
+        windowed = [c for c in table.columns if c.endswith(f"_{suffix}")]
+        assert len(windowed) == 5
+        assert table.matrix[:, [table.columns.index(c) for c in windowed]].sum() > 0
 
 
 def test_features_are_cached_beside_the_data(sim_dir: Path) -> None:

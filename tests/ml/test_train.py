@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from payguard.audit.interfaces import Actor
 from payguard.cli.main import app
 from payguard.ml.dataset import Dataset
 from payguard.ml.replay import load_features
-from payguard.ml.split import choose_split, table_span
+from payguard.ml.split import choose_split, held_out_rows, table_span
 from payguard.ml.train import sample_rows, train_model
 
 runner = CliRunner()
@@ -84,10 +85,42 @@ def test_train_then_evaluate_from_the_cli(sim_dir: Path, env: Path) -> None:
     html = (env / "report.html").read_text()
     assert html.count("<svg") == 3
 
+    without = report["without_known_compromised"]
+    assert set(without) >= {"accounts_excluded", "events_excluded", "frauds_excluded"}
+    for side in ("model", "baseline"):
+        assert set(without[side]) >= REQUIRED
+        assert without[side]["events"] == report[side]["events"] - without["events_excluded"]
+    assert "known compromised out" in html
+
+    scores_path = env / "scores.csv"
     from_file = runner.invoke(
-        app, ["evaluate", "--data", str(sim_dir), "--model-file", str(model_file)]
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(sim_dir),
+            "--model-file",
+            str(model_file),
+            "--scores",
+            str(scores_path),
+        ],
     )
     assert from_file.exit_code == 0, from_file.output
+    with scores_path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["event_id", "score", "baseline"]
+    assert len(rows) - 1 == report["model"]["events"]
+    assert len({row[0] for row in rows[1:]}) == len(rows) - 1
+    assert all(0.0 <= float(row[1]) <= 1.0 and 0.0 <= float(row[2]) <= 1.0 for row in rows[1:])
+    # Anyone can recompute a metric from the file and the data's labels.
+    table, _ = load_features(Dataset(sim_dir), progress=False)
+    split = choose_split(*table_span(table))
+    test = table.take(held_out_rows(table, split))
+    assert [row[0] for row in rows[1:]] == test.event_id.tolist()
+    from sklearn.metrics import roc_auc_score
+
+    recomputed = roc_auc_score(test.fraud, [float(row[1]) for row in rows[1:]])
+    assert recomputed == pytest.approx(report["model"]["auc_roc"], abs=1e-9)
 
 
 def test_cli_refuses_bad_input_with_code_2(env: Path, tmp_path: Path) -> None:

@@ -132,9 +132,11 @@ def test_list_membership_and_fraud_reports(make_event) -> None:
     features = replay(event)
     assert features["payee_lists"] == ["blocked_payees"]
     keys = [ref.key for ref in entities_of(event)]
-    flagged = apply_outcome(replay.states, keys, None, Outcome.FRAUD)
+    flagged = apply_outcome(
+        replay.states, keys, None, Outcome.FRAUD, at=event.occurred_at.timestamp()
+    )
     assert {s.data["fr"] for s in flagged} == {1}
-    assert apply_outcome(replay.states, keys, Outcome.FRAUD, Outcome.CHARGEBACK) == []
+    assert apply_outcome(replay.states, keys, Outcome.FRAUD, Outcome.CHARGEBACK, at=0.0) == []
     for state in flagged:
         replay.states[state.key] = state
     assert replay(make_event(seconds=10, account="acct-2"))["payee_fraud_reports"] == 1
@@ -161,7 +163,7 @@ def test_update_never_mutates_the_loaded_state(make_event) -> None:
     current = {k: replay.states.get(k, EntityState(k)) for k in keys}
     before = copy.deepcopy(current)
     update(event, current)
-    apply_outcome(current, keys, None, Outcome.FRAUD)
+    apply_outcome(current, keys, None, Outcome.FRAUD, at=event.occurred_at.timestamp())
     assert current == before
 
 
@@ -249,6 +251,7 @@ STORED_KEYS = {
     "FAILED_LOGINS": "f",
     "MEMBERS": "m",
     "FRAUD_REPORTS": "fr",
+    "FRAUD_WINDOWS": "fw",
     "TYPE_SERIES": "t",
     "OPENED": "op",
     "LAST_CREDENTIAL_CHANGE": "lc",
@@ -279,7 +282,8 @@ def _busy_history(make_event) -> Replay:
     for i in range(3):
         replay(make_event(seconds=50 + i, amount="20.00", device=f"d{i}"))
     keys = [ref.key for ref in entities_of(make_event())]
-    for flagged in apply_outcome(replay.states, keys, None, Outcome.FRAUD):
+    at = make_event(seconds=52).occurred_at.timestamp()
+    for flagged in apply_outcome(replay.states, keys, None, Outcome.FRAUD, at=at):
         replay.states[flagged.key] = flagged
     return replay
 

@@ -277,6 +277,29 @@ def train(
     ] = False,
     since: Annotated[str | None, typer.Option(help="--from-store: decisions from")] = None,
     until: Annotated[str | None, typer.Option(help="--from-store: decisions before")] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="Your own numeric columns as model inputs (V1,V2,...); online from the "
+            "assessment's attributes v1, v2, ... (--map feature.NAME=COL does the same)"
+        ),
+    ] = None,
+    categorical: Annotated[
+        str | None,
+        typer.Option(help="Your own categorical columns as model inputs (one-hot): COL,..."),
+    ] = None,
+    time_origin: Annotated[
+        str | None,
+        typer.Option(help="Numeric times are seconds from this ISO 8601 time (default: epoch)"),
+    ] = None,
+    tune: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Search LightGBM's parameters over N candidates first (prequential folds "
+            "inside the training period; keeps the best by average precision)",
+        ),
+    ] = 0,
 ) -> None:
     """Train the fraud model (LightGBM) on replayed features, evaluate it beside a logistic
     baseline on the held-out period, and register it (a candidate) for the tenant."""
@@ -299,6 +322,10 @@ def train(
         from_store=from_store,
         since=since,
         until=until,
+        features=features,
+        categorical=categorical,
+        time_origin=time_origin,
+        tune=tune,
     )
 
 
@@ -317,6 +344,10 @@ def evaluate(
         Path | None, typer.Option("--html", help="HTML report (default: beside --json)")
     ] = None,
     drift: Annotated[bool, typer.Option(help="Per-day PSI of score and top features")] = False,
+    scores: Annotated[
+        Path | None,
+        typer.Option(help="Write event_id,score,baseline for every test event (CSV)"),
+    ] = None,
 ) -> None:
     """Evaluate a model on its own split's test period beside the logistic baseline."""
     from payguard.cli.ml import run_evaluate
@@ -331,6 +362,7 @@ def evaluate(
         json_out=json_out,
         html_out=html_out,
         drift=drift,
+        scores_out=scores,
     )
 
 

@@ -24,6 +24,7 @@ from payguard.core.errors import PayguardError, ValidationFailed
 if TYPE_CHECKING:
     from payguard.ml.dataset import Dataset
     from payguard.ml.replay import FeatureTable
+    from payguard.ml.train import Evaluation
     from payguard.risk.models.artifact import ModelArtifact
     from payguard.services import Services
     from payguard.tenancy.interfaces import Tenant
@@ -65,14 +66,46 @@ def _tenant(services: Services, name: str, *, create: bool) -> Tenant:
     return tenant
 
 
-def _dataset(data: Path, mapping: str | None, currency: str, label_delay_days: float) -> Dataset:
-    from payguard.ml.dataset import Dataset, parse_mapping
+def _dataset(
+    data: Path,
+    mapping: str | None,
+    currency: str,
+    label_delay_days: float,
+    *,
+    features: str | None = None,
+    categorical: str | None = None,
+    time_origin: str | None = None,
+    recorded: Mapping[str, Any] | None = None,
+) -> Dataset:
+    """The data to read. `features`/`categorical`: the partner's own columns as model inputs
+    (`--features V1,V2 --categorical MCC`); `recorded`: a model's `params["data"]`, whose
+    partner columns and time origin are used when these are not given (evaluate)."""
+    from payguard.ml.dataset import (
+        CATEGORY_PREFIX,
+        NUMERIC_PREFIX,
+        Dataset,
+        add_features,
+        parse_columns,
+        parse_mapping,
+    )
 
+    partner = (NUMERIC_PREFIX, CATEGORY_PREFIX)
+    parsed = None if mapping is None else parse_mapping(mapping)
+    if (features or categorical) and parsed is None:
+        raise ValidationFailed("--features and --categorical need --map", field="--features")
+    if parsed is not None:
+        parsed = add_features(parsed, parse_columns(features), parse_columns(categorical))
+    if recorded is not None and parsed is not None:
+        known = recorded.get("mapping") or {}
+        if not any(key.startswith(partner) for key in parsed):
+            parsed.update({k: v for k, v in known.items() if k.startswith(partner)})
+        time_origin = time_origin or recorded.get("time_origin")
     return Dataset(
         data,
-        mapping=None if mapping is None else parse_mapping(mapping),
+        mapping=parsed,
         currency=currency.upper(),
         label_delay=timedelta(days=label_delay_days),
+        time_origin=None if time_origin is None else _iso(time_origin, "--time-origin"),
     )
 
 
@@ -99,6 +132,11 @@ def _data_facts(dataset: Dataset, fingerprint: str, table: FeatureTable) -> dict
         "source": str(dataset.path),
         "kind": dataset.kind,
         "mapping": dataset.mapping,
+        **(
+            {"time_origin": dataset.time_origin.isoformat()}
+            if dataset.time_origin is not None
+            else {}
+        ),
         "events": len(table),
         "frauds": int(table.fraud.sum()),
         "data_hash": fingerprint,
@@ -163,6 +201,10 @@ def run_train(
     from_store: bool,
     since: str | None,
     until: str | None,
+    features: str | None = None,
+    categorical: str | None = None,
+    time_origin: str | None = None,
+    tune: int = 0,
 ) -> None:
     """`payguard train`: replay (or read stored decisions), split, train, evaluate, register."""
     from payguard.audit.interfaces import Actor
@@ -194,7 +236,15 @@ def run_train(
                 err.print(f"features: {len(table):,} stored decisions of tenant {tenant!r}")
             else:
                 assert data is not None
-                dataset = _dataset(data, mapping, currency, label_delay_days)
+                dataset = _dataset(
+                    data,
+                    mapping,
+                    currency,
+                    label_delay_days,
+                    features=features,
+                    categorical=categorical,
+                    time_origin=time_origin,
+                )
                 fingerprint = dataset.fingerprint()
                 table = _features(dataset, fingerprint)
                 facts = _data_facts(dataset, fingerprint, table)
@@ -216,6 +266,8 @@ def run_train(
                 data=facts,
                 extra_params={"data": facts, "tenant": tenant},
                 max_train_rows=max_train_rows,
+                tune_candidates=tune,
+                progress=lambda line: err.print(line, markup=False, highlight=False),
             )
             err.print(
                 f"trained in {time.perf_counter() - started:.1f} s "
@@ -273,8 +325,10 @@ def run_evaluate(
     json_out: Path | None,
     html_out: Path | None,
     drift: bool,
+    scores_out: Path | None = None,
 ) -> None:
-    """`payguard evaluate`: the model on its own split's test period, beside the baseline."""
+    """`payguard evaluate`: the model on its own split's test period, beside the baseline;
+    `scores_out` gets `event_id,score,baseline` for every test event."""
     from payguard.ml.drift import drift_by_day_arrays
     from payguard.ml.report import render_html
     from payguard.ml.split import TimeSplit, held_out_rows
@@ -292,7 +346,7 @@ def run_evaluate(
             raise ValidationFailed("the model does not record its split", field="--model")
         split = TimeSplit.from_dict(stored_split)
         delay = float(stored_split.get("label_delay_days", 7.0))
-        dataset = _dataset(data, mapping, currency, delay)
+        dataset = _dataset(data, mapping, currency, delay, recorded=artifact.params.get("data"))
         fingerprint = dataset.fingerprint()
         table = _features(dataset, fingerprint)
         if fingerprint != artifact.data_hash:
@@ -322,8 +376,12 @@ def run_evaluate(
             )
             report["drift"] = drift_rows
         _print_metrics(report, f"model {version} on the test period")
+        _print_without_known(report)
         if drift:
             _print_drift(drift_rows)
+        if scores_out is not None:
+            _write_scores(scores_out, evaluation)
+            err.print(f"scores of {len(evaluation.labels):,} test events written to {scores_out}")
         if json_out is not None:
             json_out.write_bytes(
                 orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
@@ -342,6 +400,48 @@ def run_evaluate(
                 encoding="utf-8",
             )
             err.print(f"HTML report written to {html_out}")
+
+
+def _print_without_known(report: Mapping[str, Any]) -> None:
+    """The headline numbers without the accounts known compromised when the test started."""
+    from payguard.ml.evaluate import headline
+
+    without = report.get("without_known_compromised")
+    if not without:
+        return
+    model = headline(without["model"])
+    baseline = headline(without["baseline"])
+    table = Table(
+        title=f"without the {without['accounts_excluded']:,} accounts known compromised when "
+        f"the test period started ({without['events_excluded']:,} events, "
+        f"{without['frauds_excluded']:,} frauds left out): compare these with published tables"
+    )
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    table.add_column("baseline (logistic)", justify="right")
+    for key in model:
+        table.add_row(key, _cell(model[key]), _cell(baseline.get(key)))
+    for key in ("events", "frauds"):
+        table.add_row(key, _cell(without["model"][key]), _cell(without["baseline"][key]))
+    out.print(table)
+
+
+def _write_scores(path: Path, evaluation: Evaluation) -> None:
+    """`event_id,score,baseline`, one row per test event in time order; scores as Python
+    writes floats (shortest repr that reads back to the same value)."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("event_id", "score", "baseline"))
+        writer.writerows(
+            zip(
+                evaluation.test.event_id.tolist(),
+                evaluation.model_scores.tolist(),
+                evaluation.baseline_scores.tolist(),
+                strict=True,
+            )
+        )
 
 
 def _print_drift(rows: list[dict[str, Any]]) -> None:

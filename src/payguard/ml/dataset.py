@@ -6,7 +6,10 @@ Two sources:
   `{"request", "label", "typology", "label_at"}` per line) or `events.parquet` (flat columns
   plus `request`, the wire request as a JSON string), and `manifest.json`;
 - any CSV or Parquet file of labelled transactions with a column mapping
-  (`account=CUSTOMER_ID,time=TX_DATETIME,...`, see `MAPPING_KEYS`).
+  (`account=CUSTOMER_ID,time=TX_DATETIME,...`, see `MAPPING_KEYS`), including the partner's
+  own columns as model inputs (`feature.NAME=COLUMN` numbers, `category.NAME=COLUMN`
+  categories): they are put in each event's `attributes` under `NAME`, where the engine
+  reads them online too (`payguard.risk.models.partner`).
 
 Every row becomes a wire request that is validated exactly as `POST /v1/assessments`
 validates it (`AssessmentRequest`), so training sees the events the engine would have seen.
@@ -15,8 +18,11 @@ A bad row raises `DatasetError` naming the file's column (or the request field) 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
+import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,12 +36,21 @@ from pydantic import ValidationError
 from payguard.core.errors import ValidationFailed, field_path
 from payguard.core.events import AMOUNT_EVENTS, Event, EventType
 from payguard.core.money import CURRENCIES, minor_units
-from payguard.wire.schemas import AssessmentRequest
+from payguard.risk.models.partner import (
+    MAX_CATEGORIES,
+    MAX_CATEGORY_TEXT,
+    NAME_PATTERN,
+    PREFIX,
+    category_text,
+)
+from payguard.risk.models.vector import catalog_columns
+from payguard.wire.schemas import EARLIEST, MAX_ATTRIBUTES, AssessmentRequest
 
 #: Mapping keys a partner's file can name: key → what the column holds.
 MAPPING_KEYS: Mapping[str, str] = {
-    "account": "the account (customer) id; required",
-    "time": "when it happened: ISO 8601 (no offset = UTC) or epoch seconds; required",
+    "account": "the account (customer) id; without it, account features are left out",
+    "time": "when it happened: ISO 8601 (no offset = UTC), epoch seconds or seconds from "
+    "--time-origin; required",
     "amount": "the amount in major units (12.50); required for money events",
     "label": "fraud (1, true, fraud, chargeback) or not (0, false, legit); required to train",
     "event_id": "your id for the row (default: the row number)",
@@ -51,8 +66,18 @@ MAPPING_KEYS: Mapping[str, str] = {
     "lon": "longitude",
     "typology": "the kind of fraud, reported per typology",
     "label_time": "when the label became known (default: time + the label delay)",
+    "feature.NAME": "a numeric model input of your own, read online from attribute NAME",
+    "category.NAME": "a categorical model input of your own (one-hot), from attribute NAME",
 }
-REQUIRED_KEYS = ("account", "time")
+REQUIRED_KEYS = ("time",)
+#: Mapping-key prefixes of the partner's own model inputs: numbers, categories.
+NUMERIC_PREFIX = PREFIX
+CATEGORY_PREFIX = "category."
+#: The entity kinds whose features the engine computes (`risk.features.extractor.ENTITIES`);
+#: a mapped file without one's column has no such features (NaN), not made-up ones.
+ENTITY_KEYS = ("account", "device", "ip", "payee", "merchant")
+#: Earliest time a file may hold (epoch 0); the API's own floor (2000) is for live events.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: `now` for validating history: an old event is never "in the future".
 _FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
@@ -96,7 +121,9 @@ def parse_mapping(text: str) -> dict[str, str]:
         key, column = key.strip(), column.strip()
         if not sep or not key or not column:
             raise DatasetError(f"{part.strip()!r} is not KEY=COLUMN", field="--map")
-        if key not in MAPPING_KEYS:
+        if key.startswith((NUMERIC_PREFIX, CATEGORY_PREFIX)):
+            _partner_name(key)
+        elif key not in MAPPING_KEYS:
             known = ", ".join(MAPPING_KEYS)
             raise DatasetError(f"unknown key {key!r} (known: {known})", field="--map")
         if key in mapping:
@@ -105,7 +132,66 @@ def parse_mapping(text: str) -> dict[str, str]:
     for key in REQUIRED_KEYS:
         if key not in mapping:
             raise DatasetError(f"the mapping needs {key}=COLUMN", field="--map")
+    _check_partner(mapping)
     return mapping
+
+
+def _partner_name(key: str) -> str:
+    """`feature.v1` / `category.mcc` → "v1" / "mcc", refused unless a valid name."""
+    name = key.partition(".")[2]
+    if not NAME_PATTERN.fullmatch(name):
+        raise DatasetError(f"{key!r}: a feature name is 1-48 of a-z, 0-9 and _", field="--map")
+    return name
+
+
+def _check_partner(mapping: Mapping[str, str]) -> None:
+    names = [_partner_name(key) for key in mapping if _is_partner_key(key)]
+    if len(names) != len(set(names)):
+        raise DatasetError("a feature name is mapped twice", field="--map")
+    if len(names) > MAX_ATTRIBUTES:
+        raise DatasetError(
+            f"at most {MAX_ATTRIBUTES} features of your own (an assessment carries at most "
+            f"{MAX_ATTRIBUTES} attributes)",
+            field="--map",
+        )
+
+
+def _is_partner_key(key: str) -> bool:
+    return key.startswith((NUMERIC_PREFIX, CATEGORY_PREFIX))
+
+
+def feature_name(column: str) -> str:
+    """The feature (and online attribute) name for a file's column: lower-cased, every run
+    of other characters as `_` (`V1` → `v1`, `Merchant Type` → `merchant_type`)."""
+    name = re.sub(r"[^a-z0-9_]+", "_", column.strip().lower()).strip("_")[:48]
+    if not name:
+        raise DatasetError(f"no feature name can be made of {column!r}", field="--features")
+    return name
+
+
+def add_features(
+    mapping: Mapping[str, str],
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+) -> dict[str, str]:
+    """`mapping` plus `feature.NAME=COLUMN` for each numeric column and `category.NAME=COLUMN`
+    for each categorical one (`--features V1,V2 --categorical MCC`). A column in both lists
+    is categorical."""
+    out = dict(mapping)
+    chosen = set(categorical)
+    for column in dict.fromkeys([*numeric, *categorical]):
+        prefix = CATEGORY_PREFIX if column in chosen else NUMERIC_PREFIX
+        key = prefix + feature_name(column)
+        if key in out and out[key] != column:
+            raise DatasetError(f"{key!r} is mapped twice", field="--features")
+        out[key] = column
+    _check_partner(out)
+    return out
+
+
+def parse_columns(text: str | None) -> list[str]:
+    """`V1, V2,V3` → ["V1", "V2", "V3"]."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 class Dataset:
@@ -119,15 +205,79 @@ class Dataset:
         currency: str = "USD",
         label_delay: timedelta = timedelta(days=7),
         require_labels: bool = True,
+        time_origin: datetime | None = None,
     ) -> None:
         if currency not in CURRENCIES:
             raise DatasetError("not an active ISO 4217 currency code", field="--currency")
+        if time_origin is not None:
+            if time_origin.tzinfo is None:
+                time_origin = time_origin.replace(tzinfo=UTC)
+            if mapping is None:
+                raise DatasetError(
+                    "--time-origin applies to a file read with --map", field="--time-origin"
+                )
         self.path = path
         self.mapping = dict(mapping) if mapping is not None else None
         self.currency = currency
         self.label_delay = label_delay
         self.require_labels = require_labels
+        #: What numeric times count from (None: epoch seconds).
+        self.time_origin = time_origin
         self.files = self._files()
+        self._categories: dict[str, tuple[str, ...]] | None = None
+
+    def absent_entities(self) -> frozenset[str]:
+        """The entity kinds a mapped file has no column for: their features are NaN in the
+        training rows (absent, as LightGBM reads missing values), not computed from made-up
+        ids. None are absent from simulator output."""
+        if self.mapping is None:
+            return frozenset()
+        return frozenset(kind for kind in ENTITY_KEYS if kind not in self.mapping)
+
+    def partner_columns(self) -> tuple[str, ...]:
+        """The vector columns of the partner's own inputs, in mapping order: `feature.NAME`
+        for a number, `feature.NAME=VALUE` per category value (the `MAX_CATEGORIES` most
+        frequent in the file, ties by value)."""
+        if self.mapping is None:
+            return ()
+        categories = self.categories()
+        columns: list[str] = []
+        for key in self.mapping:
+            if key.startswith(NUMERIC_PREFIX):
+                columns.append(PREFIX + _partner_name(key))
+            elif key.startswith(CATEGORY_PREFIX):
+                name = _partner_name(key)
+                columns.extend(f"{PREFIX}{name}={value}" for value in categories[name])
+        return tuple(columns)
+
+    def vector_columns(self) -> tuple[str, ...]:
+        """The layout of this data's rows: the catalog's columns, then the partner's."""
+        return catalog_columns() + self.partner_columns()
+
+    def categories(self) -> dict[str, tuple[str, ...]]:
+        """Per categorical feature, the values given a one-hot column (read once)."""
+        if self._categories is not None:
+            return self._categories
+        keys = [k for k in (self.mapping or {}) if k.startswith(CATEGORY_PREFIX)]
+        found: dict[str, tuple[str, ...]] = {}
+        if keys and self.mapping is not None:
+            columns = list(dict.fromkeys(self.mapping[k] for k in keys))
+            table = _read_table(self.files[0], columns)
+            for key in keys:
+                counts = Counter(
+                    text
+                    for text in map(category_text, table.column(self.mapping[key]).to_pylist())
+                    if text is not None and len(text) <= MAX_CATEGORY_TEXT
+                )
+                ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                found[_partner_name(key)] = tuple(v for v, _ in ranked[:MAX_CATEGORIES])
+        self._categories = found
+        return found
+
+    def blank_absent(self, matrix: Any, columns: Sequence[str]) -> None:
+        """Set the columns of the absent entity kinds (`absent_entities`) to NaN, in place."""
+        for i in absent_columns(columns, self.absent_entities()):
+            matrix[:, i] = math.nan
 
     def _files(self) -> list[Path]:
         path = self.path
@@ -177,6 +327,8 @@ class Dataset:
             "currency": self.currency,
             "label_delay": self.label_delay.total_seconds(),
         }
+        if self.time_origin is not None:
+            how["time_origin"] = self.time_origin.isoformat()
         digest.update(orjson.dumps(how, option=orjson.OPT_SORT_KEYS))
         return digest.hexdigest()
 
@@ -212,6 +364,41 @@ class Dataset:
             yield from _in_order(_simulated_jsonl(data))
 
 
+#: Columns computed from the account's state that do not start with `account_`.
+_ACCOUNT_HISTORY = frozenset(
+    {
+        "new_device",
+        "new_payee",
+        "new_ip",
+        "new_country",
+        "new_account",
+        "foreign_currency",
+        "amount_zscore",
+        "amount_to_mean",
+        "amount_to_deposits_24h",
+        "geo_distance_km",
+        "geo_speed_kmh",
+        "impossible_travel",
+    }
+)
+
+
+def absent_columns(columns: Sequence[str], kinds: frozenset[str]) -> list[int]:
+    """Indexes of the columns computed from the state of an entity of `kinds`: those named
+    `KIND_...`, and for the account its history (`new_device`, `amount_zscore`,
+    `secs_since_*`, ...)."""
+    prefixes = tuple(f"{kind}_" for kind in sorted(kinds))
+    found = []
+    for i, column in enumerate(columns):
+        if column.startswith(PREFIX):
+            continue
+        if column.startswith(prefixes) or (
+            "account" in kinds and (column in _ACCOUNT_HISTORY or column.startswith("secs_since_"))
+        ):
+            found.append(i)
+    return found
+
+
 def _in_order(events: Iterator[LabelledEvent]) -> Iterator[LabelledEvent]:
     """Pass events through, refusing a file that is not in time order (the simulator writes
     in order; replaying out of order would give features no engine computed)."""
@@ -228,8 +415,19 @@ def _in_order(events: Iterator[LabelledEvent]) -> Iterator[LabelledEvent]:
         yield item
 
 
-def _to_event(request: Any, row: int, columns: Mapping[str, str] | None = None) -> Event:
-    """Validate one wire request as the API does; errors name the row and the column."""
+def _to_event(
+    request: Any,
+    row: int,
+    columns: Mapping[str, str] | None = None,
+    at: datetime | None = None,
+) -> Event:
+    """Validate one wire request as the API does; errors name the row and the column.
+
+    `at`: the event's time when it is before the API's floor (`EARLIEST`, for live events):
+    the request is validated as of that floor and the event given its own time back."""
+    if at is not None and at < EARLIEST:
+        event = _to_event({**request, "occurred_at": EARLIEST.isoformat()}, row, columns)
+        return dataclasses.replace(event, occurred_at=at)
     try:
         return AssessmentRequest.model_validate(request).to_event(now=_FAR_FUTURE)
     except ValidationError as exc:
@@ -268,38 +466,45 @@ def _column_of(path: str, columns: Mapping[str, str] | None) -> str:
     return columns.get(key, path) if key is not None else path
 
 
-def _time(value: Any, field: str, row: int) -> datetime:
+def _time(value: Any, field: str, row: int, origin: datetime | None = None) -> datetime:
+    """An ISO 8601 time (no offset = UTC), or seconds: since the epoch, or since `origin`
+    when one is given. Times before 1970 are refused."""
     if value is None or value == "":
         raise DatasetError("a time is required", field=field, row=row)
     if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _epoch(float(value), field, row)
-    text = str(value).strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
+        parsed = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        parsed = _epoch(float(value), field, row, origin)
     else:
-        return _epoch(seconds, field, row)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise DatasetError(
-            f"{text!r} is neither an ISO 8601 time nor epoch seconds", field=field, row=row
-        ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        text = str(value).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise DatasetError(
+                    f"{text!r} is neither an ISO 8601 time nor seconds", field=field, row=row
+                ) from None
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+        else:
+            parsed = _epoch(seconds, field, row, origin)
+    if parsed < EPOCH:
+        raise DatasetError(f"{parsed.isoformat()} is before 1970", field=field, row=row)
+    return parsed
 
 
-def _epoch(seconds: float, field: str, row: int) -> datetime:
+def _epoch(seconds: float, field: str, row: int, origin: datetime | None = None) -> datetime:
     try:
         if not math.isfinite(seconds):
             raise ValueError
+        if origin is not None:
+            return origin + timedelta(seconds=seconds)
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (ValueError, OverflowError, OSError):
-        raise DatasetError(
-            f"{seconds!r} is not a time in epoch seconds", field=field, row=row
-        ) from None
+        what = "epoch seconds" if origin is None else f"seconds from {origin.isoformat()}"
+        raise DatasetError(f"{seconds!r} is not a time in {what}", field=field, row=row) from None
 
 
 def _label(value: Any, field: str, row: int) -> bool:
@@ -438,12 +643,15 @@ def _mapped(
     values = {key: table.column(column).to_pylist() for key, column in mapping.items()}
     total = table.num_rows
     del table
-    times = [_time(value, mapping["time"], row) for row, value in enumerate(values["time"], 1)]
+    origin = dataset.time_origin
+    times = [
+        _time(value, mapping["time"], row, origin) for row, value in enumerate(values["time"], 1)
+    ]
     order = sorted(range(total), key=times.__getitem__)
     for index in order:
         row = index + 1
         cell = {key: column[index] for key, column in values.items()}
-        yield _mapped_row(cell, times[index], row, mapping, currency, label_delay)
+        yield _mapped_row(cell, times[index], row, mapping, currency, label_delay, origin)
 
 
 def _text(value: Any) -> str | None:
@@ -460,14 +668,21 @@ def _mapped_row(
     mapping: Mapping[str, str],
     currency: str,
     label_delay: timedelta,
+    origin: datetime | None = None,
 ) -> LabelledEvent:
     event_type = _text(cell.get("event_type")) or EventType.PAYMENT.value
+    event_id = _text(cell.get("event_id")) or f"row-{row}"
     request: dict[str, Any] = {
-        "event_id": _text(cell.get("event_id")) or f"row-{row}",
+        "event_id": event_id,
         "event_type": event_type.lower(),
         "occurred_at": at.isoformat(),
-        "account_id": _text(cell.get("account")) or "",
+        # No account column: the event stands for itself (the replay keeps no account state
+        # and its account features are NaN; an alert "account" is the event).
+        "account_id": _text(cell.get("account")) or ("" if "account" in mapping else event_id),
     }
+    attributes = _partner_attributes(cell, row, mapping)
+    if attributes:
+        request["attributes"] = attributes
     row_currency = (_text(cell.get("currency")) or currency).upper()
     if row_currency not in CURRENCIES:
         raise DatasetError(
@@ -507,15 +722,51 @@ def _mapped_row(
         geo["country"] = country.upper()
     if geo:
         request["geo"] = geo
-    event = _to_event(request, row, mapping)
+    event = _to_event(request, row, mapping, at)
     fraud = _label(cell["label"], mapping["label"], row) if "label" in mapping else False
     label_at: datetime | None = None
     if fraud:
         known = _text(cell.get("label_time"))
         label_at = (
-            _time(cell["label_time"], mapping["label_time"], row)
+            _time(cell["label_time"], mapping["label_time"], row, origin)
             if known is not None
             else event.occurred_at + label_delay
         )
     typology = _text(cell.get("typology")) if fraud else None
     return LabelledEvent(event, fraud, typology, label_at)
+
+
+def _partner_attributes(
+    cell: Mapping[str, Any], row: int, mapping: Mapping[str, str]
+) -> dict[str, Any]:
+    """The partner's own inputs of one row, as the event's attributes: numbers as floats,
+    categories as their text (`partner.category_text`); an empty or NaN cell is left out
+    (missing)."""
+    attributes: dict[str, Any] = {}
+    for key, column in mapping.items():
+        if not _is_partner_key(key):
+            continue
+        value = cell.get(key)
+        name = key.partition(".")[2]
+        if key.startswith(CATEGORY_PREFIX):
+            text = category_text(value)
+            if text is not None:
+                attributes[name] = text
+            continue
+        if value is None or isinstance(value, bool):
+            if isinstance(value, bool):
+                attributes[name] = 1.0 if value else 0.0
+            continue
+        text = str(value).strip()
+        if not text:
+            continue
+        try:
+            number = float(text)
+        except ValueError:
+            raise DatasetError(f"{text!r} is not a number", field=column, row=row) from None
+        if math.isnan(number):  # a NaN cell (Parquet, or "nan" text) is missing
+            continue
+        if not math.isfinite(number):
+            raise DatasetError(f"{text!r} is not a finite number", field=column, row=row)
+        attributes[name] = number
+    return attributes

@@ -1,18 +1,26 @@
 """How well scores separate fraud from legitimate events over a held-out period.
 
-Definitions (scikit-learn computes the curves):
+Definitions (scikit-learn computes the curves); `docs/ml.md` says which to compare with
+published tables:
 
 - `auc_roc`: area under the ROC curve; `average_precision`: area under the
   precision-recall curve as scikit-learn's step-wise sum (the headline number: fraud is rare,
   and AP is what an alert queue feels).
 - `recall_at_fpr[x]`: the largest share of frauds caught while flagging at most a share `x`
   of legitimate events (the ROC curve's TPR at the last point with FPR <= x).
-- `precision_at_k`: for each UTC day, every account's highest score that day; the `k`
-  accounts with the highest are the day's alerts, and the precision is the share of them
-  with at least one fraud event that day. Averaged over days (`precision_at_k_by_day` has
-  each day). Counting accounts, not events, is how an analyst's queue works.
+- `precision_at_k` (card/account precision top-k): for each UTC day of the test period,
+  every account's highest score that day; accounts that had a fraud event on an earlier
+  test day are left out (they were caught, so they would have been blocked); the `k`
+  remaining accounts with the highest are the day's alerts, and the precision is the number
+  of them with at least one fraud event that day divided by `k` (not by the number of
+  alerts: a day with fewer than `k` accounts cannot score 1.0 with one lucky alert).
+  Averaged over the days (`precision_at_k_by_day` has each day).
 - `typology_recall`: per fraud typology, the share of its events scored at or above the
   threshold that flags 1 % of legitimate events.
+
+`known_compromised` finds the accounts whose compromise was known before the test period
+started (a fraud label with its label time before `test_from`): the report gives every metric
+on the test period as is and without those accounts' events.
 """
 
 from __future__ import annotations
@@ -65,35 +73,64 @@ def precision_at_k(
     scores: Scores,
     k: int = TOP_K,
 ) -> tuple[float, list[dict[str, Any]]]:
-    """Mean over days of the precision of the day's top-`k` accounts (see the module doc),
-    and each day's `{"day", "alerts", "hits", "precision"}`."""
+    """Mean over days of the day's account precision at `k` (see the module doc), and each
+    day's `{"day", "accounts", "excluded", "alerts", "hits", "precision"}`: `accounts` active
+    that day and not caught before, `excluded` caught on an earlier day, `alerts` the top
+    min(k, accounts), `hits` the fraudulent ones among them, `precision` = hits / k."""
+    if k < 1:
+        raise ValueError("k must be at least 1")
     if len(labels) == 0:
         return 0.0, []
     day_codes, day_index = np.unique(days, return_inverse=True)
     _, account_index = np.unique(accounts, return_inverse=True)
-    key = day_index.astype(np.int64) * (int(account_index.max()) + 1) + account_index
+    day_index = day_index.reshape(-1).astype(np.int64)
+    account_index = account_index.reshape(-1).astype(np.int64)
+    n_accounts = int(account_index.max()) + 1
+    key = day_index * n_accounts + account_index
     order = np.argsort(key, kind="stable")
     key_sorted = key[order]
     starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
     best = np.maximum.reduceat(scores[order].astype(np.float64), starts)
     fraud = np.logical_or.reduceat(labels[order], starts)
     group_day = day_index[order][starts]
+    group_account = account_index[order][starts]
+    # The first test day each account had a fraud on; from the next day on it is caught.
+    first_fraud = np.full(n_accounts, len(day_codes), dtype=np.int64)
+    np.minimum.at(first_fraud, group_account[fraud], group_day[fraud])
+    caught = first_fraud[group_account] < group_day
     per_day: list[dict[str, Any]] = []
     for code, day in enumerate(day_codes):
         in_day = np.flatnonzero(group_day == code)
+        excluded = int(caught[in_day].sum())
+        in_day = in_day[~caught[in_day]]
         ranked = in_day[np.argsort(-best[in_day], kind="stable")][:k]
         hits = int(fraud[ranked].sum())
-        alerts = len(ranked)
         per_day.append(
             {
                 "day": str(day),
-                "alerts": alerts,
+                "accounts": len(in_day),
+                "excluded": excluded,
+                "alerts": len(ranked),
                 "hits": hits,
-                "precision": hits / alerts if alerts else 0.0,
+                "precision": hits / k,
             }
         )
-    mean = float(np.mean([d["precision"] for d in per_day])) if per_day else 0.0
+    mean = float(np.mean([d["precision"] for d in per_day]))
     return mean, per_day
+
+
+def known_compromised(
+    accounts: npt.NDArray[Any],
+    labels: Labels,
+    label_at: npt.NDArray[np.floating[Any]],
+    before: float,
+) -> npt.NDArray[Any]:
+    """The accounts (sorted, distinct) with a fraud label known before `before` (epoch
+    seconds): `labels` true and `label_at < before`; a label never known (NaN) does not
+    count. Pass every event up to the test period's end, not just the test period."""
+    with np.errstate(invalid="ignore"):
+        known = labels & (label_at < before)
+    return np.unique(accounts[known])
 
 
 def typology_recall(

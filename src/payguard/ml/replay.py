@@ -5,7 +5,9 @@ map of entity states, exactly as `AssessmentService` runs them against its store
 list memberships are not part of the history). Fraud labels are merged into the stream at
 the time the partner learnt of them (`label_at`) and applied with `apply_outcome`, as
 `POST /v1/assessments/{id}/outcome` does: a label known at T counts in the features of
-events after T only. So a row holds what the engine would have computed at decision time.
+events after T only (the windowed `*_frauds_*` counts place it at its own event's
+`occurred_at`, carried beside it until T). So a row holds what the engine would have
+computed at decision time.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from payguard.risk.features.extractor import (
     update,
 )
 from payguard.risk.interfaces import EntityState
+from payguard.risk.models.partner import with_attributes
 from payguard.risk.models.vector import Vectorizer
 
 #: Bumped whenever replay semantics change, so cached feature tables are rebuilt.
-REPLAY_VERSION = 1
+REPLAY_VERSION = 2
 _BLOCK = 65_536
 
 FloatArray = npt.NDArray[np.float64]
@@ -132,7 +135,8 @@ def replay(
     vectorizer = vectorizer or Vectorizer()
     width = len(vectorizer)
     states: dict[str, EntityState] = {}
-    pending: list[tuple[float, int, tuple[str, ...]]] = []  # (label_at, seq, entity keys)
+    # (label_at, seq, entity keys, the labelled event's occurred_at)
+    pending: list[tuple[float, int, tuple[str, ...], float]] = []
     blocks: list[npt.NDArray[np.float32]] = []
     block = np.zeros((_BLOCK, width), dtype=np.float32)
     filled = 0
@@ -152,8 +156,8 @@ def replay(
         event = item.event
         at = event.occurred_at.timestamp()
         while pending and pending[0][0] < at:
-            _, _, keys = heapq.heappop(pending)
-            for state in apply_outcome(states, list(keys), None, Outcome.FRAUD):
+            _, _, keys, occurred_at = heapq.heappop(pending)
+            for state in apply_outcome(states, list(keys), None, Outcome.FRAUD, at=occurred_at):
                 state.version += 1
                 states[state.key] = state
             labels += 1
@@ -168,11 +172,11 @@ def replay(
             blocks.append(block)
             block = np.zeros((_BLOCK, width), dtype=np.float32)
             filled = 0
-        fill(features, block[filled])
+        fill(with_attributes(features, event.attributes), block[filled])
         filled += 1
         if item.fraud and item.label_at is not None:
             known = item.label_at.timestamp()
-            heapq.heappush(pending, (known, n, touched.keys))
+            heapq.heappush(pending, (known, n, touched.keys, at))
             label_at.append(known)
         else:
             label_at.append(float("nan"))
@@ -232,7 +236,9 @@ def merge_shards(first: FeatureTable, others: Iterable[FeatureTable]) -> Feature
 
 def _replay_shard(dataset: Dataset, kinds: frozenset[str], path: str) -> None:
     """A replay worker process: one shard of `dataset`, saved to `path`."""
-    table, _ = replay(dataset.events(), kinds=kinds)
+    table, _ = replay(
+        dataset.events(), kinds=kinds, vectorizer=Vectorizer(dataset.vector_columns())
+    )
     table.save(Path(path))
 
 
@@ -245,8 +251,16 @@ def replay_dataset(
     """Replay a whole dataset, in two processes (`SHARDS`) when there are two cores."""
     if workers is None:
         workers = 2 if (os.cpu_count() or 1) >= 2 else 1
-    if workers < 2:
-        return replay(dataset.events(), on_event=on_event)
+    # Entity kinds the data has no column for: no state kept, their columns NaN (dataset.py).
+    absent = dataset.absent_entities()
+    vectorizer = Vectorizer(dataset.vector_columns())
+    if workers < 2 or "account" in absent:
+        kinds = frozenset(ENTITIES) - absent if absent else None
+        table, stats = replay(
+            dataset.events(), on_event=on_event, vectorizer=vectorizer, kinds=kinds
+        )
+        dataset.blank_absent(table.matrix, table.columns)
+        return table, stats
     import multiprocessing
     import tempfile
 
@@ -259,7 +273,9 @@ def replay_dataset(
         )
         worker.start()
         try:
-            table, stats = replay(dataset.events(), kinds=SHARDS[0], on_event=on_event)
+            table, stats = replay(
+                dataset.events(), kinds=SHARDS[0], on_event=on_event, vectorizer=vectorizer
+            )
         except BaseException:
             worker.terminate()
             worker.join()
@@ -268,6 +284,7 @@ def replay_dataset(
         if worker.exitcode != 0:
             raise RuntimeError(f"the replay worker failed (exit code {worker.exitcode})")
         merge_shards(table, [FeatureTable.load(Path(shard_path))])
+    dataset.blank_absent(table.matrix, table.columns)
     return table, ReplayStats(stats.events, stats.labels_applied, time.perf_counter() - started)
 
 
@@ -294,7 +311,7 @@ def load_features(
 ) -> tuple[FeatureTable, ReplayStats | None]:
     """The dataset's feature table: from the cache when it is there, else replayed (and
     cached). Stats are None when the cache answered."""
-    vectorizer = Vectorizer()
+    vectorizer = Vectorizer(dataset.vector_columns())
     fingerprint = fingerprint or dataset.fingerprint()
     path = cache_path(dataset, vectorizer.columns, fingerprint)
     if use_cache and path.is_file():

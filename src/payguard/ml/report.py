@@ -140,31 +140,82 @@ def histogram_svg(labels: Array, scores: Array) -> str:
 
 
 def _metrics_table(report: Mapping[str, Any]) -> str:
-    model = report.get("model") or {}
-    baseline = report.get("baseline") or {}
-    rows = [
+    """Model and baseline on the test period as is and, when the report has it, without the
+    accounts known to be compromised when the test period started."""
+    sides: list[tuple[str, Mapping[str, Any]]] = [
+        ("model", report.get("model") or {}),
+        ("baseline (logistic)", report.get("baseline") or {}),
+    ]
+    without = report.get("without_known_compromised") or {}
+    if without:
+        sides += [
+            ("model, known compromised out", without.get("model") or {}),
+            ("baseline, known compromised out", without.get("baseline") or {}),
+        ]
+    model = sides[0][1]
+    head = "".join(f"<th>{escape(name)}</th>" for name, _ in sides)
+    lines = [f"<table><tr><th>metric</th>{head}</tr>"]
+
+    def row(label: str, value: Any) -> None:
+        cells = "".join(f"<td>{_fmt(value(metrics))}</td>" for _, metrics in sides)
+        lines.append(f"<tr><td>{escape(label)}</td>{cells}</tr>")
+
+    for label, key in (
         ("events", "events"),
         ("frauds", "frauds"),
         ("average precision", "average_precision"),
         ("AUC ROC", "auc_roc"),
-    ]
-    lines = ["<table><tr><th>metric</th><th>model</th><th>baseline (logistic)</th></tr>"]
-    for label, key in rows:
-        lines.append(
-            f"<tr><td>{escape(label)}</td><td>{_fmt(model.get(key))}</td>"
-            f"<td>{_fmt(baseline.get(key))}</td></tr>"
-        )
+    ):
+        row(label, lambda m, key=key: m.get(key))
     for point in model.get("recall_at_fpr") or {}:
-        lines.append(
-            f"<tr><td>recall at {escape(point)} FPR</td>"
-            f"<td>{_fmt((model.get('recall_at_fpr') or {}).get(point))}</td>"
-            f"<td>{_fmt((baseline.get('recall_at_fpr') or {}).get(point))}</td></tr>"
-        )
-    lines.append(
-        f"<tr><td>precision of the top {_fmt(model.get('top_k'))} accounts a day</td>"
-        f"<td>{_fmt(model.get('precision_at_k'))}</td>"
-        f"<td>{_fmt(baseline.get('precision_at_k'))}</td></tr>"
+        row(f"recall at {point} FPR", lambda m, p=point: (m.get("recall_at_fpr") or {}).get(p))
+    row(
+        f"account precision@{model.get('top_k', '-')} a day (caught accounts out, ÷ k)",
+        lambda m: m.get("precision_at_k"),
     )
+    lines.append("</table>")
+    if without:
+        lines.append(
+            f"<p>Known compromised: {_fmt(without.get('accounts_excluded'))} accounts with a "
+            "fraud label known before the test period started; left out: "
+            f"{_fmt(without.get('events_excluded'))} events, "
+            f"{_fmt(without.get('frauds_excluded'))} frauds.</p>"
+        )
+    lines.append(_DEFINITIONS)
+    return "".join(lines)
+
+
+_DEFINITIONS = (
+    "<p class=note>Average precision: area under the precision-recall curve (step-wise). "
+    "Recall at x FPR: share of frauds caught while flagging at most a share x of legitimate "
+    "events. Account precision@k: per UTC day, each account's highest score; accounts with a "
+    "fraud on an earlier test day are left out; the k highest are the alerts; fraudulent "
+    "alerts ÷ k, averaged over days. Compare published tables with the columns without the "
+    "known compromised accounts.</p>"
+)
+
+
+def _precision_by_day_table(report: Mapping[str, Any]) -> str:
+    model = (report.get("model") or {}).get("precision_at_k_by_day") or []
+    if not model:
+        return ""
+    baseline = {
+        d.get("day"): d for d in (report.get("baseline") or {}).get("precision_at_k_by_day") or []
+    }
+    lines = [
+        f"<h2>Account precision@{_fmt((report.get('model') or {}).get('top_k'))} per day</h2>",
+        "<table><tr><th>day</th><th>accounts</th><th>caught earlier (left out)</th>"
+        "<th>model hits</th><th>model precision</th><th>baseline hits</th>"
+        "<th>baseline precision</th></tr>",
+    ]
+    for day in model:
+        other = baseline.get(day.get("day")) or {}
+        lines.append(
+            f"<tr><td>{escape(str(day.get('day')))}</td><td>{_fmt(day.get('accounts'))}</td>"
+            f"<td>{_fmt(day.get('excluded'))}</td><td>{_fmt(day.get('hits'))}</td>"
+            f"<td>{_fmt(day.get('precision'))}</td><td>{_fmt(other.get('hits'))}</td>"
+            f"<td>{_fmt(other.get('precision'))}</td></tr>"
+        )
     lines.append("</table>")
     return "".join(lines)
 
@@ -206,12 +257,39 @@ def _drift_table(drift: Sequence[Mapping[str, Any]]) -> str:
     return "".join(lines)
 
 
+def _tuning_table(report: Mapping[str, Any]) -> str:
+    tuning = report.get("tuning") or {}
+    candidates = tuning.get("candidates") or []
+    if not candidates:
+        return ""
+    keys = list((candidates[0].get("params") or {}).keys())
+    head = "".join(f"<th>{escape(str(k))}</th>" for k in keys)
+    folds = len(tuning.get("folds") or [])
+    lines = [
+        f"<h2>Tuning ({len(candidates)} candidates, {folds} prequential folds in the training "
+        "period, average precision)</h2>",
+        f"<table><tr><th>#</th>{head}<th>AP per fold</th><th>mean AP</th></tr>",
+    ]
+    best = tuning.get("best")
+    for number, candidate in enumerate(candidates, start=1):
+        params = candidate.get("params") or {}
+        cells = "".join(f"<td>{_fmt(params.get(k))}</td>" for k in keys)
+        per_fold = ", ".join(_fmt(x) for x in candidate.get("fold_average_precision") or [])
+        mark = " (chosen)" if params == best else ""
+        lines.append(
+            f"<tr><td>{number}{mark}</td>{cells}<td>{per_fold}</td>"
+            f"<td>{_fmt(candidate.get('mean_average_precision'))}</td></tr>"
+        )
+    lines.append("</table>")
+    return "".join(lines)
+
+
 _STYLE = """
 body{font:14px system-ui,sans-serif;margin:24px;color:#111}
 table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;
 text-align:right}td:first-child,th:first-child{text-align:left}
 .chart{margin:0 12px 12px 0;font-size:11px}.chart .title{font-size:13px;font-weight:600}
-.frame{fill:none;stroke:#555}.grid{stroke:#eee}
+.frame{fill:none;stroke:#555}.grid{stroke:#eee}.note{color:#555;max-width:60em}
 """
 
 
@@ -246,6 +324,8 @@ def render_html(
         f"<h2>Held-out period</h2>{_metrics_table(report)}"
         f"<div>{charts}</div>"
         f"<h2>Recall per typology (at 1 % false-positive rate)</h2>{_typology_table(report)}"
+        f"{_precision_by_day_table(report)}"
+        f"{_tuning_table(report)}"
         f"{_drift_table(drift or [])}"
         f"<h2>Data and split</h2><table>{facts}</table>"
         "</body></html>"

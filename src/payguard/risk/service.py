@@ -37,6 +37,7 @@ from payguard.risk.interfaces import (
 )
 from payguard.risk.lists import ListService
 from payguard.risk.models.null import NullScorer
+from payguard.risk.models.partner import with_attributes
 from payguard.risk.models.serving import StaticModels
 from payguard.risk.rules.service import RuleService
 
@@ -165,7 +166,7 @@ class AssessmentService:
         rule_set = self._rules.active(tenant_id)
         models = self._models.for_tenant(tenant_id)
         verdict = judge(
-            features,
+            with_attributes(features, event.attributes),  # partner features (models/partner)
             rule_set,
             models.champion,
             shadow=models.shadow,
@@ -256,12 +257,15 @@ class AssessmentService:
     ) -> Decision:
         """Label an assessment; fraud labels count against its device, payee, IP and merchant."""
         decision = self.get(tenant_id, assessment_id)
-        keys = [ref.key for ref in entities_of(event_from_document(decision.event))]
+        event = event_from_document(decision.event)
+        keys = [ref.key for ref in entities_of(event)]
+        # Windowed fraud counts are bucketed by the labelled event's own time.
+        occurred = event.occurred_at.timestamp()
 
         def adjust(
             states: Mapping[str, EntityState], previous: Outcome | None
         ) -> list[EntityState]:
-            return apply_outcome(states, keys, previous, outcome)
+            return apply_outcome(states, keys, previous, outcome, at=occurred)
 
         for attempt in range(self._retries):
             if attempt:

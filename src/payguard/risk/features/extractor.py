@@ -23,6 +23,7 @@ from payguard.risk.features.state import (
     FAILED_LOGINS,
     FIRST_SEEN,
     FRAUD_REPORTS,
+    FRAUD_WINDOWS,
     LAST_CREDENTIAL_CHANGE,
     LAST_DEPOSIT,
     LAST_GEO,
@@ -68,6 +69,15 @@ _TYPE_WINDOWS = (w.WINDOW_BY_NAME["1h"], w.WINDOW_BY_NAME["24h"])
 #: A SIM change this recent (hours, as the partner's carrier check reports it) is a takeover
 #: signal: whoever holds the new SIM receives the account's one-time codes.
 SIM_SWAP_RECENT_HOURS = 72.0
+
+#: Windows of the delay-aware fraud features and the account's mean amounts: feature suffix
+#: → the velocity window they share buckets with (`1d` is the `24h` window), so a rate's
+#: numerator and denominator cover exactly the same buckets.
+FRAUD_SPANS: tuple[tuple[str, w.Window], ...] = (
+    ("1d", w.WINDOW_BY_NAME["24h"]),
+    ("7d", w.WINDOW_BY_NAME["7d"]),
+    ("30d", w.WINDOW_BY_NAME["30d"]),
+)
 
 IMPOSSIBLE_TRAVEL_KMH = 900.0
 IMPOSSIBLE_TRAVEL_MIN_KM = 300.0
@@ -169,6 +179,9 @@ def _catalog() -> dict[str, Any]:
     for entity in ENTITIES:
         names[f"{entity}_lists"] = []
         names[f"{entity}_fraud_reports"] = 0
+        for suffix, _ in FRAUD_SPANS:
+            names[f"{entity}_frauds_{suffix}"] = 0
+            names[f"{entity}_fraud_rate_{suffix}"] = 0.0
         for window in w.WINDOWS:
             names[f"{entity}_events_{window.name}"] = 0
             names[f"{entity}_payments_{window.name}"] = 0
@@ -179,6 +192,8 @@ def _catalog() -> dict[str, Any]:
     for series in ACCOUNT_TYPE_SERIES:
         for window in _TYPE_WINDOWS:
             names[f"account_{series}_{window.name}"] = 0
+    for suffix, _ in FRAUD_SPANS:
+        names[f"account_amount_mean_{suffix}"] = 0.0
     for window in _TYPE_WINDOWS:
         names[f"account_deposits_{window.name}"] = 0
         names[f"account_deposit_amount_{window.name}"] = 0.0
@@ -333,6 +348,26 @@ _TYPE_SERIES = tuple(
     for series, event_type in ACCOUNT_TYPE_SERIES.items()
 )
 _REPORTS = {kind: f"{kind}_fraud_reports" for kind in ENTITIES}
+_FRAUD_NAMES = {
+    kind: tuple(
+        (
+            window,
+            f"{kind}_frauds_{suffix}",
+            f"{kind}_fraud_rate_{suffix}",
+            f"{kind}_events_{window.name}",
+        )
+        for suffix, window in FRAUD_SPANS
+    )
+    for kind in ENTITIES
+}
+_MEAN_NAMES = tuple(
+    (
+        f"account_amount_mean_{suffix}",
+        f"account_amount_{window.name}",
+        f"account_payments_{window.name}",
+    )
+    for suffix, window in FRAUD_SPANS
+)
 _LIST_KIND = {kind: ListKind(kind) for kind in ENTITIES}
 _AGED = {"device": "device_age_days", "payee": "payee_age_days", "merchant": "merchant_age_days"}
 _DEPOSIT_NAMES = tuple(
@@ -367,6 +402,15 @@ def _entity_features(
     fr = data.get(FRAUD_REPORTS)
     if fr:
         f[_REPORTS[kind]] = int(fr)
+    frauds = data.get(FRAUD_WINDOWS)
+    if frauds:
+        # Frauds among the entity's events in the window (by event time) whose label is
+        # known by now; over its events in the same buckets, this one included.
+        for window, frauds_name, rate_name, events_name in _FRAUD_NAMES[kind]:
+            n, _, _ = w.totals(frauds.get(window.name), window, at)
+            if n:
+                f[frauds_name] = n
+                f[rate_name] = n / f[events_name]
     failed_names = _FAILED.get(kind)
     if failed_names:
         fails = data.get(FAILED_LOGINS) or {}
@@ -403,6 +447,10 @@ def _account_features(
     """`profiled`: a money event in the account's home currency, so its amount is compared
     with the account's amount profile; `home_currency`: the event's amount (if any) is in
     the account's home currency."""
+    for mean_name, amount_name, payments_name in _MEAN_NAMES:
+        paid = f[payments_name]
+        if paid:
+            f[mean_name] = f[amount_name] / paid
     members = data.get(MEMBERS) or {}
     first_seen = data.get(FIRST_SEEN)
     f["new_account"] = first_seen is None
@@ -561,9 +609,17 @@ def _update_account(
 
 
 def apply_outcome(
-    states: Mapping[str, EntityState], keys: list[str], old: Outcome | None, new: Outcome
+    states: Mapping[str, EntityState],
+    keys: list[str],
+    old: Outcome | None,
+    new: Outcome,
+    *,
+    at: float,
 ) -> list[EntityState]:
-    """Fraud reports counted on the entities of a labelled assessment (relabels adjust)."""
+    """Fraud reports counted on the entities of a labelled assessment (relabels adjust):
+    the lifetime count and, in the bucket of the labelled event's time `at` (its
+    `occurred_at`, POSIX seconds), the windowed counts. Called when the label becomes known,
+    so features of later events see it and earlier ones never did."""
     delta = int(new in FRAUD_OUTCOMES) - int(old in FRAUD_OUTCOMES)
     if delta == 0:
         return []
@@ -572,5 +628,16 @@ def apply_outcome(
         current = states.get(key) or EntityState(key=key)
         data = dict(current.data)
         data[FRAUD_REPORTS] = max(0, int(data.get(FRAUD_REPORTS, 0)) + delta)
+        frauds = dict(data.get(FRAUD_WINDOWS) or {})
+        for _, window in FRAUD_SPANS:
+            series = w.shift(frauds.get(window.name), window, at, delta)
+            if series:
+                frauds[window.name] = series
+            else:
+                frauds.pop(window.name, None)
+        if frauds:
+            data[FRAUD_WINDOWS] = frauds
+        else:
+            data.pop(FRAUD_WINDOWS, None)
         updated.append(EntityState(key=key, version=current.version, data=data))
     return updated

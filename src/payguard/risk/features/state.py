@@ -28,6 +28,10 @@ FAILED_LOGINS: Final = "f"
 MEMBERS: Final = "m"
 #: How many of its assessments are labelled fraud (`FRAUD_OUTCOMES`).
 FRAUD_REPORTS: Final = "fr"
+#: Its fraud-labelled assessments per window, bucketed by the labelled event's
+#: `occurred_at` (not by when the label arrived), written when the label arrives: window
+#: name (`24h`, `7d`, `30d`: `extractor.FRAUD_SPANS`) → series whose events are the frauds.
+FRAUD_WINDOWS: Final = "fw"
 
 # -- the account alone ----------------------------------------------------------------------
 
@@ -66,6 +70,7 @@ KEYS: Final = frozenset(
         FAILED_LOGINS,
         MEMBERS,
         FRAUD_REPORTS,
+        FRAUD_WINDOWS,
         TYPE_SERIES,
         OPENED,
         LAST_CREDENTIAL_CHANGE,

@@ -116,3 +116,29 @@ def distinct_counts(members: dict[str, float] | None, at: float) -> list[int]:
     seen = sorted(members.values())
     total = len(seen)
     return [total - bisect_right(seen, at - window.seconds) for window in WINDOWS]
+
+
+def shift(series: Series | None, window: Window, at: float, delta: int) -> Series | None:
+    """A new series: `series` with `delta` (+1 or -1) events at `at`. Adding is `add`;
+    taking away empties the bucket of `at` by one (nothing when that bucket was already
+    dropped as too old, or is empty). `series` itself is left untouched."""
+    if delta > 0:
+        for _ in range(delta):
+            series = add(series, window, at, False, 0.0)
+        return series
+    if not series or delta == 0:
+        return series
+    index = int(at // window.bucket_seconds)
+    events, payments, total, old = series
+    for position, bucket in enumerate(old):
+        if bucket[0] == index:
+            taken = min(int(bucket[1]), -delta)
+            if not taken:
+                return series
+            buckets = list(old)
+            if bucket[1] - taken <= 0 and not bucket[2] and not bucket[3]:
+                del buckets[position]
+            else:
+                buckets[position] = [index, bucket[1] - taken, bucket[2], bucket[3]]
+            return [events - taken, payments, total, buckets]
+    return series

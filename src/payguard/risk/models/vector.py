@@ -10,6 +10,9 @@ Layout, from the feature catalog (`FEATURES`) in catalog order:
 - `currency` and `country` are left out: they are partner-specific and better learnt as
   "new country", "foreign currency" and the like, which the catalog already has.
 
+Partner features (`feature.NAME`, `feature.NAME=VALUE`: the event's own attributes) are
+read by `partner.PartnerReader`.
+
 A model stores the columns it was trained on; a column the catalog no longer has reads as 0,
 and features added after training are ignored, so old models keep working.
 """
@@ -25,6 +28,7 @@ import numpy.typing as npt
 
 from payguard.core.events import Channel, EventType
 from payguard.risk.features.extractor import FEATURES
+from payguard.risk.models.partner import PartnerReader, is_partner
 
 #: Text features expanded into one-hot columns, with their possible values.
 ONE_HOT: Mapping[str, tuple[str, ...]] = {
@@ -59,6 +63,8 @@ _Reader = tuple[Any, ...]
 
 
 def _reader(column: str) -> _Reader:
+    if is_partner(column):  # a partner's own attribute (`partner.py`)
+        return (4, column)
     if "=" in column:
         name, value = column.split("=", 1)
         if name in ONE_HOT:
@@ -85,6 +91,7 @@ class Vectorizer:
         self._numeric = tuple((name, FEATURES[name]) for _, name in numeric)
         self._read_numeric = itemgetter(*(name for _, name in numeric)) if numeric else None
         self._other = tuple((i, r) for i, r in enumerate(self._readers) if r[0] in (1, 2))
+        self._partner = PartnerReader(self.columns)
 
     def __len__(self) -> int:
         return len(self.columns)
@@ -110,6 +117,8 @@ class Vectorizer:
                     out[i] = len(value)
             elif get(reader[1]) == reader[2]:
                 out[i] = 1.0
+        if self._partner:
+            self._partner.fill(features, out)
 
     def row(self, features: Mapping[str, Any]) -> npt.NDArray[np.float32]:
         """One row as a (1, columns) array, the shape a single-row model call takes."""
