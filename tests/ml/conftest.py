@@ -55,5 +55,5 @@ def write_sim_dir(
 def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 2 weeks of traffic from 80 customers (a few thousand events)."""
     out = tmp_path_factory.mktemp("sim")
-    write_sim_dir(out, customers=80, days=16, fraud_rate=0.04)
+    write_sim_dir(out, customers=80, days=16, fraud_rate=0.04, seed=4)
     return out

@@ -26,7 +26,7 @@ from .conftest import write_sim_dir
 @pytest.fixture(scope="module")
 def skew_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("skew")
-    write_sim_dir(out, customers=25, days=5, fraud_rate=0.08, seed=11, max_delay_hours=12)
+    write_sim_dir(out, customers=25, days=5, fraud_rate=0.08, seed=12, max_delay_hours=12)
     return out
 
 

@@ -42,6 +42,10 @@ from payguard.sim.typologies.takeover import (
     account_takeover,
     sim_swap,
 )
+from payguard.sim.typologies.terminals import (
+    COMPROMISED_TERMINAL_MEAN_EVENTS,
+    compromised_terminal,
+)
 from payguard.sim.wire import DAY_MS, HOUR_MS
 
 ACCOUNT_TAKEOVER = "account_takeover"
@@ -52,6 +56,7 @@ MONEY_MULE = "money_mule"
 PROMO_ABUSE = "promo_abuse"
 FAKE_MERCHANT = "fake_merchant"
 QR_SWAP = "qr_swap"
+COMPROMISED_TERMINAL = "compromised_terminal"
 
 #: A campaign that would run past the end of the period is left out if it is shorter than
 #: this (so a short playbook is never half told) and cut at the end if longer (as the end of
@@ -191,6 +196,15 @@ TYPOLOGY_TABLE: tuple[Typology, ...] = (
         QR_SWAP_MEAN_EVENTS,
         # The shop wonders where its takings went: hours to days.
         LabelDelay(2 * HOUR_MS, 3 * DAY_MS, never=0.1),
+    ),
+    Typology(
+        COMPROMISED_TERMINAL,
+        compromised_terminal,
+        1,
+        COMPROMISED_TERMINAL_MEAN_EVENTS,
+        # Each cardholder finds their card misused and disputes it; the issuers' common-point-
+        # of-purchase analysis traces the card to the terminal: per payment, days to weeks.
+        LabelDelay(2 * DAY_MS, 30 * DAY_MS, never=0.2, per_payment=True),
     ),
 )
 TYPOLOGIES = tuple(typology.name for typology in TYPOLOGY_TABLE)
