@@ -45,3 +45,15 @@ def test_drift_by_day_sees_a_shift() -> None:
     assert same["score_psi"] < 0.02 and same["features"]["amount"] < 0.02
     assert shifted["score_psi"] > 0.25 and shifted["features"]["amount"] > 0.25
     assert drift_by_day(reference, []) == []
+
+
+def test_missing_values_do_not_poison_the_cut_points() -> None:
+    """A partner column with gaps (NaN = missing) still gets real quantile edges; missing
+    values fall in the top bin, and a column never given has one bin."""
+    from payguard.ml.drift import _bin_reference
+
+    values = np.array([*range(100), *[np.nan] * 20], dtype=np.float64)
+    reference = _bin_reference(values, 10)
+    assert reference["edges"] and not any(np.isnan(reference["edges"]))
+    assert abs(sum(reference["expected"]) - 1.0) < 1e-9
+    assert _bin_reference(np.full(5, np.nan), 10) == {"edges": [], "expected": [1.0]}

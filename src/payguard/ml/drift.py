@@ -33,7 +33,10 @@ def _bin_reference(values: Array, bins: int) -> dict[str, list[float]]:
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 0:
         return {"edges": [], "expected": [1.0]}
-    cuts = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
+    present = values[~np.isnan(values)]
+    if len(present) == 0:  # a partner column never given: one bin (missing sorts last)
+        return {"edges": [], "expected": [1.0]}
+    cuts = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])
     edges = np.unique(cuts)  # a feature that is mostly 0 has fewer distinct cut points
     return {"edges": [float(e) for e in edges], "expected": _shares(values, edges)}
 
