@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/score.py
 	$(BIN)/python benchmarks/simulate.py
 	$(BIN)/python benchmarks/auth.py
+	$(BIN)/python benchmarks/detection.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
