@@ -143,11 +143,12 @@ def _data_facts(dataset: Dataset, fingerprint: str, table: FeatureTable) -> dict
     }
 
 
-def _print_metrics(report: Mapping[str, Any], title: str) -> None:
+def _metrics_table(section: Mapping[str, Any], title: str) -> Table:
+    """The headline numbers of a report section's model and baseline, side by side."""
     from payguard.ml.evaluate import headline
 
-    model = headline(report["model"])
-    baseline = headline(report["baseline"])
+    model = headline(section["model"])
+    baseline = headline(section["baseline"])
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("model", justify="right")
@@ -155,8 +156,12 @@ def _print_metrics(report: Mapping[str, Any], title: str) -> None:
     for key in model:
         table.add_row(key, _cell(model[key]), _cell(baseline.get(key)))
     for key in ("events", "frauds"):
-        table.add_row(key, _cell(report["model"][key]), _cell(report["baseline"][key]))
-    out.print(table)
+        table.add_row(key, _cell(section["model"][key]), _cell(section["baseline"][key]))
+    return table
+
+
+def _print_metrics(report: Mapping[str, Any], title: str) -> None:
+    out.print(_metrics_table(report, title))
     typologies = report["model"].get("typology_recall") or {}
     if typologies:
         per = Table(title="recall per typology at 1 % FPR")
@@ -404,26 +409,15 @@ def run_evaluate(
 
 def _print_without_known(report: Mapping[str, Any]) -> None:
     """The headline numbers without the accounts known compromised when the test started."""
-    from payguard.ml.evaluate import headline
-
     without = report.get("without_known_compromised")
     if not without:
         return
-    model = headline(without["model"])
-    baseline = headline(without["baseline"])
-    table = Table(
-        title=f"without the {without['accounts_excluded']:,} accounts known compromised when "
+    title = (
+        f"without the {without['accounts_excluded']:,} accounts known compromised when "
         f"the test period started ({without['events_excluded']:,} events, "
         f"{without['frauds_excluded']:,} frauds left out): compare these with published tables"
     )
-    table.add_column("metric")
-    table.add_column("model", justify="right")
-    table.add_column("baseline (logistic)", justify="right")
-    for key in model:
-        table.add_row(key, _cell(model[key]), _cell(baseline.get(key)))
-    for key in ("events", "frauds"):
-        table.add_row(key, _cell(without["model"][key]), _cell(without["baseline"][key]))
-    out.print(table)
+    out.print(_metrics_table(without, title))
 
 
 def _write_scores(path: Path, evaluation: Evaluation) -> None:

@@ -4,6 +4,7 @@ attackers' devices and networks, and sessions on a real customer's own phone.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from random import Random
 from typing import Any
@@ -198,6 +199,36 @@ def own_login(
     if customer.sim_check:
         attributes["sim_swap_hours"] = sim_age_hours(rng)
     campaign.emit(t, "login", customer.account_id, customer.city, device, ip, where, attributes)
+
+
+def at_the_shop(
+    campaign: Campaign,
+    t: int,
+    payer: Customer,
+    city: City,
+    shop: Merchant,
+    *,
+    spread_deg: float,
+) -> tuple[Device, str, dict[str, Any], dict[str, Any], float]:
+    """A customer standing at `shop` unlocks their own phone there, as on any other day.
+    Returns the session (device, IP, location, base attributes) and what they would usually
+    pay at such a shop, in the city's currency."""
+    rng = campaign.rng
+    where = geo(
+        shop.lat + (rng.random() - 0.5) * spread_deg,
+        shop.lon + (rng.random() - 0.5) * spread_deg,
+        city.country,
+    )
+    device, ip, where, base = own_session(campaign, payer, where=where)
+    own_login(campaign, t, payer, device, ip, where, base)
+    category = shop.category
+    value = (
+        category.median_usd
+        * payer.spending_level
+        * math.exp(rng.gauss(0, category.spread))
+        * city.usd_rate
+    )
+    return device, ip, where, base, value
 
 
 def at_local_hours(rng: Random, t: int, city: City, hours: tuple[int, ...]) -> int:

@@ -16,11 +16,8 @@ amount.
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from payguard.sim import wire
-from payguard.sim.legit import geo, round_to
+from payguard.sim.legit import round_to
 from payguard.sim.population import (
     CITIES,
     City,
@@ -31,7 +28,7 @@ from payguard.sim.population import (
     person_name,
     random_hex,
 )
-from payguard.sim.tactics import Campaign, at_local_hours, own_login, own_session
+from payguard.sim.tactics import Campaign, at_local_hours, at_the_shop, own_login, own_session
 from payguard.sim.wire import HOUR_MS, MINUTE_MS, SECOND_MS
 
 APP_SCAM_PAYMENTS = (1, 3)
@@ -152,21 +149,7 @@ def qr_swap(campaign: Campaign, t: int) -> None:
 def _pay_fraudster(
     campaign: Campaign, t: int, payer: Customer, city: City, shop: Merchant, fraudster: Payee
 ) -> None:
-    rng = campaign.rng
-    where: dict[str, Any] = geo(
-        shop.lat + (rng.random() - 0.5) * 0.0008,
-        shop.lon + (rng.random() - 0.5) * 0.0008,
-        city.country,
-    )
-    device, ip, where, base = own_session(campaign, payer, where=where)
-    own_login(campaign, t, payer, device, ip, where, base)
-    category = shop.category
-    value = (
-        category.median_usd
-        * payer.spending_level
-        * math.exp(rng.gauss(0, category.spread))
-        * city.usd_rate
-    )
+    device, ip, where, base, value = at_the_shop(campaign, t, payer, city, shop, spread_deg=0.0008)
     t = campaign.wait(t, 5 * SECOND_MS, 60 * SECOND_MS)
     campaign.emit(
         t,

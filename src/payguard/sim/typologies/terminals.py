@@ -16,12 +16,9 @@ still under way.
 
 from __future__ import annotations
 
-import math
-
 from payguard.sim import wire
-from payguard.sim.legit import geo
 from payguard.sim.population import CITIES, City, Customer, Merchant
-from payguard.sim.tactics import Campaign, at_local_hours, own_login, own_session
+from payguard.sim.tactics import Campaign, at_local_hours, at_the_shop
 from payguard.sim.wire import DAY_MS, SECOND_MS
 
 #: How long the terminal stays compromised, in days, and the compromised card payments it
@@ -111,20 +108,7 @@ def _pay_at_terminal(
 ) -> None:
     """One card payment at the shop, as the customer makes any other: login, then tap."""
     rng = campaign.rng
-    where = geo(
-        shop.lat + (rng.random() - 0.5) * 0.001,
-        shop.lon + (rng.random() - 0.5) * 0.001,
-        city.country,
-    )
-    device, ip, where, base = own_session(campaign, payer, where=where)
-    own_login(campaign, t, payer, device, ip, where, base)
-    category = shop.category
-    value = (
-        category.median_usd
-        * payer.spending_level
-        * math.exp(rng.gauss(0, category.spread))
-        * city.usd_rate
-    )
+    device, ip, where, base, value = at_the_shop(campaign, t, payer, city, shop, spread_deg=0.001)
     t = campaign.wait(t, 3 * SECOND_MS, 90 * SECOND_MS)
     campaign.emit(
         t,
