@@ -6,6 +6,7 @@ them afterwards, because the servers outlive the test run.
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
@@ -34,10 +35,24 @@ def _require(var: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A SQLAlchemy URL whose search_path is a schema private to this test run."""
+    yield from _postgres_schema(f"pgtest_{RUN_ID}")
+
+
+_OWN_SCHEMAS = itertools.count()
+
+
+@pytest.fixture
+def postgres_own_url() -> Iterator[str]:
+    """A schema private to one test: for a whole deployment (services built from settings),
+    which must not meet the records other tests leave in the run's shared schema (e.g. TOTP
+    secrets sealed with another key, which the service refuses to start on)."""
+    yield from _postgres_schema(f"pgtest_{RUN_ID}_{next(_OWN_SCHEMAS)}")
+
+
+def _postgres_schema(schema: str) -> Iterator[str]:
     import sqlalchemy as sa
 
     base = _require("PAYGUARD_TEST_POSTGRES_URL")
-    schema = f"pgtest_{RUN_ID}"
     admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))

@@ -296,11 +296,27 @@ def _auth(
     assessments: AssessmentService,
 ) -> AuthService:
     box: SecretBox | Callable[[], SecretBox]
+    # Stored TOTP secrets that the key must open: a changed key stops the start.
+    sealed = repository.some_totp_credentials(5)
     if settings.auth_key:  # checked now: a bad key must stop the start, not the first TOTP
         box = SecretBox(key_from_base64(settings.auth_key))
     else:
         path = _key_file(settings)
-        box = lambda: SecretBox(load_or_create_key(path))  # noqa: E731 - read on first use
+        if sealed and not path.exists():
+            raise ValueError(
+                f"TOTP secrets are stored but their sealing key file {path} is missing: "
+                "restore it or set PAYGUARD_AUTH_KEY"
+            )
+        if sealed:  # the key is known now, so it is checked now
+            box = SecretBox(load_or_create_key(path))
+        else:  # a fresh install: the key is read or created, and checked, on first use
+
+            def first_use() -> SecretBox:
+                opened = SecretBox(load_or_create_key(path))
+                TotpSecrets(opened, clock).check_key(repository.some_totp_credentials(5))
+                return opened
+
+            box = first_use
 
     timeouts = {
         level: SessionLimits(
@@ -327,6 +343,7 @@ def _auth(
         origins=tuple(settings.webauthn_origins),
     )
     totp_secrets = TotpSecrets(box, clock)
+    totp_secrets.check_key(sealed)
     # One SQL repository implements every auth port; each piece is handed the ports it uses.
     verifiers = VerifierRegistry(
         [

@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+import sqlalchemy as sa
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,6 +18,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAYGUARD_", extra="ignore")
 
     database_url: str = "sqlite:///var/payguard.db"
+    #: SQLite commit durability. Unset or `normal`: a commit survives a crash of payguard, but
+    #: a power loss or OS crash can lose the last commits. `full`: each commit waits for its
+    #: fsync (slower writes). Carried to the engine as `?synchronous=` on a SQLite URL.
+    sqlite_synchronous: Literal["normal", "full"] | None = None
     kv_url: str = "memory://"
     bus_url: str = "memory://"
     #: Prefix for every KV key and bus subject, so several deployments share one server.
@@ -85,3 +92,11 @@ class Settings(BaseSettings):
     app_attest_bundle_id: str | None = None
     app_attest_roots: list[str] = []
     app_attest_production: bool = True
+
+    @model_validator(mode="after")
+    def _carry_sqlite_synchronous(self) -> Settings:
+        if self.sqlite_synchronous is not None and self.database_url.startswith("sqlite"):
+            url = sa.make_url(self.database_url)
+            url = url.update_query_dict({"synchronous": self.sqlite_synchronous})
+            self.database_url = url.render_as_string(hide_password=False)
+        return self

@@ -9,14 +9,18 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pyotp
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from payguard.auth import devicekeys
+from payguard.auth.passwords import PasswordHasher
+from payguard.auth.sealing import SecretBox
 from payguard.auth.softauthn import SoftAuthenticator
 
 ORIGIN = "http://localhost:8000"
@@ -273,6 +277,58 @@ def test_unknown_user_is_404_everywhere(client, headers) -> None:
     assert (
         bind(client, headers, ed25519_public(key), "ed25519", "dev-x", missing).status_code == 404
     )
+
+
+def test_password_calls_for_an_unknown_user_spend_the_dummy_hash_then_404(
+    client, headers, monkeypatch
+) -> None:
+    calls: list[str] = []
+    real = PasswordHasher.verify_dummy
+
+    def spy(hasher: PasswordHasher, password: str) -> None:
+        calls.append(password)
+        real(hasher, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify_dummy", spy)
+    password = {"type": "password", "password": "a guess for nobody"}
+    for path, body in [
+        ("/v1/auth/users/nobody/password/verify", {"password": "a guess for nobody"}),
+        ("/v1/auth/users/nobody/verify", {"factors": [password]}),
+        ("/v1/auth/sessions", {"user_id": "nobody", "factors": [password]}),
+    ]:
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["error"]["code"] == "not_found"
+    assert calls == ["a guess for nobody"] * 3
+
+
+def test_a_totp_secret_the_key_cannot_open_is_503_and_counts_no_failure(
+    client, headers, services
+) -> None:
+    make_user(client, headers)
+    otp = confirmed_totp(client, headers, services)
+    services.clock.advance(timedelta(seconds=30))
+    (credential,) = get_user(client, headers)["credentials"]
+    with services.engine.begin() as conn:
+        row = conn.execute(
+            sa.text("SELECT tenant_id FROM auth_credentials WHERE credential_id = :id"),
+            {"id": credential["credential_id"]},
+        ).scalar_one()
+        sealed = SecretBox(secrets.token_bytes(32)).seal(
+            b"JBSWY3DPEHPK3PXP",
+            aad=f"payguard-totp-v1:{row}:{credential['credential_id']}".encode(),
+        )
+        conn.execute(
+            sa.text("UPDATE auth_credentials SET data = :data WHERE credential_id = :id"),
+            {"data": orjson.dumps({"secret": sealed}).decode(), "id": credential["credential_id"]},
+        )
+    for _ in range(6):  # past the lockout threshold, were they counted
+        response = verify_totp(client, headers, otp.generate_otp(step_of(services)))
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "backend_unavailable"
+    user = get_user(client, headers)
+    assert user["locked_until"] is None
+    assert services.auth.failures(row, USER) == 0
 
 
 def test_get_lists_credentials_recovery_codes_and_the_lock(client, headers, services) -> None:

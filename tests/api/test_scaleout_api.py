@@ -18,9 +18,9 @@ from payguard.settings import Settings
 
 
 @pytest.fixture
-def scaled(postgres_url, redis_url, nats_url, namespace, clock) -> Iterator[TestClient]:
+def scaled(postgres_own_url, redis_url, nats_url, namespace, clock) -> Iterator[TestClient]:
     settings = Settings(
-        database_url=postgres_url,
+        database_url=postgres_own_url,
         kv_url=redis_url,
         bus_url=nats_url,
         namespace=namespace,

@@ -4,6 +4,7 @@ proof made for another amount or payee is refused; low-risk exemptions within th
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import Any
 
 import pyotp
@@ -11,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from payguard.auth.client import device_factor as client_device_factor
+from payguard.auth.client import shown_payment, step_up_answer
 from payguard.auth.softauthn import SoftAuthenticator
 from payguard.risk.engine import dense
 
@@ -156,7 +158,8 @@ def test_risky_payment_steps_up_with_password_and_totp_and_is_allowed(
             "factors": [
                 {"type": "password", "password": "correct horse battery staple"},
                 {"type": "totp", "code": code},
-            ]
+            ],
+            **shown_payment(other),
         },
         headers=headers,
     )
@@ -171,7 +174,7 @@ def test_a_device_proof_for_one_payment_does_not_authorise_another(
     key = bind(client, headers, enrolled["user"])
     first = challenged(client, headers, payment, amount={"value": "120.00", "currency": "SGD"})
     second = challenged(client, headers, payment, amount={"value": "990.00", "currency": "SGD"})
-    # The app signed the 120.00 payment; malware swapped in the 990.00 one.
+    # The app signed the 120.00 payment; malware swapped in the 990.00 one (and names it).
     proof = device_factor(key, services, first)
     swapped = client.post(
         f"/v1/auth/challenges/{second['challenge_id']}/verify",
@@ -179,7 +182,8 @@ def test_a_device_proof_for_one_payment_does_not_authorise_another(
             "factors": [
                 {"type": "password", "password": "correct horse battery staple"},
                 proof,
-            ]
+            ],
+            **shown_payment(second),
         },
         headers=headers,
     )
@@ -191,6 +195,7 @@ def test_a_device_proof_for_one_payment_does_not_authorise_another(
         json={
             "factors": [{"type": "password", "password": "correct horse battery staple"}],
             "amount": {"value": "120.00", "currency": "SGD"},
+            "payee": "payee-1",
         },
         headers=headers,
     )
@@ -198,7 +203,10 @@ def test_a_device_proof_for_one_payment_does_not_authorise_another(
     # The third wrong answer fails the challenge and blocks the payment.
     last = client.post(
         f"/v1/auth/challenges/{second['challenge_id']}/verify",
-        json={"factors": [{"type": "password", "password": "wrong password!"}]},
+        json={
+            "factors": [{"type": "password", "password": "wrong password!"}],
+            **shown_payment(second),
+        },
         headers=headers,
     )
     assert last.json()["status"] == "failed" and last.json()["final"] == "block"
@@ -211,7 +219,8 @@ def test_a_device_proof_for_one_payment_does_not_authorise_another(
             "factors": [
                 {"type": "password", "password": "correct horse battery staple"},
                 device_factor(key, services, first),
-            ]
+            ],
+            **shown_payment(first),
         },
         headers=headers,
     )
@@ -243,7 +252,10 @@ def test_aal3_needs_a_verified_passkey_on_the_bound_device(
     # A passkey alone earns AAL2: not enough.
     alone = client.post(
         f"/v1/auth/challenges/{challenge['challenge_id']}/verify",
-        json={"factors": [{"type": "passkey", "credential": assertion}]},
+        json={
+            "factors": [{"type": "passkey", "credential": assertion}],
+            **shown_payment(challenge),
+        },
         headers=headers,
     )
     assert alone.json()["verified"] is False and "AAL2" in alone.json()["reason"]
@@ -256,7 +268,8 @@ def test_aal3_needs_a_verified_passkey_on_the_bound_device(
                     "credential": authenticator.get(challenge["options"]["passkey"], ORIGIN),
                 },
                 device_factor(key, services, challenge),
-            ]
+            ],
+            **shown_payment(challenge),
         },
         headers=headers,
     )
@@ -320,3 +333,62 @@ def test_failures_lock_the_account_and_feed_the_engine(client, headers, payment,
     assert actions.count("auth:failure") == 5 and "auth:locked" in actions
     # The password never reaches the audit trail.
     assert "not the password" not in str(audit)
+
+
+# -- dynamic linking is not optional -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("leave_out", "field"), [("amount", "amount"), ("payee", "payee"), ("both", "amount")]
+)
+def test_a_payment_step_up_answer_without_the_payment_shown_is_422_and_uses_no_attempt(
+    client, headers, payment, services, leave_out, field
+) -> None:
+    enrolled = enrol(client, headers)
+    confirm_totp(client, headers, enrolled, services)
+    challenge = challenged(client, headers, payment, amount={"value": "250.00", "currency": "SGD"})
+    services.clock.advance(timedelta(seconds=30))
+    code = pyotp.TOTP(enrolled["secret"]).at(services.clock.now())
+    factors = [
+        {"type": "password", "password": "correct horse battery staple"},
+        {"type": "totp", "code": code},
+    ]
+    shown = shown_payment(challenge)
+    assert shown == {"amount": {"value": "250.00", "currency": "SGD"}, "payee": "payee-1"}
+    partial = {} if leave_out == "both" else {k: v for k, v in shown.items() if k != leave_out}
+    path = f"/v1/auth/challenges/{challenge['challenge_id']}/verify"
+    refused = client.post(path, json={"factors": factors, **partial}, headers=headers)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "validation_failed" and error["field"] == field
+    assert "required" in error["message"]
+    status = client.get(f"/v1/auth/challenges/{challenge['challenge_id']}", headers=headers)
+    assert status.json()["attempts_left"] == 3 and status.json()["status"] == "pending"
+    assessment = client.get(f"/v1/assessments/{challenge['assessment_id']}", headers=headers)
+    assert assessment.json()["final"] is None
+    # Naming the payment, the same factors pass: the refused answer spent nothing.
+    passed = client.post(path, json={"factors": factors, **shown}, headers=headers)
+    assert passed.status_code == 200, passed.text
+    assert passed.json()["verified"] is True and passed.json()["final"] == "allow"
+
+
+def test_the_client_helper_builds_an_answer_that_names_the_payment(
+    client, headers, payment, services
+) -> None:
+    enrolled = enrol(client, headers)
+    key = bind(client, headers, enrolled["user"])
+    challenge = challenged(client, headers, payment, amount={"value": "120.00", "currency": "SGD"})
+    body = step_up_answer(
+        challenge,
+        [
+            {"type": "password", "password": "correct horse battery staple"},
+            device_factor(key, services, challenge),
+        ],
+    )
+    assert body["amount"] == {"value": "120.00", "currency": "SGD"}
+    assert body["payee"] == "payee-1"
+    answered = client.post(
+        f"/v1/auth/challenges/{challenge['challenge_id']}/verify", json=body, headers=headers
+    )
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["final"] == "allow"

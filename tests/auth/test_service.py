@@ -18,12 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from payguard.adapters.sql.auth import SqlAuthRepository
 from payguard.audit.interfaces import Actor
 from payguard.auth import devicekeys
 from payguard.auth.factors import FactorKind, Passed, Proof
 from payguard.auth.interfaces import Context, Credential, CredentialKind
+from payguard.auth.passwords import PasswordHasher
 from payguard.auth.policy import SessionLimits
 from payguard.auth.sealing import SecretBox, load_or_create_key
 from payguard.auth.service import AuthService
@@ -186,6 +188,59 @@ def test_verify_of_an_unknown_user_is_not_found(auth: AuthService, tenant: str) 
         auth.verify(tenant, "nobody", [Proof(FactorKind.PASSWORD, secret=PASSWORD)], context=CTX)
 
 
+@pytest.fixture
+def dummy_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords checked against the stand-in hash (the real check still runs)."""
+    calls: list[str] = []
+    real = PasswordHasher.verify_dummy
+
+    def spy(hasher: PasswordHasher, password: str) -> None:
+        calls.append(password)
+        real(hasher, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify_dummy", spy)
+    return calls
+
+
+def test_an_unknown_user_costs_the_dummy_hash_before_the_404(
+    auth: AuthService, tenant: str, dummy_calls: list[str]
+) -> None:
+    password = Proof(FactorKind.PASSWORD, secret="a guess for nobody")
+    with pytest.raises(NotFound):
+        auth.verify(tenant, "nobody", [password], context=CTX)
+    assert dummy_calls == ["a guess for nobody"]
+    # Also when the password comes with another factor.
+    with pytest.raises(NotFound):
+        auth.verify(
+            tenant, "nobody", [Proof(FactorKind.TOTP, secret="123456"), password], context=CTX
+        )
+    assert len(dummy_calls) == 2
+    # Nothing is counted against a user that does not exist.
+    assert failures(auth, tenant, "nobody") == 0
+
+
+def test_sign_in_of_an_unknown_user_costs_the_dummy_hash(
+    auth: AuthService, tenant: str, dummy_calls: list[str]
+) -> None:
+    password = Proof(FactorKind.PASSWORD, secret="a guess for nobody")
+    with pytest.raises(NotFound):
+        auth.sign_in(tenant, "nobody", [password], context=CTX)
+    # With a sign-in ceremony named too, the user is looked up (and the hash spent) first.
+    with pytest.raises(NotFound):
+        auth.sign_in(tenant, "nobody", [password], context=CTX, challenge_id="no-such-ceremony")
+    assert dummy_calls == ["a guess for nobody"] * 2
+
+
+def test_a_known_users_wrong_password_is_checked_against_its_own_hash(
+    auth: AuthService, tenant: str, dummy_calls: list[str]
+) -> None:
+    user_with_password(auth, tenant)
+    with pytest.raises(FactorRejected):
+        auth.verify(tenant, USER, [Proof(FactorKind.PASSWORD, secret="not it at all")], context=CTX)
+    assert dummy_calls == []
+    assert failures(auth, tenant) == 1
+
+
 # -- TOTP ----------------------------------------------------------------------------------
 
 
@@ -290,6 +345,129 @@ def test_a_sealed_secret_copied_to_another_credential_does_not_open(
     assert not credential_of(auth, tenant, second.credential.id).confirmed
     # The original row still works.
     auth.confirm_totp(tenant, USER, first.credential.id, code_at(first.secret, clock), context=CTX)
+
+
+def reseal_under_another_key(services: Services, tenant: str, credential_id: str) -> None:
+    """Replace a credential's sealed secret by one sealed under a key the server lacks, as
+    after a change of PAYGUARD_AUTH_KEY or of the key file."""
+    sealed = SecretBox(secrets.token_bytes(32)).seal(
+        b"JBSWY3DPEHPK3PXP", aad=f"payguard-totp-v1:{tenant}:{credential_id}".encode()
+    )
+    with services.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE auth_credentials SET data = :data WHERE credential_id = :id"),
+            {"data": orjson.dumps({"secret": sealed}).decode(), "id": credential_id},
+        )
+
+
+def test_a_totp_secret_sealed_under_another_key_is_a_server_fault_not_a_failure(
+    services: Services, auth: AuthService, tenant: str, clock: FrozenClock
+) -> None:
+    user_with_password(auth, tenant)
+    secret = confirmed_totp(auth, tenant, clock)
+    (credential,) = auth.credentials(tenant, USER)
+    reseal_under_another_key(services, tenant, credential.id)
+    threshold = services.settings.lockout_threshold
+    with capture_logs() as logs:
+        for _ in range(threshold + 1):  # more than enough to lock, were they counted
+            with pytest.raises(BackendUnavailable):
+                auth.verify(
+                    tenant,
+                    USER,
+                    [Proof(FactorKind.TOTP, secret=code_at(secret, clock))],
+                    context=CTX,
+                )
+    assert failures(auth, tenant) == 0
+    assert auth.locked_until(tenant, USER) is None
+    errors = [e for e in logs if e["log_level"] == "error"]
+    assert errors and all(e["event"] == "auth.totp_secret_unopenable" for e in errors)
+    assert secret not in repr(logs) and raw_data(services, credential.id) not in repr(logs)
+    # The password still works and nothing was held against the user.
+    auth.verify(tenant, USER, [Proof(FactorKind.PASSWORD, secret=PASSWORD)], context=CTX)
+
+
+def test_an_unopenable_totp_app_does_not_hide_the_users_other_apps(
+    services: Services, auth: AuthService, tenant: str, clock: FrozenClock
+) -> None:
+    user_with_password(auth, tenant)
+    confirmed_totp(auth, tenant, clock)
+    (broken_id,) = [c.id for c in auth.credentials(tenant, USER)]
+    working = confirmed_totp(auth, tenant, clock)
+    reseal_under_another_key(services, tenant, broken_id)
+    # The other app still opens: its code passes, and a wrong code is an ordinary failure.
+    with pytest.raises(FactorRejected):
+        auth.verify(
+            tenant, USER, [Proof(FactorKind.TOTP, secret=wrong_code(working, clock))], context=CTX
+        )
+    assert failures(auth, tenant) == 1
+    passed = auth.verify(
+        tenant, USER, [Proof(FactorKind.TOTP, secret=code_at(working, clock))], context=CTX
+    )
+    assert passed[0].kind == FactorKind.TOTP and passed[0].credential_id != broken_id
+
+
+def enrol_in_own_deployment(
+    auth_settings: Callable[..., Settings], clock: FrozenClock, **overrides: object
+) -> None:
+    """One start of a deployment that enrols and confirms a TOTP app, then stops."""
+    built = build_services(auth_settings(**overrides), clock=clock)
+    try:
+        made, _ = built.tenants.create_tenant("acme", actor=Actor.system("test"))
+        user_with_password(built.auth, made.id)
+        confirmed_totp(built.auth, made.id, clock)
+    finally:
+        built.close()
+
+
+def test_start_refuses_an_auth_key_that_does_not_open_the_stored_secrets(
+    auth_settings: Callable[..., Settings], clock: FrozenClock
+) -> None:
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    other = base64.b64encode(secrets.token_bytes(32)).decode()
+    enrol_in_own_deployment(auth_settings, clock, auth_key=key)
+    with capture_logs() as logs, pytest.raises(BackendUnavailable, match="another key"):
+        build_services(auth_settings(auth_key=other), clock=clock)
+    assert key not in repr(logs) and other not in repr(logs)
+    build_services(auth_settings(auth_key=key), clock=clock).close()  # the right key starts
+
+
+def test_start_refuses_a_changed_or_missing_key_file(
+    auth_settings: Callable[..., Settings], clock: FrozenClock, tmp_path: Path
+) -> None:
+    enrol_in_own_deployment(auth_settings, clock)
+    key_file = tmp_path / "auth.key"
+    original = key_file.read_text()
+    key_file.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+    with pytest.raises(BackendUnavailable, match="another key"):
+        build_services(auth_settings(), clock=clock)
+    key_file.unlink()
+    with pytest.raises(ValueError, match="missing"):
+        build_services(auth_settings(), clock=clock)
+    assert not key_file.exists()  # no new key was made in its place
+    key_file.write_text(original)
+    build_services(auth_settings(), clock=clock).close()
+
+
+def test_a_fresh_install_makes_its_key_on_first_use_and_checks_it_then(
+    auth_settings: Callable[..., Settings], clock: FrozenClock, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "auth.key"
+    # A process that starts before anything is sealed reads no key at start...
+    early = build_services(auth_settings(auth_key_file=str(tmp_path / "other.key")), clock=clock)
+    try:
+        assert not key_file.exists() and not (tmp_path / "other.key").exists()
+        # ...while another, with the default key file, enrols the first TOTP app.
+        enrol_in_own_deployment(auth_settings, clock)
+        assert key_file.exists()
+        # The early process's key, made on first use, is checked then: it opens none of
+        # the stored secrets, a server fault that no user is blamed for.
+        (made,) = early.tenants.tenants()
+        code = Proof(FactorKind.TOTP, secret="123456")
+        with pytest.raises(BackendUnavailable):
+            early.auth.verify(made.id, USER, [code], context=CTX)
+        assert early.auth.failures(made.id, USER) == 0
+    finally:
+        early.close()
 
 
 # -- password rehash -----------------------------------------------------------------------

@@ -122,6 +122,30 @@ def strong(secret: str, clock: FrozenClock, steps: int = 0) -> list[Proof]:
 
 WRONG = [Proof(FactorKind.PASSWORD, secret="not the password")]
 
+#: `verify_shown`'s default: claim the amount and payee the challenge is bound to.
+SHOWN: Any = object()
+
+
+def verify_shown(
+    step_up: StepUpService,
+    tenant: str,
+    challenge_id: str,
+    proofs: list[Proof],
+    *,
+    context: Context,
+    amount: Any = SHOWN,
+    payee: Any = SHOWN,
+) -> StepUpResult:
+    """An answer as a client that follows dynamic linking sends it: the proofs, and the amount
+    and payee it showed the user (the challenged ones, unless the test says otherwise)."""
+    binding = step_up.get(tenant, challenge_id).binding
+    if amount is SHOWN:
+        bound = binding.get("amount")
+        amount = None if bound is None else (bound, binding.get("currency"))
+    if payee is SHOWN:
+        payee = binding.get("payee")
+    return step_up.verify(tenant, challenge_id, proofs, context=context, amount=amount, payee=payee)
+
 
 # -- opening -------------------------------------------------------------------------------
 
@@ -184,7 +208,7 @@ def test_opening_twice_returns_the_same_pending_challenge(
     assert decision.assessment_id == challenged.assessment_id
     assert first.status == ChallengeStatus.PENDING and first.level == 2
     assert first.user_id == USER and first.assessment_id == challenged.assessment_id
-    step_up.verify(tenant, first.id, WRONG, context=CTX)  # one attempt used
+    verify_shown(step_up, tenant, first.id, WRONG, context=CTX)  # one attempt used
 
     clock.advance(timedelta(seconds=services.auth.policy.challenge_ttl_seconds - 1))
     again, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
@@ -200,7 +224,7 @@ def test_an_expired_pending_challenge_blocks_the_payment_when_asked_again(
 ) -> None:
     challenged = assess(services, tenant)
     old, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
-    step_up.verify(tenant, old.id, WRONG, context=CTX)
+    verify_shown(step_up, tenant, old.id, WRONG, context=CTX)
     clock.advance(timedelta(seconds=services.auth.policy.challenge_ttl_seconds))
 
     with pytest.raises(Conflict, match="expired"):
@@ -212,7 +236,7 @@ def test_an_expired_pending_challenge_blocks_the_payment_when_asked_again(
     with pytest.raises(Conflict, match="already"):
         step_up.open(tenant, challenged.assessment_id, context=CTX)
     with pytest.raises(Conflict, match="already failed"):
-        step_up.verify(tenant, old.id, strong(secret, clock), context=CTX)
+        verify_shown(step_up, tenant, old.id, strong(secret, clock), context=CTX)
 
 
 def test_verifying_after_expiry_fails_the_challenge_and_blocks(
@@ -222,7 +246,7 @@ def test_verifying_after_expiry_fails_the_challenge_and_blocks(
     challenge, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
     clock.advance(timedelta(seconds=services.auth.policy.challenge_ttl_seconds))
 
-    result = step_up.verify(tenant, challenge.id, strong(secret, clock), context=CTX)
+    result = verify_shown(step_up, tenant, challenge.id, strong(secret, clock), context=CTX)
 
     assert not result.verified and result.reason == "expired" and result.attempts_left == 0
     assert result.challenge.status == ChallengeStatus.FAILED
@@ -231,7 +255,7 @@ def test_verifying_after_expiry_fails_the_challenge_and_blocks(
     # The correct factors were never checked: the TOTP code is still unused.
     assert services.auth.failures(tenant, USER) == 0
     with pytest.raises(Conflict):
-        step_up.verify(tenant, challenge.id, strong(secret, clock), context=CTX)
+        verify_shown(step_up, tenant, challenge.id, strong(secret, clock), context=CTX)
     with pytest.raises(Conflict, match="already settled"):
         step_up.open(tenant, challenged.assessment_id, context=CTX)
 
@@ -243,7 +267,7 @@ def test_get_refuses_other_kinds_of_challenge(
     with pytest.raises(NotFound):
         step_up.get(tenant, ceremony.id)
     with pytest.raises(NotFound):
-        step_up.verify(tenant, ceremony.id, WRONG, context=CTX)
+        verify_shown(step_up, tenant, ceremony.id, WRONG, context=CTX)
 
 
 # -- settling ------------------------------------------------------------------------------
@@ -255,7 +279,9 @@ def test_attempts_run_out_then_the_payment_is_blocked(
     challenged = assess(services, tenant)
     challenge, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
     maximum = services.auth.policy.challenge_max_attempts
-    results = [step_up.verify(tenant, challenge.id, WRONG, context=CTX) for _ in range(maximum)]
+    results = [
+        verify_shown(step_up, tenant, challenge.id, WRONG, context=CTX) for _ in range(maximum)
+    ]
     assert [r.attempts_left for r in results] == [*range(maximum - 1, 0, -1), 0]
     assert [r.challenge.status for r in results] == [ChallengeStatus.PENDING] * (maximum - 1) + [
         ChallengeStatus.FAILED
@@ -268,8 +294,8 @@ def test_a_level_too_low_is_a_rejected_attempt(
 ) -> None:
     challenged = assess(services, tenant)
     challenge, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
-    result = step_up.verify(
-        tenant, challenge.id, [Proof(FactorKind.PASSWORD, secret=PASSWORD)], context=CTX
+    result = verify_shown(
+        step_up, tenant, challenge.id, [Proof(FactorKind.PASSWORD, secret=PASSWORD)], context=CTX
     )
     assert not result.verified and "AAL1" in (result.reason or "")
     assert result.challenge.status == ChallengeStatus.PENDING and result.attempts_left == 2
@@ -280,7 +306,7 @@ def test_finalize_the_other_way_after_a_pass_is_a_conflict(
 ) -> None:
     challenged = assess(services, tenant)
     challenge, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
-    result = step_up.verify(tenant, challenge.id, strong(secret, clock), context=CTX)
+    result = verify_shown(step_up, tenant, challenge.id, strong(secret, clock), context=CTX)
     assert result.verified and result.level == 2
     assert result.challenge.status == ChallengeStatus.PASSED
     assert set(result.challenge.factors) == {"password", "totp"}
@@ -292,7 +318,7 @@ def test_finalize_the_other_way_after_a_pass_is_a_conflict(
     again = services.assessments.finalize(tenant, challenged.assessment_id, Action.ALLOW)
     assert again.final == Action.ALLOW and again.final_at == settled_at
     with pytest.raises(Conflict, match="already passed"):
-        step_up.verify(tenant, challenge.id, strong(secret, clock, 1), context=CTX)
+        verify_shown(step_up, tenant, challenge.id, strong(secret, clock, 1), context=CTX)
 
 
 def _race(
@@ -307,7 +333,7 @@ def _race(
     def answer(proofs: list[Proof]) -> None:
         barrier.wait()
         try:
-            outcome = step_up.verify(tenant, challenge_id, proofs, context=CTX)
+            outcome = verify_shown(step_up, tenant, challenge_id, proofs, context=CTX)
         except BaseException as exc:
             with lock:
                 errors.append(exc)
@@ -381,11 +407,11 @@ def test_binding_of_an_event_without_amount_or_payee(
         "password+recovery_code",
     ]
     # Claiming any amount for it is a mismatch; claiming none is fine.
-    claimed = step_up.verify(
-        tenant, challenge.id, strong(secret, clock), context=CTX, amount=("0", "SGD")
+    claimed = verify_shown(
+        step_up, tenant, challenge.id, strong(secret, clock), context=CTX, amount=("0", "SGD")
     )
     assert not claimed.verified and "amount" in (claimed.reason or "")
-    result = step_up.verify(tenant, challenge.id, strong(secret, clock), context=CTX)
+    result = verify_shown(step_up, tenant, challenge.id, strong(secret, clock), context=CTX)
     assert result.verified and result.decision.final == Action.ALLOW
 
 
@@ -453,7 +479,8 @@ def test_a_claimed_amount_written_differently_still_passes(
 ) -> None:
     challenged = assess(services, tenant, amount="250.00")
     challenge, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
-    result = step_up.verify(
+    result = verify_shown(
+        step_up,
         tenant,
         challenge.id,
         strong(secret, clock),
@@ -470,11 +497,13 @@ def test_a_mismatch_uses_an_attempt_and_counts_a_failure_without_spending_the_co
     challenged = assess(services, tenant, amount="250.00")
     challenge, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
     proofs = strong(secret, clock)
-    refused = step_up.verify(tenant, challenge.id, proofs, context=CTX, amount=("250.00", "USD"))
+    refused = verify_shown(
+        step_up, tenant, challenge.id, proofs, context=CTX, amount=("250.00", "USD")
+    )
     assert not refused.verified and refused.attempts_left == 2
     assert services.auth.failures(tenant, USER) == 1
     # The factors were not checked, so the same TOTP code still works for the real payment.
-    assert step_up.verify(tenant, challenge.id, proofs, context=CTX).verified
+    assert verify_shown(step_up, tenant, challenge.id, proofs, context=CTX).verified
 
 
 # -- exemption counters ----------------------------------------------------------------------
@@ -493,7 +522,7 @@ def test_a_passed_aal2_step_up_resets_the_exemption_counters(
     _reserve(services, tenant)
     challenged = assess(services, tenant)
     challenge, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
-    assert step_up.verify(tenant, challenge.id, strong(secret, clock), context=CTX).verified
+    assert verify_shown(step_up, tenant, challenge.id, strong(secret, clock), context=CTX).verified
     assert services.assessments.exemption_usage(tenant, USER) == (0, 0, None)
 
 
@@ -504,8 +533,8 @@ def test_an_aal1_pass_or_a_failure_keeps_the_exemption_counters(
     medium = assess(services, tenant, amount="60.00")
     assert medium.step_up is not None and int(medium.step_up.level) == 1
     challenge, _ = step_up.open(tenant, medium.assessment_id, context=CTX)
-    one = step_up.verify(
-        tenant, challenge.id, [Proof(FactorKind.PASSWORD, secret=PASSWORD)], context=CTX
+    one = verify_shown(
+        step_up, tenant, challenge.id, [Proof(FactorKind.PASSWORD, secret=PASSWORD)], context=CTX
     )
     assert one.verified and one.level == 1
     assert services.assessments.exemption_usage(tenant, USER) == (1, 12_000, "EUR")
@@ -513,7 +542,7 @@ def test_an_aal1_pass_or_a_failure_keeps_the_exemption_counters(
     big = assess(services, tenant)
     challenge, _ = step_up.open(tenant, big.assessment_id, context=CTX)
     for _ in range(services.auth.policy.challenge_max_attempts):
-        step_up.verify(tenant, challenge.id, WRONG, context=CTX)
+        verify_shown(step_up, tenant, challenge.id, WRONG, context=CTX)
     assert services.assessments.get(tenant, big.assessment_id).final == Action.BLOCK
     assert services.assessments.exemption_usage(tenant, USER) == (1, 12_000, "EUR")
 
@@ -532,7 +561,7 @@ def test_a_malformed_answer_does_not_use_an_attempt(
     ]
     for proofs in ([], duplicated):
         with pytest.raises(ValidationFailed):
-            step_up.verify(tenant, challenge.id, proofs, context=CTX)
+            verify_shown(step_up, tenant, challenge.id, proofs, context=CTX)
     assert step_up.get(tenant, challenge.id).attempts == 0
 
 
@@ -577,3 +606,67 @@ def test_concurrent_opens_share_one_pending_challenge(
 
     assert all(isinstance(e, Conflict) for e in errors), errors
     assert len({c.id for c in opened}) == 1
+
+
+# -- dynamic linking is not optional -------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", ["amount", "payee", "both"])
+def test_a_payment_step_up_answer_without_the_shown_payment_is_refused_using_no_attempt(
+    services: Services,
+    step_up: StepUpService,
+    tenant: str,
+    secret: str,
+    clock: FrozenClock,
+    missing: str,
+) -> None:
+    challenged = assess(services, tenant, amount="250.00", payee="payee-1")
+    challenge, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
+    proofs = strong(secret, clock)
+    claims: dict[str, Any] = {"amount": ("250.00", "SGD"), "payee": "payee-1"}
+    if missing == "both":
+        claims = {}
+    else:
+        del claims[missing]
+    with pytest.raises(ValidationFailed) as caught:
+        step_up.verify(tenant, challenge.id, proofs, context=CTX, **claims)
+    field = "amount" if missing == "both" else missing
+    assert caught.value.field == field
+    assert f"`{field}`" in caught.value.message and "required" in caught.value.message
+    pending = step_up.get(tenant, challenge.id)
+    assert pending.attempts == 0 and pending.status == ChallengeStatus.PENDING
+    assert services.auth.failures(tenant, USER) == 0
+    assert services.assessments.get(tenant, challenged.assessment_id).final is None
+    # The refused answer spent nothing: the same proofs pass once the payment is named.
+    result = step_up.verify(
+        tenant, challenge.id, proofs, context=CTX, amount=("250.00", "SGD"), payee="payee-1"
+    )
+    assert result.verified and result.decision.final == Action.ALLOW
+
+
+def test_a_payment_without_a_payee_needs_only_the_amount(
+    services: Services, step_up: StepUpService, tenant: str, secret: str, clock: FrozenClock
+) -> None:
+    challenged = assess(services, tenant, amount="250.00", payee=None)
+    challenge, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
+    assert challenge.binding["payee"] is None
+    with pytest.raises(ValidationFailed) as caught:
+        step_up.verify(tenant, challenge.id, strong(secret, clock), context=CTX)
+    assert caught.value.field == "amount"
+    result = step_up.verify(
+        tenant, challenge.id, strong(secret, clock), context=CTX, amount=("250.00", "SGD")
+    )
+    assert result.verified
+
+
+def test_a_step_up_bound_to_no_payment_needs_no_claims(
+    services: Services, step_up: StepUpService, tenant: str, secret: str, clock: FrozenClock
+) -> None:
+    changed = assess(
+        services, tenant, amount=None, payee=None, event_type=EventType.CREDENTIAL_CHANGE
+    )
+    assert changed.decision == Action.CHALLENGE
+    challenge, _ = step_up.open(tenant, changed.assessment_id, context=CTX)
+    assert challenge.binding == {"amount": None, "currency": None, "payee": None}
+    result = step_up.verify(tenant, challenge.id, strong(secret, clock), context=CTX)
+    assert result.verified

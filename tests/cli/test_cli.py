@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+from tests.cli.tables import table_rows
 from typer.testing import CliRunner
 
 from payguard.audit.interfaces import Actor
@@ -15,6 +16,7 @@ runner = CliRunner()
 @pytest.fixture
 def env(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PAYGUARD_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    monkeypatch.setenv("COLUMNS", "100")  # tables fit the terminal; 100 holds a row a line
 
 
 def test_tenants_create_prints_the_key_last(env) -> None:
@@ -38,11 +40,12 @@ def test_keys_with_expiry_are_listed_and_revocable(env) -> None:
     runner.invoke(app, ["tenants", "revoke", key_id])
     listed = runner.invoke(app, ["tenants", "keys", "acme"])
     assert listed.exit_code == 0, listed.output
-    rows = [line.split("\t") for line in listed.output.strip().splitlines()]
-    assert len(rows) == 2  # the admin key made with the tenant, and the new one
-    assert rows[0][1] == "admin" and rows[0][3] == "never" and rows[0][4] == "active"
-    assert rows[1][0] == key_id and rows[1][1] == "service"
-    assert rows[1][4].startswith("revoked ")
+    rows = table_rows(listed.output)
+    assert rows[0] == ["key id", "role", "created (UTC)", "expires (UTC)", "status"]
+    assert len(rows) == 3  # the header, the admin key made with the tenant, and the new one
+    assert rows[1][1] == "admin" and rows[1][3] == "never" and rows[1][4] == "active"
+    assert rows[2][0] == key_id and rows[2][1] == "service"
+    assert rows[2][4].startswith("revoked 20")
     assert "pgk_" not in listed.output  # secrets are never shown
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from tests.cli.tables import table_rows
 from tests.risk.model_fixtures import artifact
 from typer.testing import CliRunner
 
@@ -23,6 +24,7 @@ def env(tmp_path, monkeypatch) -> Iterator[str]:
     """A database with tenant `demo` holding two registered models; yields its tenant id."""
     url = f"sqlite:///{tmp_path}/cli.db"
     monkeypatch.setenv("PAYGUARD_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "100")
     services = build_services(Settings(database_url=url))
     try:
         tenant, _ = services.tenants.create_tenant("demo", actor=Actor.system("test"))
@@ -49,9 +51,11 @@ def statuses(tenant_id: str) -> dict[int, ModelStatus]:
 def test_list_shows_versions_newest_first(env) -> None:
     result = runner.invoke(app, ["models", "list"])
     assert result.exit_code == 0, result.output
-    rows = [line.split("\t") for line in result.output.strip().splitlines()]
-    assert [row[0] for row in rows] == ["v2", "v1"]
-    assert rows[1][1] == "candidate" and rows[1][5] == "AP 0.9100"
+    rows = table_rows(result.output)
+    assert rows[0] == ["version", "status", "created (UTC)", "by", "data hash", "AUC-PR"]
+    assert [row[0] for row in rows[1:]] == ["v2", "v1"]
+    assert rows[2][1] == "candidate" and rows[2][5] == "0.9100"
+    assert rows[2][4] == "sha256:000000000000"
     empty = runner.invoke(app, ["models", "list", "--tenant", "other"])
     assert empty.exit_code == 0 and "no models yet" in empty.output
 

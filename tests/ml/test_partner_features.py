@@ -253,6 +253,7 @@ def test_cli_trains_and_evaluates_a_file_without_account_or_merchant(
     monkeypatch.setenv("PAYGUARD_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
     path, _ = card_file
     model_file = tmp_path / "model.pgm"
+    assert runner.invoke(app, ["tenants", "create", "demo"]).exit_code == 0
     trained = runner.invoke(
         app,
         [

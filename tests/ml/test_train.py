@@ -64,6 +64,7 @@ def test_sampling_keeps_every_fraud_and_reweights() -> None:
 
 def test_train_then_evaluate_from_the_cli(sim_dir: Path, env: Path) -> None:
     model_file = env / "model.pgm"
+    assert runner.invoke(app, ["tenants", "create", "demo"]).exit_code == 0
     trained = runner.invoke(
         app, ["train", "--data", str(sim_dir), "--trees", "30", "--out", str(model_file)]
     )
@@ -126,6 +127,7 @@ def test_train_then_evaluate_from_the_cli(sim_dir: Path, env: Path) -> None:
 def test_cli_refuses_bad_input_with_code_2(env: Path, tmp_path: Path) -> None:
     csv = tmp_path / "tx.csv"
     csv.write_text("CUSTOMER_ID,TX_DATETIME,TX_AMOUNT,TX_FRAUD\n1,2026-01-01,abc,0\n")
+    assert runner.invoke(app, ["tenants", "create", "demo"]).exit_code == 0
     bad = runner.invoke(
         app,
         [

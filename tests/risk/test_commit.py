@@ -19,7 +19,7 @@ def services(request, tmp_path, clock) -> Iterator[Services]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/c.db"
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("postgres_own_url")
     built = build_services(Settings(database_url=url, group_commit=True), clock=clock)
     yield built
     built.close()

@@ -136,6 +136,19 @@ class AuthService:
             raise NotFound(f"no user {user_id!r}")
         return found
 
+    def _known(self, tenant_id: str, user_id: str, proofs: Sequence[Proof]) -> AuthUser:
+        """The user the proofs are for. For an unknown user, a password among the proofs is
+        first checked against the stand-in hash, so that "no such user" (404: the partner may
+        know which of its users exist) takes as long as a wrong password and the timing
+        tells an end user nothing."""
+        found = self._users.get_user(tenant_id, user_id)
+        if found is None:
+            for proof in proofs:
+                if proof.kind == FactorKind.PASSWORD:
+                    self._hasher.verify_dummy(proof.secret or "")
+            raise NotFound(f"no user {user_id!r}")
+        return found
+
     def set_password(
         self, tenant_id: str, user_id: str, password: str, *, context: Context
     ) -> None:
@@ -408,7 +421,7 @@ class AuthService:
         failure) at the first proof that fails. `linking` binds passkey and device proofs
         to one payment; `login` is the passkey sign-in ceremony a passkey proof answers."""
         check_proofs(proofs)  # before the user is looked up
-        user = self.user(tenant_id, user_id)
+        user = self._known(tenant_id, user_id, proofs)
         failures = self.precheck(tenant_id, user_id, proofs, context=context)
         passed = []
         for proof in proofs:
@@ -481,6 +494,9 @@ class AuthService:
         restarts the user's low-risk exemption counters."""
         login = None
         if challenge_id is not None:
+            # The user first, so an unknown one costs a password hash here too.
+            check_proofs(proofs)
+            self._known(tenant_id, user_id, proofs)
             login = self._pending(tenant_id, challenge_id, user_id, ChallengePurpose.PASSKEY_LOGIN)
         passed = self.verify(tenant_id, user_id, proofs, context=context, login=login)
         if login is not None and not self._challenges.finish_challenge(

@@ -6,8 +6,10 @@ currency and payee. A passkey signs `passkeys.transaction_challenge(...)` over t
 bound device signs a request whose body is that same digest, so a proof made for one
 payment does not verify for another amount or payee. A TOTP or recovery code cannot cover
 the payment itself; it authorises only the one challenge it is consumed by (each code works
-once), and a client that says which amount and payee it showed the user (`amount`,
-`payee`) is refused when they differ from the challenged ones.
+once). So every answer to a payment's step-up must also say which amount and payee the
+client showed the user (`amount`, `payee`): an answer that leaves out one the challenge is
+bound to is refused (422, naming it, using no attempt), and one that differs from the
+challenged payment is refused and counted as a failed attempt.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from payguard.auth.verifiers import Linking
 from payguard.core.bus import STEP_UP_SETTLED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.decisions import STEP_UP_METHODS, Action, AssuranceLevel, Decision
-from payguard.core.errors import Conflict, FactorRejected, NotFound
+from payguard.core.errors import Conflict, FactorRejected, NotFound, ValidationFailed
 from payguard.core.ids import new_id
 
 
@@ -188,13 +190,18 @@ class StepUpService:
     ) -> StepUpResult:
         """One attempt at the challenge. A rejected proof leaves it pending until the
         attempts run out; then it fails and the assessment is blocked. Passing it allows
-        the assessment."""
+        the assessment.
+
+        `amount` (value, currency) and `payee` are what the client showed the user; each is
+        required when the challenge is bound to one (a payment), else `ValidationFailed`.
+        """
         challenge = self.get(tenant_id, challenge_id)
         # A malformed answer (422) or a locked account (429) must not use up an attempt.
         self._auth.precheck(tenant_id, challenge.user_id, proofs, context=context)
         maximum = self._auth.policy.challenge_max_attempts
         if challenge.status != ChallengeStatus.PENDING:
             raise Conflict(f"challenge {challenge_id!r} is already {challenge.status.value}")
+        self._require_linking_claims(challenge, amount, payee)
         if self._clock.now() >= challenge.expires_at:
             return self._settle(challenge, passed=False, reason="expired", context=context)
         if not self._challenges.count_attempt(tenant_id, challenge_id, challenge.attempts):
@@ -285,6 +292,25 @@ class StepUpService:
         # What finish_challenge just stored, compare-and-set from the pending `challenge`.
         settled = replace(challenge, status=status, completed_at=now, factors=tuple(factors))
         return StepUpResult(settled, decision, passed, attempts_left=0, level=level, reason=reason)
+
+    @staticmethod
+    def _require_linking_claims(
+        challenge: Challenge, amount: tuple[str, str] | None, payee: str | None
+    ) -> None:
+        """Dynamic linking is not optional: a step-up bound to a payment's amount or payee
+        is answered only with the amount and payee the user was shown."""
+        binding = challenge.binding
+        if amount is None and binding.get("amount") is not None:
+            raise ValidationFailed(
+                "this step-up is for a payment: `amount`, the amount shown to the user, "
+                "is required",
+                field="amount",
+            )
+        if payee is None and binding.get("payee") is not None:
+            raise ValidationFailed(
+                "this step-up is for a payment: `payee`, the payee shown to the user, is required",
+                field="payee",
+            )
 
     @staticmethod
     def _mismatch(

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from payguard.auth.client import device_factor
+from payguard.auth.client import device_factor, step_up_answer
 from payguard.auth.softauthn import SoftAuthenticator
 
 #: The origin of the partner's app the demo's passkeys are made for (a default WebAuthn
@@ -107,7 +107,8 @@ class StepUps:
         if challenge["level_required"] == "AAL3":
             factors.append(self._signed(challenge, user))
         answered = self.client.post(
-            f"/v1/auth/challenges/{challenge['challenge_id']}/verify", json={"factors": factors}
+            f"/v1/auth/challenges/{challenge['challenge_id']}/verify",
+            json=step_up_answer(challenge, factors),
         )
         return answered.json().get("final") if answered.status_code == 200 else None
 
@@ -126,7 +127,7 @@ class StepUps:
             code = f"{secrets.randbelow(10**6):06d}"
             answered = self.client.post(
                 f"/v1/auth/challenges/{challenge['challenge_id']}/verify",
-                json={"factors": [{"type": "totp", "code": code}]},
+                json=step_up_answer(challenge, [{"type": "totp", "code": code}]),
             )
             if answered.status_code != 200:
                 break

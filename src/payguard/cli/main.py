@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -10,17 +11,21 @@ from typing import TYPE_CHECKING, Annotated
 import orjson
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 
 from payguard.audit.interfaces import Actor
-from payguard.cli.context import err
+from payguard.cli.context import err, print_table, table, text, when
 from payguard.cli.context import services as _services
 from payguard.cli.context import tenant_named as _tenant_named
 from payguard.cli.models import models_app
 from payguard.core.errors import PayguardError, ValidationFailed, field_path
-from payguard.tenancy.interfaces import Role
+from payguard.tenancy.interfaces import API_KEY, Role
 
 if TYPE_CHECKING:
     pass
+
+#: A key id as `tenants revoke` takes it: the 16 hex digits after `pgk_`.
+KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 app = typer.Typer(
     no_args_is_help=True, help="payguard: real-time fraud decisions for mobile payments."
@@ -47,31 +52,52 @@ def serve(
 
     # The workers build their services from the environment: tell them how many they are.
     os.environ["PAYGUARD_WORKERS"] = str(workers)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL is bracketed
+    typer.echo(f"listening on http://{shown}:{port} ({workers} worker{'s' * (workers > 1)})")
     run(host, port, workers)
 
 
 @tenants_app.command("create")
 def tenants_create(
     name: Annotated[str, typer.Argument(help="The partner's name")],
-    role: Annotated[Role, typer.Option(help="Role of the first API key")] = Role.ADMIN,
+    role: Annotated[
+        Role | None, typer.Option(help="Role of the first API key [default: admin]")
+    ] = None,
 ) -> None:
-    """Create a tenant; its API key is printed on the last line (shown once, stored hashed)."""
+    """Create a tenant; its API key is printed on the last line (shown once, stored hashed).
+
+    The first key is an admin key unless --role says otherwise (`tenants key` issues service
+    keys by default); the role is always printed.
+    """
+    chosen = Role.ADMIN if role is None else role
     with _services() as services:
-        tenant, key = services.tenants.create_tenant(name, actor=Actor.system("cli"), role=role)
-    typer.echo(f"tenant {tenant.id} {tenant.name} (key role: {role.value})")
+        tenant, key = services.tenants.create_tenant(name, actor=Actor.system("cli"), role=chosen)
+    typer.echo(f"tenant {tenant.id} {tenant.name} (key role: {_role_shown(chosen, role)})")
     typer.echo(key)
+
+
+def _role_shown(chosen: Role, given: Role | None) -> str:
+    """The role of a new key, saying so when it is the command's default."""
+    return chosen.value if given is not None else f"{chosen.value}, the default; see --role"
 
 
 @tenants_app.command("key")
 def tenants_key(
     name: Annotated[str, typer.Argument(help="The tenant's name")],
-    role: Annotated[Role, typer.Option(help="Role of the new API key")] = Role.SERVICE,
+    role: Annotated[
+        Role | None, typer.Option(help="Role of the new API key [default: service]")
+    ] = None,
     expires_in_days: Annotated[
         int | None,
         typer.Option(min=1, max=3650, help="Days until the key stops working (default: never)"),
     ] = None,
 ) -> None:
-    """Issue another API key for a tenant; printed on the last line."""
+    """Issue another API key for a tenant; printed on the last line.
+
+    Further keys are service keys unless --role says otherwise (a tenant's first key, from
+    `tenants create`, is an admin key); the role is always printed.
+    """
+    chosen = Role.SERVICE if role is None else role
     with _services() as services:
         tenant = _tenant_named(services, name)
         expires_at = (
@@ -80,10 +106,12 @@ def tenants_key(
             else services.clock.now() + timedelta(days=expires_in_days)
         )
         key, raw = services.tenants.issue_key(
-            tenant.id, role=role, actor=Actor.system("cli"), expires_at=expires_at
+            tenant.id, role=chosen, actor=Actor.system("cli"), expires_at=expires_at
         )
     until = "never expires" if key.expires_at is None else f"expires {key.expires_at.isoformat()}"
-    typer.echo(f"key {key.id} for tenant {tenant.name} (role: {role.value}, {until})")
+    typer.echo(
+        f"key {key.id} for tenant {tenant.name} (role: {_role_shown(chosen, role)}; {until})"
+    )
     typer.echo(raw)
 
 
@@ -95,30 +123,64 @@ def tenants_keys(name: Annotated[str, typer.Argument(help="The tenant's name")])
         tenant = _tenant_named(services, name)
         keys = services.tenants.keys(tenant.id)
         now = services.clock.now()
+    if not keys:
+        typer.echo(f"tenant {tenant.name} has no API keys (payguard tenants key NAME issues one)")
+        return
+    rows = table("key id", "role", "created (UTC)", "expires (UTC)", "status", whole={"key id": 16})
     for key in keys:
         status = key.refusal(now) or "active"
         if key.revoked_at is not None:
-            status += f" {key.revoked_at.isoformat()}"
-        expires = "never" if key.expires_at is None else key.expires_at.isoformat()
-        typer.echo(f"{key.id}\t{key.role.value}\t{key.created_at.isoformat()}\t{expires}\t{status}")
+            status += f" {when(key.revoked_at)}"
+        rows.add_row(
+            key.id, key.role.value, when(key.created_at), when(key.expires_at, none="never"), status
+        )
+    print_table(rows)
 
 
 @tenants_app.command("revoke")
 def tenants_revoke(
-    key_id: Annotated[str, typer.Argument(help="The key id (the 16 hex digits after pgk_)")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            metavar="KEY_ID",
+            help="The key id (the 16 hex digits after pgk_); a whole API key is taken too",
+        ),
+    ],
 ) -> None:
-    """Revoke an API key at once (other workers stop accepting it within the cache TTL)."""
+    """Revoke an API key at once (other workers stop accepting it within the cache TTL).
+
+    Given a whole key (`pgk_<id>_<secret>`), only its id is used and shown: the secret is
+    never printed.
+    """
+    whole = API_KEY.fullmatch(key)
+    key_id = whole.group(1) if whole else key
+    if not KEY_ID.fullmatch(key_id):
+        # Never echoed: a mistyped or truncated key may still hold most of a secret.
+        err.print(
+            "[red]error:[/red] KEY_ID must be a key id, the 16 hex digits after pgk_ "
+            "(see payguard tenants keys NAME), or a whole API key",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     with _services() as services:
         services.tenants.revoke_key(key_id, actor=Actor.system("cli"))
     typer.echo(f"revoked key {key_id}")
+    if whole:
+        typer.echo("(the key id alone is enough; the secret was not shown or kept)")
 
 
 @tenants_app.command("list")
 def tenants_list() -> None:
-    """List tenants."""
+    """List tenants: id, name, created."""
     with _services() as services:
-        for tenant in services.tenants.tenants():
-            typer.echo(f"{tenant.id}\t{tenant.name}\t{tenant.created_at.isoformat()}")
+        tenants = services.tenants.tenants()
+    if not tenants:
+        typer.echo("no tenants yet (payguard tenants create NAME makes one)")
+        return
+    rows = table("tenant id", "name", "created (UTC)", whole={"tenant id": 32})
+    for tenant in tenants:
+        rows.add_row(tenant.id, text(tenant.name), when(tenant.created_at))
+    print_table(rows)
 
 
 @app.command()
@@ -126,10 +188,12 @@ def assess(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines of events")],
     tenant: Annotated[str, typer.Option(help="Tenant name the events belong to")],
 ) -> None:
-    """Decide every event in FILE (one wire-format request per line), in process.
+    """Decide every event in FILE, in process: one assessment request per line, or the lines
+    `payguard simulate` writes (`{"request": {...}, "label": ...}`; the request is decided).
 
     Prints one JSON decision per line on stdout; a bad line prints
-    `{"line": N, "error": ...}` instead and the run goes on.
+    `{"line": N, "error": ...}` instead and the run goes on. Exits with code 1 when no line
+    could be decided.
     """
     from payguard.wire.schemas import AssessmentRequest, assessment_public
 
@@ -153,7 +217,7 @@ def assess(
                     refuse(number, "line too long", "body")
                     continue
                 try:
-                    request = AssessmentRequest.model_validate_json(line)
+                    request = AssessmentRequest.model_validate_json(_request_part(line))
                     event = request.to_event(now=services.clock.now())
                     decision, replayed = services.assessments.assess(owner.id, event)
                 except ValidationError as exc:
@@ -169,6 +233,30 @@ def assess(
                 out.write(orjson.dumps(assessment_public(decision, replayed=replayed)) + b"\n")
                 counts[decision.decision.value] = counts.get(decision.decision.value, 0) + 1
     err.print("decisions: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    refused = counts.get("invalid", 0) + counts.get("failed", 0)
+    if refused and refused == sum(counts.values()):
+        err.print(
+            f"[red]error:[/red] none of the {refused:,} lines of {escape(file.name)} could be "
+            "decided (one assessment request per line, or a line of payguard simulate's "
+            "events.jsonl)",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+def _request_part(line: bytes) -> bytes:
+    """The assessment request in a line: the line itself, or the `request` of a simulator
+    line (`{"request": {...}, "label": ..., ...}`). Anything else is returned as it is, so
+    that validation reports what is wrong with it."""
+    try:
+        parsed = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return line
+    if isinstance(parsed, dict) and "event_id" not in parsed:
+        request = parsed.get("request")
+        if isinstance(request, dict):
+            return orjson.dumps(request)
+    return line
 
 
 @app.command()

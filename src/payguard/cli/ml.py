@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from payguard.audit.interfaces import Actor
 from payguard.cli.context import services as _services
 from payguard.core.errors import PayguardError, ValidationFailed
 
@@ -53,16 +52,19 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _tenant(services: Services, name: str, *, create: bool) -> Tenant:
+def _tenant(services: Services, name: str) -> Tenant:
+    """The tenant a model is trained or evaluated for. It must exist already: training never
+    creates a tenant (one made here would have no API key anyone kept)."""
+    import shlex
+
     from payguard.core.errors import NotFound
 
     tenant = services.tenants.get_tenant_by_name(name)
-    if tenant is not None:
-        return tenant
-    if not create:
-        raise NotFound(f"no tenant named {name!r}")
-    tenant, _ = services.tenants.create_tenant(name, actor=Actor.system("cli"))
-    err.print(f"created tenant {name!r} ({tenant.id}); its first API key was not kept")
+    if tenant is None:
+        raise NotFound(
+            f"no tenant named {name!r}: create it first with "
+            f"payguard tenants create {shlex.quote(name)}"
+        )
     return tenant
 
 
@@ -226,7 +228,7 @@ def run_train(
             "test_until": _iso(test_until, "--test-until"),
         }
         with _services() as services:
-            owner = _tenant(services, tenant, create=not from_store)
+            owner = _tenant(services, tenant)
             if from_store:
                 from payguard.ml.store import decisions_table
 
@@ -344,7 +346,7 @@ def run_evaluate(
             artifact, version = _model(None, None, None, model_file)
         else:
             with _services() as services:
-                owner = _tenant(services, tenant, create=False)
+                owner = _tenant(services, tenant)
                 artifact, version = _model(services, owner.id, model_version, None)
         stored_split = artifact.params.get("split")
         if not stored_split:
@@ -439,21 +441,51 @@ def _write_scores(path: Path, evaluation: Evaluation) -> None:
 
 
 def _print_drift(rows: list[dict[str, Any]]) -> None:
+    """Drift in two tables that fit the terminal whatever the number of features: per day
+    (score PSI and the day's most shifted feature), then per feature over the test period.
+    Every day's PSI of every feature is in the --json and --html reports."""
+    from payguard.cli.context import print_table, table, text
+
     if not rows:
         out.print("no drift reference in this model")
         return
-    columns = list(rows[0]["features"])
-    table = Table(title="PSI against the training period (> 0.25: a shift worth a look)")
-    table.add_column("day")
-    table.add_column("events", justify="right")
-    table.add_column("score", justify="right")
-    for name in columns:
-        table.add_column(name, justify="right")
+    days = table(
+        "day",
+        "events",
+        "score PSI",
+        "most shifted feature",
+        "its PSI",
+        title="PSI against the training period (> 0.25: a shift worth a look)",
+        right=("events", "score PSI", "its PSI"),
+    )
+    per_feature: dict[str, list[tuple[float, str]]] = {name: [] for name in rows[0]["features"]}
     for row in rows:
-        table.add_row(
+        known = {k: v for k, v in row["features"].items() if v is not None}
+        for name, value in known.items():
+            per_feature.setdefault(name, []).append((float(value), row["day"]))
+        worst = max(known, key=lambda name: known[name], default=None)
+        days.add_row(
             row["day"],
             str(row["events"]),
             _cell(row["score_psi"]),
-            *(_cell(row["features"].get(name)) for name in columns),
+            "-" if worst is None else text(worst),
+            "-" if worst is None else _cell(known[worst]),
         )
-    out.print(table)
+    print_table(days)
+    features = table(
+        "feature",
+        "mean PSI",
+        "max PSI",
+        "on day",
+        title="PSI per feature over the test period",
+        right=("mean PSI", "max PSI"),
+    )
+    for name, values in per_feature.items():
+        if not values:
+            features.add_row(text(name), "-", "-", "-")
+            continue
+        top, day = max(values)
+        features.add_row(
+            text(name), _cell(sum(v for v, _ in values) / len(values)), _cell(top), day
+        )
+    print_table(features)

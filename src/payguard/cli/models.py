@@ -19,7 +19,9 @@ Version = Annotated[int, typer.Argument(min=1, help="The model version")]
 
 @models_app.command("list")
 def models_list(tenant: Tenant = "demo") -> None:
-    """Every version, newest first: version, status, created, by, data hash, AUC-PR."""
+    """Every version, newest first: version, status, created, by, data hash, average
+    precision (AUC-PR) on its test period."""
+    from payguard.cli.context import print_table, table, text, when
     from payguard.cli.context import services as _services
     from payguard.cli.context import tenant_named as _tenant_named
 
@@ -29,14 +31,27 @@ def models_list(tenant: Tenant = "demo") -> None:
     if not summaries:
         typer.echo(f"tenant {tenant} has no models yet (payguard train registers one)")
         return
+    rows = table(
+        "version",
+        "status",
+        "created (UTC)",
+        "by",
+        "data hash",
+        "AUC-PR",
+        right=("version", "AUC-PR"),
+    )
     for summary in summaries:
         model = summary.metrics.get("model") or {}
         quality = model.get("average_precision") if isinstance(model, dict) else None
-        shown = "-" if quality is None else f"{quality:.4f}"
-        typer.echo(
-            f"v{summary.version}\t{summary.status.value}\t{summary.created_at.isoformat()}\t"
-            f"{summary.created_by}\t{summary.data_hash[:12]}\tAP {shown}"
+        rows.add_row(
+            f"v{summary.version}",
+            summary.status.value,
+            when(summary.created_at),
+            text(summary.created_by),
+            text(summary.data_hash[:19]),
+            "-" if quality is None else f"{quality:.4f}",
         )
+    print_table(rows)
 
 
 @models_app.command("show")

@@ -94,8 +94,16 @@ def choose_split(
     if split.test_until <= split.test_from:
         raise ValidationFailed("the test period is empty", field="--test-until")
     if split.train_events_until <= split.train_from:
+        span = (split.train_until - split.train_from).total_seconds() / 86_400
         raise ValidationFailed(
-            "no training period is left before train-until less the label delay",
+            "no training period is left before train-until less the label delay: "
+            + (
+                f"training spans {span:.1f} days here and the label delay is "
+                f"{label_delay_days:g} days; give --label-delay-days {int(span * 5) / 10:g} "
+                "(half the training span, or less) or more days of data"
+                if span > 0
+                else "train-until is not after train-from"
+            ),
             field="--train-until",
         )
     return split

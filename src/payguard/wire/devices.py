@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -12,7 +12,11 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from payguard.devices.interfaces import (
     CommunityKind,
@@ -49,6 +53,10 @@ Digest = Annotated[
 ]
 Nonce = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")]
 MAX_RISKY_APPS = 50
+#: Posture dates that say how fresh the device is; one later than the report is refused.
+DATED_FIELDS = ("security_patch", "protection_updated_at")
+#: How far past the report's own UTC date such a date may be (time zones ahead of UTC).
+FUTURE_TOLERANCE = timedelta(days=1)
 
 
 class RiskyAppIn(Strict):
@@ -113,6 +121,40 @@ class ReportIn(Strict):
     signature: SignatureIn | None = None
     play_integrity: PlayIntegrityIn | None = None
     app_attest: AppAttestIn | None = None
+
+    @field_validator("posture")
+    @classmethod
+    def _no_dates_from_the_future(cls, posture: dict[str, Any], info: ValidationInfo) -> Any:
+        """A patch level (or protection update) dated after the report would be judged as
+        fresh as can be; refuse it, naming the field. Only well-formed dates are compared:
+        `PostureIn` reports anything else."""
+        reported_at = info.data.get("reported_at")
+        if not isinstance(reported_at, datetime):
+            return posture
+        try:
+            latest = reported_at.astimezone(UTC).date() + FUTURE_TOLERANCE
+        except OverflowError:  # year 1 or 9999: refused as stale by the service anyway
+            return posture
+        errors: list[InitErrorDetails] = []
+        for name in DATED_FIELDS:
+            value = posture.get(name)
+            try:
+                day = date.fromisoformat(value) if isinstance(value, str) else None
+            except ValueError:
+                day = None
+            if day is not None and day > latest:
+                message = "{field} {day} is after the report (reported_at {reported_at})"
+                context = {"field": name, "day": str(day), "reported_at": str(reported_at)}
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError("date_in_future", message, context),
+                        loc=(name,),
+                        input=value,
+                    )
+                )
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return posture
 
 
 class SignalOut(BaseModel):

@@ -246,6 +246,23 @@ def test_revoke_credential(repository: UserRepository, tenant: str) -> None:
     assert repository.list_credentials(tenant, credential.user_id, include_revoked=True) == [stored]
 
 
+def test_some_totp_credentials_are_live_totp_ones_up_to_the_limit(
+    repository: SqlAuthRepository, tenant: str
+) -> None:
+    live = new_credential(tenant, kind=CredentialKind.TOTP, lookup=None, data={"secret": "v1.x"})
+    revoked = new_credential(tenant, kind=CredentialKind.TOTP, lookup=None, data={"secret": "v1.y"})
+    passkey = new_credential(tenant)
+    for credential in (live, revoked, passkey):
+        repository.add_credential(credential)
+    repository.revoke_credential(tenant, revoked.id, T0)
+    found = repository.some_totp_credentials(100_000)  # other tests' rows may be there too
+    assert all(c.kind == CredentialKind.TOTP and c.revoked_at is None for c in found)
+    assert live in found
+    assert {revoked.id, passkey.id}.isdisjoint(c.id for c in found)
+    assert len(repository.some_totp_credentials(1)) == 1
+    assert repository.some_totp_credentials(0) == []
+
+
 def test_confirm_credential(repository: UserRepository, tenant: str) -> None:
     pending = new_credential(tenant, kind=CredentialKind.TOTP, lookup=None, confirmed=False)
     repository.add_credential(pending)

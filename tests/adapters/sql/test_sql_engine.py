@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from alembic.migration import MigrationContext
 
 from payguard.adapters.sql import tables
 from payguard.adapters.sql.engine import create_sql_engine, for_reads, for_writes, migrate
+from payguard.settings import Settings
 
 #: The newest migration.
 HEAD = "0006"
@@ -63,6 +66,79 @@ def test_sqlite_url_creates_the_directory_and_sets_pragmas(tmp_path: Path) -> No
         }
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000, 0o200])
+def test_sqlite_database_wal_and_shm_are_owner_only_whatever_the_umask(
+    tmp_path: Path, umask: int
+) -> None:
+    path = tmp_path / "private" / "payguard.db"
+    previous = os.umask(umask)
+    try:
+        engine = create_sql_engine(f"sqlite:///{path}")
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+                conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+            files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+        finally:
+            engine.dispose()
+    finally:
+        os.umask(previous)
+    assert files == {"payguard.db": 0o600, "payguard.db-wal": 0o600, "payguard.db-shm": 0o600}
+
+
+def test_existing_sqlite_files_are_narrowed_to_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    for name in ("old.db", "old.db-wal", "old.db-shm"):
+        (tmp_path / name).touch()
+        (tmp_path / name).chmod(0o644)
+    engine = create_sql_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    finally:
+        engine.dispose()
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert set(modes.values()) == {0o600}, modes
+
+
+@pytest.mark.parametrize(
+    ("query", "level"), [("", 1), ("?synchronous=normal", 1), ("?synchronous=FULL", 2)]
+)
+def test_sqlite_synchronous_is_normal_unless_the_url_asks_for_full(
+    tmp_path: Path, query: str, level: int
+) -> None:
+    engine = create_sql_engine(f"sqlite:///{tmp_path / 'sync.db'}{query}")
+    try:
+        assert "synchronous" not in engine.url.query
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+    finally:
+        engine.dispose()
+
+
+def test_an_unknown_sqlite_synchronous_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous='off'"):
+        create_sql_engine(f"sqlite:///{tmp_path / 'x.db'}?synchronous=off")
+
+
+def test_the_sqlite_synchronous_setting_reaches_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAYGUARD_SQLITE_SYNCHRONOUS", "full")
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'env.db'}")
+    assert settings.database_url.endswith("env.db?synchronous=full")
+    engine = create_sql_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    finally:
+        engine.dispose()
+    postgres = Settings(database_url="postgresql://app@db/payguard", sqlite_synchronous="full")
+    assert postgres.database_url == "postgresql://app@db/payguard"
 
 
 def test_sqlite_begin_is_a_real_transaction(tmp_path: Path) -> None:

@@ -199,6 +199,18 @@ class SqlAuthRepository:
         with self._guard, self._reads.connect() as conn:
             return [_credential(row) for row in conn.execute(query)]
 
+    def some_totp_credentials(self, limit: int) -> list[Credential]:
+        """Up to `limit` live TOTP credentials of any tenant (their secrets sealed): what the
+        composition root opens at start to tell that the sealing key is still the right one.
+        No order, so the scan stops at the first rows found."""
+        query = (
+            sa.select(*_CREDENTIAL)
+            .where(_C.c.kind == CredentialKind.TOTP.value, _C.c.revoked_at.is_(None))
+            .limit(limit)
+        )
+        with self._guard, self._reads.connect() as conn:
+            return [_credential(row) for row in conn.execute(query)]
+
     def confirm_credential(self, tenant_id: str, credential_id: str, at: datetime) -> bool:
         """Also stamps `last_used_at`: the first code is what confirms an enrolment."""
         return self._change(

@@ -10,10 +10,17 @@ begins a transaction before DML) and emits `BEGIN` itself, so reads and writes i
 `for_writes` takes the write lock up front (`BEGIN IMMEDIATE`) so a read-then-write waits on
 `busy_timeout` instead of failing, and `for_reads` runs single-statement reads without a
 transaction at all.
+
+The SQLite database file is created readable by its owner only (0600), whatever the umask, and
+its `-wal` and `-shm` companions are held to the same mode. Commits use `synchronous=NORMAL`
+(durable against a crash of the application, not of the machine: a power loss can take the
+last commits back); `?synchronous=full` on the URL (`PAYGUARD_SQLITE_SYNCHRONOUS=full`) makes
+each commit wait for its fsync.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -39,13 +46,18 @@ _MIGRATION_LOCK = sa.text(
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
     # Checkpoints run on the WalCheckpointer thread, not inside a writer's commit: an
     # automatic checkpoint fsyncs the database and put ~10 ms stalls on the hot path.
     "PRAGMA wal_autocheckpoint=0",
 )
+
+#: `synchronous` levels a SQLite URL may ask for with `?synchronous=`; NORMAL by default.
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
+
+#: Mode of the SQLite database file and its `-wal` and `-shm` files: the owner's only.
+SQLITE_FILE_MODE = 0o600
 
 #: Seconds between background WAL checkpoints.
 CHECKPOINT_INTERVAL = 0.5
@@ -69,16 +81,25 @@ def create_sql_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
 
 
 def _sqlite_engine(url: sa.URL, *, pool_size: int) -> sa.Engine:
+    synchronous = str(url.query.get("synchronous", "NORMAL")).upper()
+    if synchronous not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"unsupported SQLite synchronous={synchronous.lower()!r}")
+    url = url.difference_update_query(["synchronous"])
+    pragmas = (*_SQLITE_PRAGMAS, f"PRAGMA synchronous={synchronous}")
     database = url.database
     url = url.set(drivername="sqlite+pysqlite")
     connect_args = {"check_same_thread": False}
+    files: tuple[Path, ...] = ()
     if not database or database == ":memory:":
         # One shared connection, or every checkout would see its own empty database:
         # for single-threaded tests and tools only.
         engine = sa.create_engine(url, poolclass=sa.StaticPool, connect_args=connect_args)
     else:
         if not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(database).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
+            files = (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
         engine = sa.create_engine(
             url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
         )
@@ -89,8 +110,12 @@ def _sqlite_engine(url: sa.URL, *, pool_size: int) -> sa.Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            for pragma in _SQLITE_PRAGMAS:
+            for pragma in pragmas:
                 cursor.execute(pragma)
+            # SQLite gives the -wal and -shm files the database file's mode when it makes them;
+            # this holds any already there to it too, whatever the umask or their past.
+            for file in files:
+                _restrict(file)
         finally:
             cursor.close()
 
@@ -109,6 +134,30 @@ def _sqlite_engine(url: sa.URL, *, pool_size: int) -> sa.Engine:
             checkpointer.stop()
 
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file empty with `SQLITE_FILE_MODE` before SQLite opens it, so it is
+    never readable by others, not even for a moment; an existing file is held to that mode."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE)
+    except FileExistsError:
+        _restrict(path)
+    else:
+        os.close(descriptor)
+        os.chmod(path, SQLITE_FILE_MODE)  # a umask can narrow it (0400 under 0200): make it exact
+
+
+def _restrict(path: Path) -> None:
+    try:
+        if path.stat().st_mode & 0o777 != SQLITE_FILE_MODE:
+            os.chmod(path, SQLITE_FILE_MODE)
+    except FileNotFoundError:
+        # Not made yet, or removed when the last connection closed: SQLite makes it again
+        # with the database file's mode.
+        pass
+    except OSError:
+        log.warning("sqlite.chmod_failed", path=str(path), exc_info=True)
 
 
 class WalCheckpointer(threading.Thread):

@@ -3,7 +3,7 @@ sealed at rest; each time step is accepted once per app."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -55,6 +55,11 @@ class TotpSecrets:
         last = credential.counter if credential.counter >= 0 else None
         return totp.match_step(secret, code, at=self._clock.now(), last_step=last)
 
+    def check_key(self, sealed: Sequence[Credential]) -> None:
+        """`check_sealing_key` with this deployment's key (not read when nothing is sealed)."""
+        if sealed:
+            check_sealing_key(self._sealer, sealed)
+
     @property
     def _sealer(self) -> SecretBox:
         if self._box is None:
@@ -62,6 +67,27 @@ class TotpSecrets:
             assert callable(source)
             self._box = source()
         return self._box
+
+
+def check_sealing_key(box: SecretBox, sealed: Sequence[Credential]) -> None:
+    """Refuse (`BackendUnavailable`) a key that opens none of the `sealed` TOTP credentials
+    stored: they were sealed under another key, and going on would fail every TOTP check.
+    One altered row does not count while another opens. Nothing secret is logged."""
+    if not sealed:
+        return
+    for credential in sealed:
+        try:
+            box.open(
+                str(credential.data.get("secret")), aad=_aad(credential.tenant_id, credential.id)
+            )
+        except AuthenticationFailed:
+            continue
+        return
+    log.error("auth.sealing_key_mismatch", checked=len(sealed))
+    raise BackendUnavailable(
+        "the TOTP sealing key (PAYGUARD_AUTH_KEY or the key file) opens none of the stored "
+        "TOTP secrets: they were sealed under another key; restore that key"
+    )
 
 
 def _aad(tenant_id: str, credential_id: str) -> bytes:
@@ -90,13 +116,17 @@ class TotpVerifier:
         login: Challenge | None = None,
     ) -> Passed:
         code = proof.secret or ""
+        unopenable: BackendUnavailable | None = None
+        opened = 0
         for credential in self._users.list_credentials(user.tenant_id, user.user_id):
             if credential.kind != CredentialKind.TOTP or not credential.confirmed:
                 continue
             try:
                 step = self._secrets.match(credential, code)
-            except BackendUnavailable:
-                continue  # logged; the user's other TOTP apps still count
+            except BackendUnavailable as exc:
+                unopenable = exc  # logged; the user's other TOTP apps still count
+                continue
+            opened += 1
             if step is None:
                 continue
             if self._users.advance_counter(
@@ -104,4 +134,8 @@ class TotpVerifier:
             ):
                 return Passed(FactorKind.TOTP, credential.id)
             raise FactorRejected("this code was already used")
+        if unopenable is not None and not opened:
+            # No app could be checked at all: the server's fault, never counted as a failure
+            # (a changed sealing key must not lock users out).
+            raise unopenable
         raise FactorRejected("the code does not match or was already used")
