@@ -111,10 +111,81 @@ def _document_raw_bodies(app: FastAPI) -> None:
         for name, definition in body.pop("$defs", {}).items():
             schemas.setdefault(name, definition)
         schemas["AssessmentRequest"] = body
+        _document_security_and_errors(document)
         app.openapi_schema = document
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+#: The error body every failure answers with (`api/errors.py`).
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "examples": ["validation_failed"]},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"], "description": "The field at fault"},
+                "errors": {
+                    "type": "array",
+                    "items": {"type": "object"},
+                    "description": "Every field at fault (422 only, at most 20)",
+                },
+                "retry_after": {"type": "integer", "description": "Seconds (429 only)"},
+            },
+        }
+    },
+}
+
+#: The failures every `/v1` operation can answer with, beside its own success.
+_ERRORS = {
+    "400": "The body is not valid JSON",
+    "401": "No API key, or one that is unknown, revoked or expired",
+    "403": "The key's role may not do this",
+    "413": "The request body is over the size limit",
+    "422": "A field is missing or invalid; `error.field` names it",
+    "429": "Locked after too many failures; see `Retry-After`",
+    "503": "A backend is unavailable; retry later",
+}
+
+
+def _document_security_and_errors(document: dict[str, Any]) -> None:
+    """Declare the bearer API key and the error responses of every `/v1` operation, with the
+    one error body they share (FastAPI documents neither)."""
+    components = document.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    components["securitySchemes"] = {
+        "apiKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A partner API key: `Authorization: Bearer pgk_<id>_<secret>` "
+            "(`payguard tenants create` or `payguard tenants key`)",
+        }
+    }
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in document.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            if method not in ("get", "put", "post", "delete", "patch"):
+                continue
+            operation["security"] = [{"apiKey": []}]
+            responses = operation.setdefault("responses", {})
+            wanted = dict(_ERRORS)
+            if "{" in path:
+                wanted["404"] = "No such object for this tenant"
+            if method != "get":
+                wanted["409"] = "A conflicting change or a replay"
+            for status, description in wanted.items():
+                # FastAPI's own 422 names a body payguard never sends: replace it.
+                if status not in responses or status == "422":
+                    responses[status] = {"description": description, "content": error}
+    document.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+    document.get("components", {}).get("schemas", {}).pop("ValidationError", None)
 
 
 def create_app(services: Services | None = None, *, settings: Settings | None = None) -> FastAPI:
