@@ -77,3 +77,25 @@ def test_every_reference_resolves(client: TestClient) -> None:
     text = orjson.dumps(document).decode()
     refs = set(re.findall(r"#/components/schemas/([A-Za-z0-9_]+)", text))
     assert refs <= set(document["components"]["schemas"])
+
+
+def test_a_503_names_no_backend_detail_only_a_request_id(
+    client: TestClient, services: Any, tenant: Any, payment: Any, monkeypatch: Any
+) -> None:
+    """The cause (host, port, driver error) goes to the log; the caller gets a generic
+    message and the request id that finds the log line."""
+    from payguard.core.errors import BackendUnavailable
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        raise BackendUnavailable("redis://10.1.2.3:6379 refused: ConnectionError(111)")
+
+    monkeypatch.setattr(services.assessments, "assess_async", down)
+    headers = tenant()
+    answer = client.post("/v1/assessments", json=payment(), headers=headers)
+    assert answer.status_code == 503
+    error = answer.json()["error"]
+    assert error["code"] == "backend_unavailable"
+    assert "10.1.2.3" not in answer.text and "6379" not in answer.text
+    assert "redis" not in answer.text.lower()
+    assert len(error["request_id"]) == 32
+    assert answer.headers["retry-after"] == "1"

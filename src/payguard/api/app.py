@@ -136,6 +136,10 @@ ERROR_SCHEMA: dict[str, Any] = {
                     "description": "Every field at fault (422 only, at most 20)",
                 },
                 "retry_after": {"type": "integer", "description": "Seconds (429 only)"},
+                "request_id": {
+                    "type": "string",
+                    "description": "503 only: names the server's log line with the cause",
+                },
             },
         }
     },

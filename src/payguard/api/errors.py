@@ -6,6 +6,7 @@ request is echoed back (hostile input stays out of responses and logs).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import structlog
@@ -70,6 +71,15 @@ async def _payguard_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, Locked):
         extra["retry_after"] = exc.retry_after
         headers = {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, BackendUnavailable):
+        # The cause (a host, a port, a driver's words) is for the operator's log, not the
+        # caller: the answer is generic and names the log line by its request id.
+        request_id = uuid.uuid4().hex
+        log.error(
+            "backend_unavailable", path=request.url.path, request_id=request_id, cause=exc.message
+        )
+        body = error_body(exc.code, "a backend is unavailable; retry later", request_id=request_id)
+        return JSONResponse(body, status, headers={"Retry-After": "1"})
     return JSONResponse(error_body(exc.code, exc.message, **extra), status, headers=headers)
 
 
