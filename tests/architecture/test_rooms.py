@@ -214,3 +214,39 @@ def test_every_exception_is_still_needed() -> None:
             for f in ALL
         )
         assert used, f"exception {exception['importer']} -> {exception['imported']} is unused"
+
+
+def test_routes_take_narrow_services_not_the_container() -> None:
+    """A route receives the one service it calls (`api/deps.py`), never `Services` or the
+    app state that holds it."""
+    routes = SRC / "payguard" / "api" / "routes"
+    leaks = [
+        f"{path.name}:{number}"
+        for path in sorted(routes.glob("*.py"))
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        if "app.state" in line or "Services" in line or "services_of" in line
+    ]
+    assert leaks == []
+
+
+def test_every_bus_subject_is_declared_in_core() -> None:
+    """Capabilities publish only subjects named in `payguard.core.bus`."""
+    import payguard.core.bus as bus
+
+    declared = {name for name in dir(bus) if name.isupper() and isinstance(getattr(bus, name), str)}
+    published: list[str] = []
+    for path in sorted((SRC / "payguard").rglob("*.py")):
+        if room_of(module_name(path)) == RULES["adapters"]:
+            continue  # adapters carry subjects, they do not choose them
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "publish"
+                and node.args
+            ):
+                subject = node.args[0]
+                name = subject.id if isinstance(subject, ast.Name) else ast.dump(subject)
+                published.append(f"{module_name(path)}:{node.lineno}:{name}")
+    assert len(published) >= 8
+    assert [p for p in published if p.rpartition(":")[2] not in declared] == []
