@@ -181,3 +181,29 @@ def test_retrain_from_recorded_outcomes(env: Path) -> None:
     assert "registered model version 1 for tenant acme" in result.output
     missing = runner.invoke(app, ["train", "--from-store", "--tenant", "nobody"])
     assert missing.exit_code == 2
+
+
+def test_train_tune_reaches_the_trainer_with_progress(
+    sim_dir: Path, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`payguard train --tune N` asks the trainer for N candidates and prints its progress
+    (the search itself is tested in test_tune.py; here it is stubbed to stay quick)."""
+    import payguard.ml.train as training
+
+    real = training.train_model
+    seen: dict[str, object] = {}
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        progress = kwargs["progress"]
+        assert callable(progress)
+        progress("candidate 1/3: average precision 0.5")
+        return real(*args, **{**kwargs, "tune_candidates": 0})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training, "train_model", spy)
+    assert runner.invoke(app, ["tenants", "create", "demo"]).exit_code == 0
+    trained = runner.invoke(app, ["train", "--data", str(sim_dir), "--trees", "20", "--tune", "3"])
+    assert trained.exit_code == 0, trained.output
+    assert seen["tune_candidates"] == 3
+    assert "candidate 1/3" in trained.output
+    assert runner.invoke(app, ["train", "--data", str(sim_dir), "--tune", "-1"]).exit_code == 2
