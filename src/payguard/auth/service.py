@@ -422,6 +422,19 @@ class AuthService:
         to one payment; `login` is the passkey sign-in ceremony a passkey proof answers."""
         check_proofs(proofs)  # before the user is looked up
         user = self._known(tenant_id, user_id, proofs)
+        return self._verify_known(user, proofs, context=context, linking=linking, login=login)
+
+    def _verify_known(
+        self,
+        user: AuthUser,
+        proofs: Sequence[Proof],
+        *,
+        context: Context,
+        linking: Linking | None = None,
+        login: Challenge | None = None,
+    ) -> list[Passed]:
+        """`verify` for a user already looked up (`_known`)."""
+        tenant_id, user_id = user.tenant_id, user.user_id
         failures = self.precheck(tenant_id, user_id, proofs, context=context)
         passed = []
         for proof in proofs:
@@ -492,13 +505,13 @@ class AuthService:
     ) -> IssuedSession:
         """Verify the proofs and open a session at the level they earn. AAL2 or more also
         restarts the user's low-risk exemption counters."""
+        check_proofs(proofs)  # before the user is looked up
+        # The user before the ceremony, so an unknown one costs a password hash either way.
+        user = self._known(tenant_id, user_id, proofs)
         login = None
         if challenge_id is not None:
-            # The user first, so an unknown one costs a password hash here too.
-            check_proofs(proofs)
-            self._known(tenant_id, user_id, proofs)
             login = self._pending(tenant_id, challenge_id, user_id, ChallengePurpose.PASSKEY_LOGIN)
-        passed = self.verify(tenant_id, user_id, proofs, context=context, login=login)
+        passed = self._verify_known(user, proofs, context=context, login=login)
         if login is not None and not self._challenges.finish_challenge(
             tenant_id,
             login.id,
@@ -534,10 +547,6 @@ class AuthService:
         self, tenant_id: str, user_id: str, level: int, *, context: Context
     ) -> IssuedSession:
         return self._sessions.open(tenant_id, user_id, level, context=context)
-
-    def session_refusal(self, session: Session) -> str | None:
-        """Why the session no longer works (`revoked`, `idle`, `expired`), or None."""
-        return self._sessions.refusal(session)
 
     def introspect(self, tenant_id: str, access_token: str) -> tuple[Session | None, str | None]:
         """The session behind a token and why it does not work (None: it does, and its idle

@@ -243,7 +243,7 @@ class StepUpService:
         if challenge.attempts >= maximum:
             return self._settle(challenge, passed=False, reason=reason, context=context)
         decision = self._risk.get(challenge.tenant_id, challenge.assessment_id or "")
-        left = max(0, maximum - challenge.attempts)
+        left = self.attempts_left(challenge)
         return StepUpResult(challenge, decision, verified=False, attempts_left=left, reason=reason)
 
     def _settle(
