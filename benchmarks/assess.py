@@ -74,7 +74,7 @@ def in_process(
 ) -> None:
     settings = Settings(database_url=f"sqlite:///{workdir}/inproc.db")
     services = build_services(settings)
-    tenant, _ = services.tenants.create_tenant("bench", actor=Actor.system("bench"))
+    tenant, _ = services.tenants.create_tenant("bench", actor=BENCH)
     if devices:
         _device_health(services, tenant.id, requests)
     if model is not None:
@@ -146,7 +146,7 @@ def traffic_model(
     from payguard.risk.models.vector import Vectorizer
 
     services = build_services(Settings(database_url=f"sqlite:///{workdir}/train.db"))
-    tenant, _ = services.tenants.create_tenant("train", actor=Actor.system("bench"))
+    tenant, _ = services.tenants.create_tenant("train", actor=BENCH)
     for request in requests:
         event = AssessmentRequest.model_validate(request).to_event(now=services.clock.now())
         services.assessments.assess(tenant.id, event)

@@ -65,8 +65,8 @@ from payguard.ml.train import (
     train_model,
     training_set,
 )
+from payguard.sim.wire import DAY_MS
 
-DAY_MS = 86_400_000
 WINDOWS = (1, 7, 30)
 #: Events that are a customer's "transactions" (money out), and a merchant's.
 CUSTOMER_TX = frozenset({"payment", "withdrawal"})

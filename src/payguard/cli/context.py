@@ -23,16 +23,24 @@ err = Console(stderr=True)
 
 
 @contextmanager
+def domain_errors() -> Iterator[None]:
+    """A domain error (bad data, bad mapping, unknown tenant) ends the command with code 2."""
+    try:
+        yield
+    except PayguardError as exc:
+        err.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
 def services() -> Iterator[Services]:
     """The platform's services for one command; a domain error ends it with exit code 2."""
     from payguard.services import build_services
 
     built = build_services()
     try:
-        yield built
-    except PayguardError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
+        with domain_errors():
+            yield built
     finally:
         built.close()
 

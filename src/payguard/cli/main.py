@@ -6,7 +6,7 @@ import re
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import orjson
 import typer
@@ -20,9 +20,6 @@ from payguard.cli.context import tenant_named as _tenant_named
 from payguard.cli.models import models_app
 from payguard.core.errors import PayguardError, ValidationFailed, field_path
 from payguard.tenancy.interfaces import API_KEY, Role
-
-if TYPE_CHECKING:
-    pass
 
 #: A key id as `tenants revoke` takes it: the 16 hex digits after `pgk_`.
 KEY_ID = re.compile(r"[0-9a-f]{16}")

@@ -6,8 +6,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,8 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from payguard.cli.context import domain_errors as _errors
+from payguard.cli.context import err
 from payguard.cli.context import services as _services
-from payguard.core.errors import PayguardError, ValidationFailed
+from payguard.core.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from payguard.ml.dataset import Dataset
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from payguard.services import Services
     from payguard.tenancy.interfaces import Tenant
 
-err = Console(stderr=True)
 out = Console()
 
 
@@ -40,16 +40,6 @@ def _iso(value: str | None, option: str) -> datetime | None:
     except ValueError:
         raise ValidationFailed(f"{value!r} is not an ISO 8601 time", field=option) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """A domain error (bad data, bad mapping, too few frauds) ends the command with code 2."""
-    try:
-        yield
-    except PayguardError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
 
 
 def _tenant(services: Services, name: str) -> Tenant:
