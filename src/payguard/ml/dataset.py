@@ -36,6 +36,7 @@ from pydantic import ValidationError
 from payguard.core.errors import ValidationFailed, field_path
 from payguard.core.events import AMOUNT_EVENTS, Event, EventType
 from payguard.core.money import CURRENCIES, minor_units
+from payguard.risk.features.extractor import ENTITIES
 from payguard.risk.models.partner import (
     MAX_CATEGORIES,
     MAX_CATEGORY_TEXT,
@@ -73,9 +74,6 @@ REQUIRED_KEYS = ("time",)
 #: Mapping-key prefixes of the partner's own model inputs: numbers, categories.
 NUMERIC_PREFIX = PREFIX
 CATEGORY_PREFIX = "category."
-#: The entity kinds whose features the engine computes (`risk.features.extractor.ENTITIES`);
-#: a mapped file without one's column has no such features (NaN), not made-up ones.
-ENTITY_KEYS = ("account", "device", "ip", "payee", "merchant")
 #: Earliest time a file may hold (epoch 0); the API's own floor (2000) is for live events.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -121,7 +119,7 @@ def parse_mapping(text: str) -> dict[str, str]:
         key, column = key.strip(), column.strip()
         if not sep or not key or not column:
             raise DatasetError(f"{part.strip()!r} is not KEY=COLUMN", field="--map")
-        if key.startswith((NUMERIC_PREFIX, CATEGORY_PREFIX)):
+        if _is_partner_key(key):
             _partner_name(key)
         elif key not in MAPPING_KEYS:
             known = ", ".join(MAPPING_KEYS)
@@ -227,12 +225,12 @@ class Dataset:
         self._categories: dict[str, tuple[str, ...]] | None = None
 
     def absent_entities(self) -> frozenset[str]:
-        """The entity kinds a mapped file has no column for: their features are NaN in the
-        training rows (absent, as LightGBM reads missing values), not computed from made-up
-        ids. None are absent from simulator output."""
+        """The entity kinds (`ENTITIES`) a mapped file has no column for: their features are
+        NaN in the training rows (absent, as LightGBM reads missing values), not computed from
+        made-up ids. None are absent from simulator output."""
         if self.mapping is None:
             return frozenset()
-        return frozenset(kind for kind in ENTITY_KEYS if kind not in self.mapping)
+        return frozenset(kind for kind in ENTITIES if kind not in self.mapping)
 
     def partner_columns(self) -> tuple[str, ...]:
         """The vector columns of the partner's own inputs, in mapping order: `feature.NAME`

@@ -58,7 +58,8 @@ def catalog_columns() -> tuple[str, ...]:
 
 
 #: How to read one column: (0, name) a number or flag, (1, name) a list's length,
-#: (2, name, value) a one-hot match, (3,) a column the catalog no longer has (always 0).
+#: (2, name, value) a one-hot match, (3,) a column the catalog no longer has (always 0),
+#: (4, column) a partner feature (filled by `PartnerReader`).
 _Reader = tuple[Any, ...]
 
 
@@ -91,7 +92,9 @@ class Vectorizer:
         self._numeric = tuple((name, FEATURES[name]) for _, name in numeric)
         self._read_numeric = itemgetter(*(name for _, name in numeric)) if numeric else None
         self._other = tuple((i, r) for i, r in enumerate(self._readers) if r[0] in (1, 2))
-        self._partner = PartnerReader(self.columns)
+        partner = PartnerReader(self.columns)
+        # None when the layout has no partner column: `fill` then skips it outright.
+        self._partner = partner if partner else None
 
     def __len__(self) -> int:
         return len(self.columns)
@@ -117,7 +120,7 @@ class Vectorizer:
                     out[i] = len(value)
             elif get(reader[1]) == reader[2]:
                 out[i] = 1.0
-        if self._partner:
+        if self._partner is not None:
             self._partner.fill(features, out)
 
     def row(self, features: Mapping[str, Any]) -> npt.NDArray[np.float32]:
