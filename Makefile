@@ -15,8 +15,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# make demo PORT=8101 HOST=0.0.0.0 (or PAYGUARD_DEMO_PORT / PAYGUARD_DEMO_HOST in the environment)
 demo: $(STAMP)
-	$(BIN)/payguard demo
+	$(BIN)/payguard demo $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 serve: $(STAMP)
 	$(BIN)/payguard serve

@@ -16,7 +16,13 @@ import pytest
 import payguard.sim
 from payguard.sim import SimulatedEvent, simulate, stream
 from payguard.sim.attacks import TYPOLOGIES
-from payguard.sim.traffic import expected_event_count
+from payguard.sim.traffic import (
+    customers_for_rate,
+    event_time,
+    events_per_second,
+    expected_event_count,
+    in_real_time,
+)
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 DAYS = 8  # of the shared fraud_run (conftest)
@@ -202,3 +208,61 @@ def test_stream_paces_events_in_wall_clock_time() -> None:
 def test_stream_refuses_a_rate_that_is_not_positive() -> None:
     with pytest.raises(ValueError, match="rate_per_second"):
         stream(seed=1, customers=5, start=START, rate_per_second=0)
+
+
+def test_in_real_time_hands_each_event_out_at_its_own_time() -> None:
+    """Live traffic keeps the simulated pace: nothing is handed out before its time, and the
+    history before the clock comes at once."""
+    events = stream(seed=4, customers=200, start=START)
+    now = [START.timestamp() + 6 * 3600.0]  # six hours of history are already due
+    handed: list[tuple[float, float]] = []
+    waits = 0
+    for event in in_real_time(
+        events, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s)
+    ):
+        if event is None:
+            waits += 1
+            continue
+        handed.append((event_time(event), now[0]))
+        if event_time(event) > START.timestamp() + 8 * 3600:
+            break
+    assert waits > 0
+    assert all(at <= clock for at, clock in handed)
+    live = [(at, clock) for at, clock in handed if at > START.timestamp() + 6 * 3600]
+    assert live and all(clock - at < 1e-6 for at, clock in live)
+    history = [clock for at, clock in handed if at <= START.timestamp() + 6 * 3600]
+    assert set(history) == {START.timestamp() + 6 * 3600.0}
+
+
+def test_the_run_id_goes_into_every_event_id() -> None:
+    first = list(itertools.islice(stream(seed=3, customers=20, start=START, run="a1"), 50))
+    second = list(itertools.islice(stream(seed=3, customers=20, start=START, run="b2"), 50))
+    assert all(e.request["event_id"].startswith("evt-3-a1-") for e in first)
+    assert not {e.request["event_id"] for e in first} & {e.request["event_id"] for e in second}
+    assert [e.request["account_id"] for e in first] == [e.request["account_id"] for e in second]
+    with pytest.raises(ValueError, match="run"):
+        stream(seed=3, customers=20, start=START, run="no spaces")
+
+
+def test_a_rate_scales_the_population_not_each_customer() -> None:
+    customers = customers_for_rate(1.0)
+    assert 10_000 < customers < 20_000
+    assert events_per_second(customers) == pytest.approx(1.0, rel=1e-3)
+    with pytest.raises(ValueError, match="rate_per_second"):
+        customers_for_rate(0)
+
+
+def test_an_endless_stream_keeps_taking_on_newcomers() -> None:
+    """Newcomers open their accounts over a month of an endless run, not all on its first
+    day."""
+    horizon = START + timedelta(days=12)
+    openings = [
+        datetime.fromisoformat(e.request["occurred_at"])
+        for e in itertools.takewhile(
+            lambda e: datetime.fromisoformat(e.request["occurred_at"]) < horizon,
+            stream(seed=2, customers=600, start=START, fraud_rate=0),
+        )
+        if e.request["event_type"] == "account_open"
+    ]
+    assert sum(t < START + timedelta(days=1) for t in openings) < len(openings) / 2
+    assert any(t > START + timedelta(days=6) for t in openings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,8 @@ class DeviceReports:
     """Reports each device once, and counts the statuses that came back."""
 
     client: httpx.Client
+    #: The time reports are made at (injectable, as the server's clock is).
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     reported: set[str] = field(default_factory=set)
     statuses: Counter[str] = field(default_factory=Counter)
 
@@ -32,7 +35,7 @@ class DeviceReports:
         device_id = str(device["id"])
         self.reported.add(device_id)
         attributes = request.get("attributes") or {}
-        now = datetime.now(UTC)
+        now = self.now()
         risky = (
             [{"kind": "remote_access", "package": "com.anydesk.anydeskandroid"}]
             if attributes.get("remote_access") is True

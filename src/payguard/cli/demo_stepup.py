@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +40,8 @@ class StepUps:
     """Enrols challenged customers on first use and answers their challenges."""
 
     client: httpx.Client
+    #: The time the app's device signs its factor at (injectable, as the server's clock is).
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     users: dict[str, _User] = field(default_factory=dict)
     passed: int = 0
     failed: int = 0
@@ -112,13 +115,12 @@ class StepUps:
         )
         return answered.json().get("final") if answered.status_code == 200 else None
 
-    @staticmethod
-    def _signed(challenge: dict[str, Any], user: _User) -> dict[str, Any]:
+    def _signed(self, challenge: dict[str, Any], user: _User) -> dict[str, Any]:
         return device_factor(
             challenge,
             device_id=user.device_id,
             sign=user.key.sign,
-            timestamp=int(datetime.now(UTC).timestamp()),
+            timestamp=int(self.now().timestamp()),
         )
 
     def _guess(self, challenge: dict[str, Any]) -> str | None:

@@ -246,12 +246,17 @@ def convert(value: float, source: City, target: City) -> float:
     return value / source.usd_rate * target.usd_rate
 
 
+#: In an endless run, newcomers open their accounts over this span: `NEWCOMER_SHARE` of
+#: the population joins a month, as in a finite run of about that length.
+OPEN_ENDED_JOINING_MS = 30 * DAY_MS
+
+
 def opening_ms(customer: Customer, start_ms: int, end_ms: int | None) -> int | None:
-    """When a newcomer's account opens in a run from `start_ms` to `end_ms`; None when it
-    was open before the run."""
+    """When a newcomer's account opens in a run from `start_ms` to `end_ms` (an endless
+    run: over its first `OPEN_ENDED_JOINING_MS`); None when it was open before the run."""
     if customer.opens_at is None:
         return None
-    span = DAY_MS if end_ms is None else end_ms - start_ms
+    span = OPEN_ENDED_JOINING_MS if end_ms is None else end_ms - start_ms
     return start_ms + int(customer.opens_at * span)
 
 

@@ -7,6 +7,7 @@ memory grows with the number of customers, never with the length of the run.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from payguard.sim.wire import DAY_MS
 _Item = tuple[int, int, dict[str, Any], tuple[int | None, str] | None]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RUN = re.compile(r"[A-Za-z0-9-]{1,16}")
 
 
 @dataclass(slots=True)
@@ -61,7 +63,7 @@ def simulate(
         raise ValueError("days must be a finite number >= 0")
     start_ms = _epoch_ms(start)
     population = _population(seed, customers, fraud_rate)
-    return _events(population, seed, start_ms, start_ms + round(days * DAY_MS), fraud_rate)
+    return _events(population, seed, start_ms, start_ms + round(days * DAY_MS), fraud_rate, None)
 
 
 def stream(
@@ -73,23 +75,71 @@ def stream(
     fraud_rate: float = 0.01,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    run: str | None = None,
 ) -> Iterator[SimulatedEvent]:
     """Endless traffic for live demos, simulated from `start` onwards.
 
     It is one unbounded run rather than a chain of daily runs, so customers keep their devices,
-    payees and trips from one day to the next.
+    payees and trips from one day to the next, and newcomers keep joining (`NEWCOMER_SHARE`
+    of the population a month).
     With `rate_per_second`, events are handed out no faster than that in wall-clock time
     (`sleep` and `monotonic` are injectable for tests); simulated time runs at whatever pace
-    the population's own activity gives.
+    the population's own activity gives. To hand them out at their own times instead, as
+    live traffic, wrap the stream in `in_real_time`. `run` goes into every event id
+    (`evt-<seed>-<run>-<n>`), so two runs of the same seed never share an id.
     """
     if rate_per_second is not None and not rate_per_second > 0:
         raise ValueError("rate_per_second must be positive")
+    if run is not None and not _RUN.fullmatch(run):
+        raise ValueError("run must be 1 to 16 letters, digits or dashes")
     start_ms = _epoch_ms(start)
     population = _population(seed, customers, fraud_rate)
-    events = _events(population, seed, start_ms, None, fraud_rate)
+    events = _events(population, seed, start_ms, None, fraud_rate, run)
     if rate_per_second is None:
         return events
     return _paced(events, rate_per_second, sleep, monotonic)
+
+
+def in_real_time(
+    events: Iterator[SimulatedEvent],
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    longest_sleep: float = 1.0,
+) -> Iterator[SimulatedEvent | None]:
+    """Hand out each event once `clock` (epoch seconds) reaches its `occurred_at`.
+
+    Events already due (a backfill, or a consumer that fell behind) come at once. While
+    waiting, it sleeps at most `longest_sleep` seconds at a time and yields None after each
+    sleep, so the consumer can refresh a display or stop between events.
+    """
+    for event in events:
+        due = event_time(event)
+        while True:
+            wait = due - clock()
+            if wait <= 0:
+                break
+            sleep(min(wait, longest_sleep))
+            yield None
+        yield event
+
+
+def event_time(event: SimulatedEvent) -> float:
+    """When `event` occurred, in epoch seconds."""
+    return datetime.fromisoformat(event.request["occurred_at"]).timestamp()
+
+
+def events_per_second(customers: int) -> float:
+    """The average legitimate events a second `customers` account holders make (over a
+    week; busier at lunch and in the evening, quiet at night)."""
+    return customers * mean_events_per_customer_day() / (DAY_MS / 1000)
+
+
+def customers_for_rate(rate_per_second: float) -> int:
+    """How many account holders make `rate_per_second` legitimate events on average."""
+    if not rate_per_second > 0 or not math.isfinite(rate_per_second):
+        raise ValueError("rate_per_second must be positive")
+    return max(1, round(rate_per_second * (DAY_MS / 1000) / mean_events_per_customer_day()))
 
 
 def expected_event_count(*, customers: int, days: float, fraud_rate: float) -> int:
@@ -114,7 +164,12 @@ def _population(seed: int, customers: int, fraud_rate: float) -> Population:
 
 
 def _events(
-    population: Population, seed: int, start_ms: int, end_ms: int | None, fraud_rate: float
+    population: Population,
+    seed: int,
+    start_ms: int,
+    end_ms: int | None,
+    fraud_rate: float,
+    run: str | None,
 ) -> Iterator[SimulatedEvent]:
     people = population.customers
     streams: list[Iterator[_Item]] = [
@@ -140,8 +195,9 @@ def _events(
             )
         )
     legit = len(people)
+    prefix = f"evt-{seed}-" if run is None else f"evt-{seed}-{run}-"
     for n, (_, key, request, truth) in enumerate(_merge(streams)):
-        request["event_id"] = f"evt-{seed}-{n:09d}"
+        request["event_id"] = f"{prefix}{n:09d}"
         if truth is None:
             yield SimulatedEvent(request, None, None)
         else:
