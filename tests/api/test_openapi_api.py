@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import jsonschema_rs
 import orjson
 from fastapi.testclient import TestClient
 
@@ -99,3 +100,121 @@ def test_a_503_names_no_backend_detail_only_a_request_id(
     assert "redis" not in answer.text.lower()
     assert len(error["request_id"]) == 32
     assert answer.headers["retry-after"] == "1"
+
+
+def test_every_request_body_and_path_parameter_has_an_example(client: TestClient) -> None:
+    document = _document(client)
+    bodies = 0
+    for path, method, operation in _operations(document):
+        body = operation.get("requestBody")
+        if body is not None:
+            bodies += 1
+            media = body["content"]["application/json"]
+            assert media.get("examples") or "example" in media, (method, path)
+        for parameter in operation.get("parameters", ()):
+            if parameter["in"] == "path":
+                assert "example" in parameter, (method, path, parameter["name"])
+    assert bodies >= 25
+
+
+def _examples(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str, Any]]:
+    """(path, method, operation, example name, example value), in the document's order: the
+    user that later examples sign in as is created first."""
+    found = []
+    for path, method, operation in _operations(document):
+        media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if media is None:
+            continue
+        for name, example in media.get("examples", {}).items():
+            found.append((path, method, operation, name, example["value"]))
+        if "example" in media:
+            found.append((path, method, operation, "example", media["example"]))
+    return found
+
+
+def test_every_body_example_validates_against_its_schema(client: TestClient) -> None:
+    document = _document(client)
+    examples = _examples(document)
+    assert examples
+    for path, method, operation, name, value in examples:
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        validator = jsonschema_rs.Draft202012Validator(
+            {**schema, "components": document["components"]}
+        )
+        problems = [error.message for error in validator.iter_errors(value)]
+        assert not problems, (method, path, name, problems)
+
+
+def _filled(path: str, operation: dict[str, Any]) -> str:
+    for parameter in operation.get("parameters", ()):
+        if parameter["in"] == "path":
+            path = path.replace("{" + parameter["name"] + "}", str(parameter["example"]))
+    return path
+
+
+def test_the_api_accepts_every_body_example(client: TestClient, tenant: Any) -> None:
+    """Each example, sent as it is documented, passes validation: the answer is a success or
+    a 404/409/401 about objects and proofs the example cannot know, never a 400 or 422."""
+    headers = tenant()
+    document = _document(client)
+    answers = {}
+    for path, method, operation, name, value in _examples(document):
+        answer = client.request(
+            method.upper(), _filled(path, operation), json=value, headers=headers
+        )
+        answers[(method, path, name)] = answer.status_code
+        assert answer.status_code not in (400, 413, 422, 500), (
+            method,
+            path,
+            name,
+            answer.text[:300],
+        )
+        if answer.status_code >= 400:
+            assert answer.json()["error"]["code"] != "validation_failed", answer.text[:300]
+    # The examples that need no object beyond the ones earlier examples made succeed outright.
+    assert answers[("post", "/v1/assessments", "payment")] == 201
+    assert answers[("post", "/v1/auth/users", "default")] == 201
+    assert answers[("post", "/v1/auth/sessions", "default")] == 201
+    assert answers[("put", "/v1/rules", "default")] == 200
+    assert answers[("put", "/v1/lists/{name}/items", "default")] == 200
+
+
+def test_a_caller_without_a_key_learns_only_that_it_needs_one(
+    client: TestClient, tenant: Any
+) -> None:
+    """FastAPI reads the body before the key: malformed JSON must not answer before auth."""
+    content = b"{not json"
+    json_type = {"content-type": "application/json"}
+    for path in ("/v1/rules/backtest", "/v1/auth/users", "/v1/devices/community"):
+        answer = client.post(path, content=content, headers=json_type)
+        assert answer.status_code == 401, (path, answer.text)
+        assert answer.json()["error"]["code"] == "unauthenticated"
+        assert answer.headers["www-authenticate"] == "Bearer"
+    answer = client.post("/v1/rules/backtest", content=content, headers={**json_type, **tenant()})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "malformed_json"
+
+
+def test_every_parameter_example_validates_and_is_accepted(client: TestClient, tenant: Any) -> None:
+    """Parameter examples fit their schemas, and every GET sent with them passes validation."""
+    document = _document(client)
+    headers = tenant()
+    checked = 0
+    for path, method, operation in _operations(document):
+        query: dict[str, Any] = {}
+        for parameter in operation.get("parameters", ()):
+            if "example" not in parameter:
+                continue
+            checked += 1
+            validator = jsonschema_rs.Draft202012Validator(
+                {**parameter["schema"], "components": document["components"]}
+            )
+            problems = [error.message for error in validator.iter_errors(parameter["example"])]
+            assert not problems, (method, path, parameter["name"], problems)
+            if parameter["in"] == "query":
+                query[parameter["name"]] = parameter["example"]
+        if method != "get":
+            continue
+        answer = client.get(_filled(path, operation), params=query, headers=headers)
+        assert answer.status_code not in (400, 422, 500), (path, query, answer.text[:300])
+    assert checked >= 15

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from importlib.resources import files
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from payguard import __version__
 from payguard.api import errors
+from payguard.api.examples import add_examples
 from payguard.api.responses import FastJSON
 from payguard.api.routes import (
     assessments,
@@ -112,6 +117,7 @@ def _document_raw_bodies(app: FastAPI) -> None:
             schemas.setdefault(name, definition)
         schemas["AssessmentRequest"] = body
         _document_security_and_errors(document)
+        add_examples(document)
         app.openapi_schema = document
         return document
 
@@ -192,6 +198,41 @@ def _document_security_and_errors(document: dict[str, Any]) -> None:
     document.get("components", {}).get("schemas", {}).pop("ValidationError", None)
 
 
+#: Where the documentation pages load Swagger UI and ReDoc from: payguard serves the files
+#: itself (from the fastapi-offline package), so the pages work with no route to a CDN.
+DOCS_ASSETS = "/docs/assets"
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc` (ReDoc), every asset from this origin."""
+    app.mount(
+        DOCS_ASSETS,
+        StaticFiles(directory=str(files("fastapi_offline") / "static")),
+        name="docs-assets",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="payguard - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            oauth2_redirect_url=None,
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="payguard - ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
 def create_app(services: Services | None = None, *, settings: Settings | None = None) -> FastAPI:
     """The FastAPI application; builds its services from settings unless given them."""
     owned = services is None
@@ -208,6 +249,8 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
         version=__version__,
         description="Real-time fraud decisions for mobile-payment operators and their partners.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = built
     errors.install(app)
@@ -215,6 +258,7 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
         app.include_router(module.router)
 
     _document_raw_bodies(app)
+    _serve_docs(app)
 
     if app.state.services.settings.enable_echo:
 
