@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import pytest
+import sqlalchemy as sa
+
+from payguard.adapters.sql import tables
 from payguard.audit.interfaces import AuditAction, AuditOutcome
 from payguard.tenancy.interfaces import Role
 
@@ -31,17 +35,162 @@ def test_same_event_id_returns_the_first_decision_and_counts_once(
 ) -> None:
     headers = tenant()
     first = client.post("/v1/assessments", json=payment(event_id="dup-1"), headers=headers)
-    again = client.post(
-        "/v1/assessments",
-        json=payment(event_id="dup-1", amount={"value": "9999.00", "currency": "SGD"}),
-        headers=headers,
+    # The same event, written differently: another offset for the same instant, another
+    # spelling of the same amount, keys in another order.
+    same = payment(
+        event_id="dup-1",
+        occurred_at="2026-03-02T09:20:00Z",
+        amount={"currency": "SGD", "value": "25.0"},
     )
-    assert again.status_code == 200
+    again = client.post("/v1/assessments", json=dict(reversed(same.items())), headers=headers)
+    assert again.status_code == 200, again.text
     assert again.json()["assessment_id"] == first.json()["assessment_id"]
     assert again.json()["replayed"] is True
     nxt = client.post("/v1/assessments", json=payment(), headers=headers)
     stored = services.assessments.get(services.tenants.tenants()[0].id, nxt.json()["assessment_id"])
     assert stored.features["account_payments_1h"] == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"amount": {"value": "9999.00", "currency": "SGD"}},
+        {"amount": {"value": "25.00", "currency": "MYR"}},
+        {"occurred_at": "2026-03-02T17:20:01+08:00"},
+        {"payee": {"id": "payee-2", "name": "Tan Ah Kow"}},
+        {"account_id": "acct-2"},
+        {"event_type": "withdrawal"},
+        {"attributes": {"app_version": "5.2.2"}},
+        {"ip": None},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_same_event_id_with_another_event_is_a_409(
+    client, tenant, payment, services, change
+) -> None:
+    headers = tenant()
+    first = client.post("/v1/assessments", json=payment(event_id="dup-2"), headers=headers)
+    assert first.status_code == 201
+    other = payment(event_id="dup-2", **change)
+    again = client.post("/v1/assessments", json=other, headers=headers)
+    assert again.status_code == 409, again.text
+    error = again.json()["error"]
+    assert error["code"] == "idempotency_mismatch"
+    assert "event_id" in error["message"]
+    # Nothing of the refused event was written: the first decision stands, counted once.
+    tenant_id = services.tenants.tenants()[0].id
+    store = services.assessments.store
+    assert store.get_by_event(tenant_id, "dup-2").assessment_id == first.json()["assessment_id"]
+    nxt = client.post("/v1/assessments", json=payment(), headers=headers).json()
+    assert (
+        services.assessments.get(tenant_id, nxt["assessment_id"]).features["account_payments_1h"]
+        == 2
+    )
+    # The first event itself still replays.
+    replay = client.post("/v1/assessments", json=payment(event_id="dup-2"), headers=headers)
+    assert replay.status_code == 200 and replay.json()["replayed"] is True
+
+
+def test_a_decision_stored_without_a_digest_replays_as_before(
+    client, tenant, payment, services
+) -> None:
+    headers = tenant()
+    first = client.post("/v1/assessments", json=payment(event_id="old-1"), headers=headers)
+    engine = services.engine  # the rows written before migration 0007 have no digest
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(tables.assessments)
+            .where(tables.assessments.c.event_id == "old-1")
+            .values(request_digest=None)
+        )
+    changed = payment(event_id="old-1", amount={"value": "9999.00", "currency": "SGD"})
+    again = client.post("/v1/assessments", json=changed, headers=headers)
+    assert again.status_code == 200
+    assert again.json()["assessment_id"] == first.json()["assessment_id"]
+
+
+# --- money and time on the way in ------------------------------------------------------
+
+
+@pytest.mark.parametrize("event_type", ["payment", "withdrawal", "deposit"])
+@pytest.mark.parametrize("value", ["0", "0.00", "000", "0.0000"])
+def test_a_zero_amount_is_refused_where_money_moves(
+    client, tenant, payment, event_type, value
+) -> None:
+    body = payment(event_type=event_type, amount={"value": value, "currency": "SGD"})
+    response = client.post("/v1/assessments", json=body, headers=tenant())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "amount.value"
+    assert "zero" in response.json()["error"]["message"]
+
+
+def test_events_without_money_may_still_carry_a_zero_amount(client, tenant, payment) -> None:
+    body = payment(event_type="login", amount={"value": "0", "currency": "SGD"})
+    assert client.post("/v1/assessments", json=body, headers=tenant()).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u0661\u0662\u0663",  # Arabic-Indic digits: Decimal reads them as 123
+        "\uff11\uff12.\uff15\uff10",  # fullwidth digits
+        "\u0967\u0968",  # Devanagari
+        "1\u0662.50",  # one foreign digit among ASCII ones
+        "\U0001d7d9\U0001d7da",  # mathematical double-struck digits
+    ],
+)
+def test_amounts_in_other_scripts_digits_are_refused(client, tenant, payment, value) -> None:
+    body = payment(amount={"value": value, "currency": "SGD"})
+    response = client.post("/v1/assessments", json=body, headers=tenant())
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "amount.value"
+    assert "ASCII digits" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "value", ["1e3", "12.", ".5", "+12", "-1", " 12", "12 ", "12\n", "1_000", "NaN", "0x10"]
+)
+def test_amounts_that_are_not_plain_decimals_are_refused(client, tenant, payment, value) -> None:
+    body = payment(amount={"value": value, "currency": "SGD"})
+    response = client.post("/v1/assessments", json=body, headers=tenant())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "amount.value"
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        1772443200,  # epoch seconds as a number
+        1772443200.5,
+        "1772443200",  # ... and as text
+        "2026-03-02",  # a date alone
+        "2026-03-02T09:20:00",  # no offset
+        "2026-03-02 09:20:00Z",  # a space for the T
+        "20260302T092000Z",  # ISO 8601 basic format
+        "2026-03-02T09:20Z",  # no seconds
+        "2026-03-02T09:20:00+0800",  # offset without colon
+        "Mon, 02 Mar 2026 09:20:00 GMT",
+        "2026-03-02T09:20:00+08:00\n",
+        True,
+        None,
+        {"at": "2026-03-02T09:20:00Z"},
+    ],
+)
+def test_occurred_at_is_rfc3339_with_an_offset_only(client, tenant, payment, occurred_at) -> None:
+    body = payment(occurred_at=occurred_at)
+    response = client.post("/v1/assessments", json=body, headers=tenant())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "occurred_at"
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["2026-03-02T09:20:00Z", "2026-03-02t09:20:00z", "2026-03-02T17:20:00.123+08:00"],
+)
+def test_rfc3339_times_are_accepted(client, tenant, payment, occurred_at) -> None:
+    body = payment(occurred_at=occurred_at)
+    assert client.post("/v1/assessments", json=body, headers=tenant()).status_code == 201
 
 
 def test_card_testing_burst_is_blocked(client, tenant, payment) -> None:

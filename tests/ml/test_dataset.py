@@ -134,3 +134,13 @@ def test_simulator_directory_needs_its_events_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as caught:
         list(Dataset(tmp_path).events())
     assert caught.value.row == 1
+
+
+def test_a_history_with_zero_amounts_imports(tmp_path: Path) -> None:
+    # The API refuses a zero payment, but public card histories hold verifications of 0.00
+    # (a fraud signal of their own): an import keeps them instead of failing on the row.
+    path = write(tmp_path, HANDBOOK_CSV + "9,2018-04-01 01:00:00,7,2,0.00,1\n")
+    events = list(Dataset(path, mapping=parse_mapping(HANDBOOK_MAP)).events())
+    zero = events[-1]
+    assert zero.event.amount is not None and zero.event.amount.value == 0
+    assert zero.fraud

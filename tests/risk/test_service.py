@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,7 +14,9 @@ from hypothesis import strategies as st
 
 from payguard.audit.interfaces import Actor
 from payguard.core.decisions import Decision
-from payguard.core.errors import Conflict, StateConflict
+from payguard.core.errors import Conflict, IdempotencyMismatch, StateConflict
+from payguard.core.events import Payee
+from payguard.core.money import Money
 from payguard.risk.commit import GroupCommitter
 from payguard.risk.interfaces import AssessmentStore, Decide, EntityState
 from payguard.risk.models.null import NullScorer
@@ -125,3 +129,52 @@ def test_a_store_that_keeps_losing_is_retried_then_a_conflict(services, make_eve
 def test_backoff_is_random_doubling_and_bounded(attempt: int) -> None:
     wait = backoff(attempt)
     assert 0 <= wait <= min(MAX_BACKOFF, 0.0005 * 2 ** (attempt - 1))
+
+
+def _committed_service(services: Services) -> AssessmentService:
+    store = services.assessments.store
+    return AssessmentService(
+        store=store,
+        rules=services.rules,
+        lists=services.lists,
+        scorer=NullScorer(),
+        bus=services.bus,
+        audit=services.audit,
+        clock=services.clock,
+        committer=GroupCommitter(store),
+    )
+
+
+async def _both(service: AssessmentService, tenant_id: str, events: list[Any]) -> list[Any]:
+    return await asyncio.gather(
+        *(service.assess_async(tenant_id, event) for event in events), return_exceptions=True
+    )
+
+
+def test_concurrent_repeats_of_one_event_id_in_one_batch(services, make_event) -> None:
+    """Two requests with one event_id in the same group commit: the same event is a replay
+    of the winner; another event under that id is refused, whichever of them won."""
+    tenant, _ = services.tenants.create_tenant("acme", actor=Actor.system("test"))
+    service = _committed_service(services)
+    first = make_event()
+    same = dataclasses.replace(first)
+    other = dataclasses.replace(first, amount=Money(Decimal("999.00"), "SGD"))
+
+    (won, replayed_a), (again, replayed_b) = asyncio.run(_both(service, tenant.id, [first, same]))
+    assert {replayed_a, replayed_b} == {False, True}
+    assert won.assessment_id == again.assessment_id
+
+    for pair in ([make_event(), None], [None, make_event()]):
+        event = next(e for e in pair if e is not None)
+        different = dataclasses.replace(event, payee=Payee("payee-2"))
+        events = [event if e is not None else different for e in pair]
+        results = asyncio.run(_both(service, tenant.id, events))
+        stored = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert len(stored) == 1 and stored[0][1] is False
+        assert len(refused) == 1 and isinstance(refused[0], IdempotencyMismatch)
+        winner = services.assessments.store.get_by_event(tenant.id, event.event_id)
+        assert winner.assessment_id == stored[0][0].assessment_id
+    # The first one's different twin, after the fact, is refused too.
+    with pytest.raises(IdempotencyMismatch):
+        service.assess(tenant.id, other)

@@ -89,3 +89,10 @@ class PayloadTooLarge(PayguardError):
 
 class BackendUnavailable(PayguardError):
     code = "backend_unavailable"
+
+
+class IdempotencyMismatch(Conflict):
+    """An idempotency key (an event_id) sent again with a different request: the first
+    request's result stands and the second is refused rather than answered with it."""
+
+    code = "idempotency_mismatch"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from payguard.core.money import Money
+import orjson
+
+from payguard.core.money import Money, minor_units
 
 
 class EventType(StrEnum):
@@ -137,6 +141,26 @@ def event_from_document(doc: dict[str, Any]) -> Event:
         channel=None if channel is None else Channel(channel),
         attributes=dict(doc.get("attributes") or {}),
     )
+
+
+def event_digest(document: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of an event document in canonical form: what makes two requests with
+    one event_id "the same event" for idempotency.
+
+    Keys are sorted; `occurred_at` is compared as an instant (in UTC, whatever offset was
+    sent) and an amount as a number in its currency's minor units ("12.5" = "12.50"). Every
+    other field counts as sent (after validation, e.g. an IP in its normal form).
+    """
+    canonical = dict(document)
+    occurred = document.get("occurred_at")
+    if isinstance(occurred, str):
+        canonical["occurred_at"] = datetime.fromisoformat(occurred).astimezone(UTC).isoformat()
+    amount = document.get("amount")
+    if isinstance(amount, Mapping) and "value" in amount and "currency" in amount:
+        currency = amount["currency"]
+        value = Decimal(amount["value"]).quantize(Decimal(1).scaleb(-minor_units(currency)))
+        canonical["amount"] = {"value": str(value), "currency": currency}
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _compact(values: dict[str, Any]) -> dict[str, Any]:

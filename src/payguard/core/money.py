@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -31,6 +32,26 @@ CURRENCIES = frozenset(_MINOR_UNITS)
 
 #: Largest amount accepted anywhere: 10^15 major units covers every real payment.
 MAX_AMOUNT = Decimal("1e15")
+
+
+#: An amount as text: ASCII digits only (no other script's digits, no sign, no exponent), at
+#: most 15 before the point and 4 after it.
+AMOUNT_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,4})?$"
+_AMOUNT_TEXT = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,4})?")
+
+
+def parse_amount(text: str) -> Decimal:
+    """The exact value of an amount written as text (`AMOUNT_PATTERN`); `ValueError` with a
+    message for the caller otherwise. `Decimal` alone would also read "١٢٣" (Arabic-Indic
+    digits), "1e3" or " 12 "."""
+    if _AMOUNT_TEXT.fullmatch(text) is None:
+        if not text.isascii():
+            raise ValueError('must be written with the ASCII digits 0-9, e.g. "12.50"')
+        raise ValueError(
+            'must be a decimal string such as "12.50": 1 to 15 digits, then optionally a '
+            "point and 1 to 4 digits"
+        )
+    return Decimal(text)
 
 
 def minor_units(currency: str) -> int:

@@ -427,7 +427,9 @@ def _to_event(
         event = _to_event({**request, "occurred_at": EARLIEST.isoformat()}, row, columns)
         return dataclasses.replace(event, occurred_at=at)
     try:
-        return AssessmentRequest.model_validate(request).to_event(now=_FAR_FUTURE)
+        return AssessmentRequest.model_validate(request).to_event(
+            now=_FAR_FUTURE, zero_amounts=True
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
         path = field_path(first["loc"]) or "request"

@@ -48,6 +48,33 @@ class EntityStateStore(Protocol):
         ...
 
 
+#: Most decisions one search returns.
+MAX_SEARCH_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionQuery:
+    """Filters for `AssessmentStore.search`; every given filter must match (AND).
+
+    `since`/`until` bound the event's `occurred_at` (since inclusive, until exclusive).
+    `decisions` matches any of the listed actions (the engine's decision, not a final one).
+    `reason` matches a decision that gave that reason code. `after` is the keyset position
+    (occurred_at, assessment_id) of the last decision of the previous page.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    decisions: tuple[Action, ...] = ()
+    account_id: str | None = None
+    device_id: str | None = None
+    payee_id: str | None = None
+    reason: str | None = None
+    score_min: int | None = None
+    score_max: int | None = None
+    limit: int = 50
+    after: tuple[datetime, str] | None = None
+
+
 class AssessmentStore(Protocol):
     """Decisions and the entity state they change, persisted as one unit.
 
@@ -58,9 +85,10 @@ class AssessmentStore(Protocol):
     def load_states(self, tenant_id: str, keys: Sequence[str]) -> dict[str, EntityState]: ...
 
     def record(self, decision: Decision, updates: Sequence[EntityState]) -> Decision:
-        """Store `decision` and apply `updates` together. If the tenant already has a
-        decision for the same event_id, store nothing and return that earlier decision.
-        Raise `StateConflict` if an update's version is stale (nothing is written)."""
+        """Store `decision` and apply `updates` together, with the digest of its event
+        (`core.events.event_digest(decision.event)`). If the tenant already has a decision
+        for the same event_id, store nothing and return that earlier decision. Raise
+        `StateConflict` if an update's version is stale (nothing is written)."""
         ...
 
     def record_many(
@@ -117,6 +145,16 @@ class AssessmentStore(Protocol):
     def get(self, tenant_id: str, assessment_id: str) -> Decision | None: ...
 
     def get_by_event(self, tenant_id: str, event_id: str) -> Decision | None: ...
+
+    def digest_of(self, tenant_id: str, assessment_id: str) -> str | None:
+        """The event digest stored with an assessment; None for one stored before digests
+        were (or an unknown id)."""
+        ...
+
+    def search(self, tenant_id: str, query: DecisionQuery) -> list[Decision]:
+        """The tenant's decisions matching `query`, newest first by (`occurred_at`,
+        `assessment_id`), at most `query.limit`, strictly after `query.after` in that order."""
+        ...
 
     def iter_decisions(
         self,
@@ -266,3 +304,13 @@ class ModelSource(Protocol):
     """Which models serve a tenant right now (per worker, cached; cheap on the hot path)."""
 
     def for_tenant(self, tenant_id: str) -> ServingModels: ...
+
+
+class ExpiringListRepository(ListRepository, Protocol):
+    """A `ListRepository` that also says when the next item expires, so a cached snapshot is
+    reloaded right then, and never for lists whose items do not expire."""
+
+    def next_expiry(self, tenant_id: str, after: datetime) -> datetime | None:
+        """The earliest `expires_at` later than `after` among the tenant's items (None when
+        no item expires after `after`)."""
+        ...

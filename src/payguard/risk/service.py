@@ -13,8 +13,14 @@ from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.bus import DECISION_MADE, OUTCOME_RECORDED, EventBus
 from payguard.core.clock import Clock
 from payguard.core.decisions import Action, Decision, Outcome
-from payguard.core.errors import Conflict, NotFound, StateConflict
-from payguard.core.events import Event, event_from_document, event_to_document
+from payguard.core.errors import (
+    Conflict,
+    IdempotencyMismatch,
+    NotFound,
+    StateConflict,
+    ValidationFailed,
+)
+from payguard.core.events import Event, event_digest, event_from_document, event_to_document
 from payguard.core.ids import new_id
 from payguard.risk.commit import GroupCommitter
 from payguard.risk.engine import judge, stamp
@@ -29,7 +35,9 @@ from payguard.risk.features.extractor import (
     update,
 )
 from payguard.risk.interfaces import (
+    MAX_SEARCH_LIMIT,
     AssessmentStore,
+    DecisionQuery,
     DeviceHealthSource,
     EntityState,
     ModelSource,
@@ -196,6 +204,15 @@ class AssessmentService:
 
     def _answer(self, stored: Decision, attempted: Decision) -> tuple[Decision, bool]:
         if stored.assessment_id != attempted.assessment_id:
+            # A repeat of the event_id: the same event gets the first decision again; another
+            # event under that id is refused. A decision stored before digests has none and
+            # replays as before.
+            digest = self._store.digest_of(stored.tenant_id, stored.assessment_id)
+            if digest is not None and digest != event_digest(attempted.event):
+                raise IdempotencyMismatch(
+                    "event_id was already used for a different event; send the same event "
+                    "again to read its decision, or a new event_id for a new event"
+                )
             return stored, True
         self._bus.publish(
             DECISION_MADE,
@@ -239,6 +256,14 @@ class AssessmentService:
         """Settle a challenged assessment: `allow` after its step-up passed, `block` after
         it failed."""
         return self._store.finalize(tenant_id, assessment_id, final, self._clock.now())
+
+    def search(self, tenant_id: str, query: DecisionQuery) -> tuple[list[Decision], bool]:
+        """One page of the tenant's decisions matching `query`, newest first, and whether
+        more follow it."""
+        if not 1 <= query.limit <= MAX_SEARCH_LIMIT:
+            raise ValidationFailed(f"limit must be 1 to {MAX_SEARCH_LIMIT}", field="limit")
+        found = self._store.search(tenant_id, dataclasses.replace(query, limit=query.limit + 1))
+        return found[: query.limit], len(found) > query.limit
 
     def get(self, tenant_id: str, assessment_id: str) -> Decision:
         decision = self._store.get(tenant_id, assessment_id)

@@ -17,7 +17,7 @@ from payguard.adapters.sql.engine import create_sql_engine, for_reads, for_write
 from payguard.settings import Settings
 
 #: The newest migration.
-HEAD = "0006"
+HEAD = "0007"
 
 ALL_TABLES = {
     "alembic_version",

@@ -27,6 +27,7 @@ from payguard.core.errors import StateConflict
 from payguard.risk.interfaces import (
     AssessmentStore,
     Decide,
+    DecisionQuery,
     EntityState,
     Relabel,
 )
@@ -226,6 +227,12 @@ class CachingAssessmentStore:
 
     def get_by_event(self, tenant_id: str, event_id: str) -> Decision | None:
         return self._inner.get_by_event(tenant_id, event_id)
+
+    def digest_of(self, tenant_id: str, assessment_id: str) -> str | None:
+        return self._inner.digest_of(tenant_id, assessment_id)
+
+    def search(self, tenant_id: str, query: DecisionQuery) -> list[Decision]:
+        return self._inner.search(tenant_id, query)
 
     def iter_decisions(
         self,

@@ -40,8 +40,10 @@ from payguard.core.decisions import (
     decision_to_document,
 )
 from payguard.core.errors import Conflict, NotFound, StateConflict
+from payguard.core.events import event_digest
 from payguard.risk.interfaces import (
     Decide,
+    DecisionQuery,
     EntityState,
     EntityStateStore,
     Relabel,
@@ -62,12 +64,14 @@ _CREATE_STATE = 'INSERT INTO entity_state (tenant_id, "key", version, data) VALU
 
 _INSERT_ASSESSMENT = (
     "INSERT INTO assessments (tenant_id, assessment_id, event_id, event_type, account_id, "
-    "decision, score, rule_set_version, occurred_at, decided_at, outcome, document) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "decision, score, rule_set_version, occurred_at, decided_at, outcome, document, "
+    "request_digest, device_id, payee_id, reason_codes) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _READ = "SELECT document, outcome, final_decision, final_at FROM assessments "
 _BY_ID = _READ + "WHERE tenant_id = ? AND assessment_id = ?"
 _BY_EVENT = _READ + "WHERE tenant_id = ? AND event_id = ?"
+_DIGEST = "SELECT request_digest FROM assessments WHERE tenant_id = ? AND assessment_id = ?"
 _LOCK_OUTCOME = "SELECT outcome FROM assessments WHERE tenant_id = ? AND assessment_id = ?"
 _SET_OUTCOME = (
     "UPDATE assessments SET outcome = ?, outcome_at = ? "
@@ -196,6 +200,7 @@ class SqlAssessmentStore:
         self._insert = dialect.sql(_INSERT_ASSESSMENT)
         self._by_id = dialect.sql(_BY_ID)
         self._by_event = dialect.sql(_BY_EVENT)
+        self._digest = dialect.sql(_DIGEST)
         self._set_outcome = dialect.sql(_SET_OUTCOME)
         self._set_final = dialect.sql(_SET_FINAL)
         self._lock_outcome = dialect.sql(
@@ -340,6 +345,7 @@ class SqlAssessmentStore:
             return exc
 
     def _row(self, decision: Decision) -> tuple[Any, ...]:
+        event = decision.event
         return (
             decision.tenant_id,
             decision.assessment_id,
@@ -353,6 +359,10 @@ class SqlAssessmentStore:
             self._bind_time(decision.decided_at),
             None if decision.outcome is None else decision.outcome.value,
             tables.to_json(decision_to_document(decision)),
+            event_digest(event),
+            _id_of(event.get("device")),
+            _id_of(event.get("payee")),
+            reason_codes(decision),
         )
 
     def _stored_instead_of(self, decision: Decision) -> Decision:
@@ -437,11 +447,34 @@ class SqlAssessmentStore:
     def get_by_event(self, tenant_id: str, event_id: str) -> Decision | None:
         return self._find(self._by_event, tenant_id, event_id)
 
+    def digest_of(self, tenant_id: str, assessment_id: str) -> str | None:
+        with self._guard, RawRead(self._engine, self._dialect) as cursor:
+            cursor.execute(self._digest, (tenant_id, assessment_id))
+            row = cursor.fetchone()
+        return None if row is None else row[0]
+
     def _find(self, sql: str, tenant_id: str, ident: str) -> Decision | None:
         with self._guard, RawRead(self._engine, self._dialect) as cursor:
             cursor.execute(sql, (tenant_id, ident))
             row = cursor.fetchone()
         return None if row is None else _decision(*row)
+
+    def search(self, tenant_id: str, query: DecisionQuery) -> list[Decision]:
+        if query.limit <= 0 or (query.reason is not None and " " in query.reason):
+            return []  # a code never holds a space: " A B " would match two codes in a row
+        select = sa.select(_A.c.document, _A.c.outcome, _A.c.final_decision, _A.c.final_at)
+        terms = _filters(query, sqlite=self._dialect.is_sqlite)
+        select = select.where(_A.c.tenant_id == tenant_id, *terms)
+        if query.after is not None:
+            at, assessment_id = query.after
+            select = select.where(
+                sa.tuple_(_A.c.occurred_at, _A.c.assessment_id)
+                < sa.tuple_(sa.literal(at, tables.UtcDateTime), sa.literal(assessment_id))
+            )
+        select = select.order_by(_A.c.occurred_at.desc(), _A.c.assessment_id.desc())
+        with self._guard, self._engine.connect() as conn:
+            rows = conn.execute(select.limit(query.limit)).all()
+        return [_decision(*row) for row in rows]
 
     def iter_decisions(
         self,
@@ -466,6 +499,50 @@ class SqlAssessmentStore:
             rows = conn.execution_options(yield_per=500).execute(query)
             for document, outcome, final, final_at in rows:
                 yield _decision(document, outcome, final, final_at)
+
+
+def _filters(query: DecisionQuery, *, sqlite: bool) -> list[sa.ColumnElement[bool]]:
+    """The WHERE terms of a search besides the tenant and the keyset position."""
+    terms: list[sa.ColumnElement[bool]] = []
+    if query.since is not None:
+        terms.append(_A.c.occurred_at >= query.since)
+    if query.until is not None:
+        terms.append(_A.c.occurred_at < query.until)
+    if query.decisions:
+        terms.append(_A.c.decision.in_([action.value for action in query.decisions]))
+    for column, value in (
+        (_A.c.account_id, query.account_id),
+        (_A.c.device_id, query.device_id),
+        (_A.c.payee_id, query.payee_id),
+    ):
+        if value is not None:
+            terms.append(column == value)
+    if query.reason is not None:
+        # A substring test, not LIKE: no wildcards to escape, and case-sensitive on SQLite
+        # too (its LIKE ignores ASCII case).
+        find = sa.func.instr if sqlite else sa.func.strpos
+        terms.append(find(_A.c.reason_codes, f" {query.reason} ") > 0)
+    if query.score_min is not None:
+        terms.append(_A.c.score >= query.score_min)
+    if query.score_max is not None:
+        terms.append(_A.c.score <= query.score_max)
+    return terms
+
+
+def reason_codes(decision: Decision) -> str:
+    """The `reason_codes` column: every reason code between single spaces (`" a b "`), so
+    that finding `" a "` in it matches exactly one whole code."""
+    if not decision.reasons:
+        return ""
+    return " " + " ".join(reason.code for reason in decision.reasons) + " "
+
+
+def _id_of(part: Any) -> str | None:
+    """The `id` of an event's device or payee document, if it has one."""
+    if isinstance(part, dict):
+        ident = part.get("id")
+        return ident if isinstance(ident, str) else None
+    return None
 
 
 def _unchanged(value: datetime) -> Any:

@@ -177,8 +177,20 @@ assessments = sa.Table(
     # The settled decision of a challenged assessment (migration 0004).
     sa.Column("final_decision", sa.String),
     sa.Column("final_at", UtcDateTime),
+    # Migration 0007: the digest of the canonical event (`core.events.event_digest`; NULL
+    # on older rows), and the columns `search` filters on.
+    sa.Column("request_digest", sa.String),
+    sa.Column("device_id", sa.String),
+    sa.Column("payee_id", sa.String),
+    # The reason codes as " code1 code2 ", searched for " code ".
+    sa.Column("reason_codes", sa.Text),
     sa.UniqueConstraint("tenant_id", "event_id"),
-    sa.Index(None, "tenant_id", "occurred_at"),
+    # Keyset indexes for `search` (newest first: scanned backwards) and `iter_decisions`.
+    sa.Index(None, "tenant_id", "occurred_at", "assessment_id"),
+    sa.Index(None, "tenant_id", "account_id", "occurred_at", "assessment_id"),
+    sa.Index(None, "tenant_id", "device_id", "occurred_at", "assessment_id"),
+    sa.Index(None, "tenant_id", "payee_id", "occurred_at", "assessment_id"),
+    sa.Index(None, "tenant_id", "decision", "occurred_at", "assessment_id"),
     postgresql_partition_by="HASH (tenant_id)",
 )
 
