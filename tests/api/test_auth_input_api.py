@@ -362,6 +362,17 @@ def test_a_label_of_64_characters_with_any_unicode_is_kept(client, tenant) -> No
     assert listed[0]["label"] == label
 
 
+def test_a_card_number_in_a_label_is_masked(client, tenant) -> None:
+    headers = tenant()
+    assert client.post("/v1/auth/users", json={"user_id": USER}, headers=headers).status_code == 201
+    enrolled = client.post(
+        f"/v1/auth/users/{USER}/totp", json={"label": "card 4111.1111.1111.1111"}, headers=headers
+    )
+    assert enrolled.status_code == 201
+    listed = client.get(f"/v1/auth/users/{USER}", headers=headers).json()["credentials"]
+    assert listed[0]["label"] == "card 411111******1111"
+
+
 # -- factors -------------------------------------------------------------------------------
 
 FACTOR_PATHS = [

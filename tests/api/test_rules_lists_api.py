@@ -1,5 +1,12 @@
 from __future__ import annotations
 
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
 RULES = """
 rules:
   - id: big_payment
@@ -135,3 +142,62 @@ def test_lists_are_per_tenant(client, tenant, payment) -> None:
     assert client.post("/v1/assessments", json=payment(), headers=a).json()["decision"] == "block"
     assert client.post("/v1/assessments", json=payment(), headers=b).json()["decision"] == "allow"
     assert client.get("/v1/lists/blocked_accounts/items", headers=b).json()["items"] == []
+
+
+def test_an_expired_item_stops_matching_without_another_change(
+    client, tenant, payment, clock
+) -> None:
+    # The cached snapshot used to be reloaded only when a list changed: an expired item
+    # kept blocking until then.
+    headers = tenant()
+    expires = (clock.now() + timedelta(minutes=1)).isoformat()
+    put = client.put(
+        "/v1/lists/blocked_accounts/items",
+        json={"kind": "account", "items": ["acct-1"], "expires_at": expires},
+        headers=headers,
+    )
+    assert put.status_code == 200, put.text
+    assert client.post("/v1/assessments", json=payment(), headers=headers).json()["decision"] == (
+        "block"
+    )
+    clock.advance(timedelta(minutes=1, seconds=1))
+    after = client.post("/v1/assessments", json=payment(), headers=headers).json()
+    assert after["decision"] != "block"
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "lists.md"
+
+
+def test_the_documented_custom_list_rule_works(client, tenant, payment) -> None:
+    """docs/lists.md, "A rule for a list of your own", word for word."""
+    text = DOCS.read_text()
+    section = text[text.index("## A rule for a list of your own") :]
+    rule = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    items = re.search(r"```json\n(.*?)```", section, re.DOTALL)
+    assert rule is not None and items is not None
+    headers = tenant()
+    active = client.get("/v1/rules", headers=headers).json()
+    assert active["version"] == 0
+    # "add your rule under rules:": the shipped set ends with its rules list.
+    source = active["source"].rstrip("\n") + "\n" + rule.group(1)
+    assert yaml.safe_load(source)["rules"][-1]["id"] == "vpn_exit_node"
+    put = client.put("/v1/rules", json={"source": source}, headers=headers)
+    assert put.status_code == 200, put.text
+    filled = client.put(
+        "/v1/lists/vpn_exits/items", json=json.loads(items.group(1)), headers=headers
+    )
+    assert filled.status_code == 200, filled.text
+    for ip, challenged in (
+        ("192.0.2.9", True),
+        ("::ffff:192.0.2.15", True),
+        ("192.0.2.16", False),
+        ("2001:db8:feed:1::1", True),
+        ("2001:db8:fee0::1", False),
+    ):
+        decided = client.post("/v1/assessments", json=payment(ip=ip), headers=headers).json()
+        hit = "IP_VPN_EXIT" in {reason["code"] for reason in decided["reasons"]}
+        assert hit is challenged, ip
+        if challenged:
+            assert decided["decision"] == "challenge"
+    page = client.get("/v1/lists/vpn_exits/items", headers=headers).json()
+    assert page["kind"] == "ip" and page["items"][0]["note"] == "exit nodes, feed of 2026-12-04"

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payguard.core.pan import luhn_valid, mask_pans
+from payguard.core.pan import find_pans, luhn_valid, mask_pans, redact_pans
 
 # Test card numbers published by the card networks.
 VALID = ["4111111111111111", "5500000000000004", "340000000000009", "6011000000000004"]
@@ -37,3 +41,114 @@ def test_masked_text_never_contains_a_full_valid_pan(text: str) -> None:
     for run in digits_runs:
         if 13 <= len(run) <= 19:
             assert not luhn_valid(run) or run not in text.replace(" ", "").replace("-", "")
+
+
+# --- one detector, any separators (tests/vectors/pan_masking.json) ---------------------------
+
+VECTORS = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "pan_masking.json").read_text()
+)
+
+
+def _grouped(pan: str, grouping: list[int], separator: str) -> str:
+    parts, at = [], 0
+    for size in grouping:
+        parts.append(pan[at : at + size])
+        at += size
+    assert at == len(pan)
+    return separator.join(parts)
+
+
+def _masked(pan: str) -> str:
+    return f"{pan[:6]}{'*' * (len(pan) - 10)}{pan[-4:]}"
+
+
+PAN_FORMS = [
+    pytest.param(
+        row["pan"], _grouped(row["pan"], row["grouping"], separator), id=f"{row['pan']}-{i}"
+    )
+    for row in VECTORS["pans"]
+    for i, separator in enumerate(VECTORS["separators"])
+] + [pytest.param(row["pan"], row["pan"], id=f"{row['pan']}-unbroken") for row in VECTORS["pans"]]
+
+
+@pytest.mark.parametrize(("pan", "text"), PAN_FORMS)
+def test_every_network_test_pan_is_masked_with_every_separator(pan: str, text: str) -> None:
+    assert luhn_valid(pan)
+    assert mask_pans(text) == _masked(pan)
+    assert mask_pans(f"note: {text}, thanks") == f"note: {_masked(pan)}, thanks"
+    assert redact_pans(f"x {text} y") == "x [pan-redacted] y"
+
+
+@pytest.mark.parametrize("row", VECTORS["in_text"], ids=lambda row: row["masked"])
+def test_pans_in_text_are_masked(row: dict[str, str]) -> None:
+    assert mask_pans(row["text"]) == row["masked"]
+
+
+@pytest.mark.parametrize("row", VECTORS["not_pans"], ids=lambda row: row["text"])
+def test_non_pans_are_left_alone(row: dict[str, str]) -> None:
+    assert mask_pans(row["text"]) == row["text"]
+    assert redact_pans(row["text"]) == row["text"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4111.1111.1111.1111",
+        "4111_1111_1111_1111",
+        "4111/1111/1111/1111",
+        "4111 - 1111 - 1111 - 1111",
+        "4111-1111 - 1111 -1111",
+    ],
+)
+def test_separators_the_old_detector_missed(text: str) -> None:
+    assert "4111" not in mask_pans(text).replace("411111", "")
+    assert mask_pans(text) == "411111******1111"
+
+
+def test_masking_is_idempotent_on_the_vectors() -> None:
+    for pan, text in ((p.values[0], p.values[1]) for p in PAN_FORMS):
+        assert mask_pans(mask_pans(str(text))) == _masked(str(pan))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 " * 50_000,
+        "4111 " * 20_000,
+        "1" * 100_000,
+        "1-" * 50_000,
+        "4111 1111 1111 1111 " * 5_000,
+        "DE89 " * 20_000,
+        " - ".join(["4111"] * 25_000),
+        "0123456789 .-_/" * 7_000,
+    ],
+    ids=["ones", "groups", "one-number", "dashes", "pans", "iban-starts", "wide-gaps", "mix"],
+)
+def test_hostile_long_inputs_are_scanned_in_one_pass(text: str) -> None:
+    # No timing assertion: the scan is linear by construction (see core/pan.py); a
+    # backtracking or quadratic detector would make this test take minutes, not milliseconds.
+    masked = mask_pans(text)
+    for start, end, digits in find_pans(text):
+        # A span is one card number, or overlapping candidates merged.
+        assert len(digits) >= 13 and start < end
+    assert len(masked) <= len(text)
+
+
+def _by_fours(pan: str) -> list[int]:
+    return [4] * (len(pan) // 4) + ([len(pan) % 4] if len(pan) % 4 else [])
+
+
+@given(
+    st.lists(st.sampled_from([row["pan"] for row in VECTORS["pans"]]), min_size=1, max_size=4),
+    st.sampled_from(VECTORS["separators"]),
+    st.sampled_from([" ", "-", " and ", ", ", "\n"]),
+)
+def test_no_card_number_survives_in_clear(pans: list[str], separator: str, joint: str) -> None:
+    # However card numbers sit next to each other (even with only a separator between),
+    # at most 10 digits of each stay visible.
+    text = joint.join(_grouped(pan, _by_fours(pan), separator) for pan in pans)
+    masked = mask_pans(text)
+    for pan in pans:
+        # The digits in order, whatever (but a mask's `*`) stands between them.
+        assert re.search("[^0-9*]{0,3}".join(pan), masked) is None, masked

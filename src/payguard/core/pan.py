@@ -2,51 +2,211 @@
 
 Until the vault issue brings tokenization, a PAN that reaches payguard in a free-text field
 is masked to its first six and last four digits (the PCI DSS display limit) before anything
-stores it.
+stores it (`mask_pans`), and replaced outright in log lines (`redact_pans`). Both use the
+one detector here:
+
+- a PAN is 13-19 digits that pass the Luhn check, written either as one unbroken number or
+  in groups the way cards print and people type them (4-4-4-4, 4-6-5, 4-4-4-4-3,
+  4-4-4-1: every group but the last of 3-6 digits, the last of 1-6);
+- the groups are separated by one kind of separator throughout, of any of these kinds,
+  single, repeated or combined, up to three characters: whitespace, `.`, `-` (and the
+  Unicode dashes), `_`, `/`. So `4111.1111.1111.1111`, `4111_1111_1111_1111`,
+  `4111/1111/1111/1111` and `4111 - 1111 - 1111 - 1111` are all found, while dates
+  (`2026/12/04 2026/12/05`), phone numbers (`555-0173 555-0199`) and references
+  (`20261204-000123`) are not read as card numbers even when their digits pass Luhn;
+- a PAN is made of whole groups: it never starts or ends inside a run of adjacent digits,
+  so a 20-digit number, or the middle of one, is never a PAN;
+- digits inside a valid IBAN (ISO 13616, mod-97 checked) are not a PAN.
+
+Masking errs on the side of masking: within a longer sequence of groups (a phone number
+typed before a card number with the same separator), every Luhn-valid window is a card
+number, and overlapping ones are masked as one span (its first 6 and last 4 digits shown),
+so no way of splitting the sequence leaves a card number in clear.
+
+The scan is linear in the length of the text by construction: one pass of a regex with no
+nested ambiguity finds the digit groups, and the Luhn sum of each candidate (at most 7
+windows of 13-19 digits start at each group) comes from prefix sums in constant time, so
+no input makes it backtrack or go quadratic.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 
-#: 13-19 digits, optionally grouped by single spaces or dashes, not inside a longer number.
-_CANDIDATE = re.compile(r"(?<![\d])(?:\d[ -]?){12,18}\d(?![\d])")
+__all__ = ["find_pans", "luhn_valid", "mask_pans", "redact_pans"]
+
+MIN_DIGITS = 13
+MAX_DIGITS = 19
+#: What may stand between two digit groups of one card number.
+_SEPARATOR = r"[\s.\-_/\u2010-\u2015\u2212]"
+#: Digit groups joined by 1-3 separator characters: digits and separators are disjoint
+#: classes, so the match is deterministic (no backtracking beyond the 3 separators).
+_RUN = re.compile(rf"\d+(?:{_SEPARATOR}{{1,3}}\d+)*")
+_GROUP = re.compile(r"\d+")
+#: Digits per group of a grouped card number (4-4-4-4, 4-6-5, 4-4-4-4-3, ...); the last group
+#: may be shorter (4-4-4-1).
+_GROUP_MIN = 3
+_GROUP_MAX = 6
+#: An IBAN's shape: country, check digits, then 11-30 letters or digits, optionally in
+#: groups of four separated by single spaces. Bounded repetition: constant work per start.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
 
 def luhn_valid(digits: str) -> bool:
     """The Luhn (mod 10) check every payment card number passes."""
     total = 0
     for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
+        value = int(char)
+        total += _DOUBLED[value] if index % 2 else value
     return total % 10 == 0
 
 
-def _mask(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    if not luhn_valid(digits):
-        return match.group(0)
-    return f"{digits[:6]}{'*' * (len(digits) - 10)}{digits[-4:]}"
+def find_pans(text: str) -> list[tuple[int, int, str]]:
+    """Every card number in `text`: (start, end, its digits), in order, not overlapping."""
+    found: list[tuple[int, int, str]] = []
+    if len(text) < MIN_DIGITS:
+        return found
+    protected = _ibans(text)
+    for run in _RUN.finditer(text):
+        if run.end() - run.start() < MIN_DIGITS:
+            continue
+        groups = [
+            (group.start(), group.end())
+            for group in _GROUP.finditer(text, run.start(), run.end())
+            if not _inside(protected, group.start()) and group.end() - group.start() <= MAX_DIGITS
+        ]
+        if groups:
+            found.extend(_in_run(text, groups))
+    return found
 
 
 def mask_pans(text: str) -> str:
-    """`text` with every Luhn-valid 13-19 digit number masked to first 6 and last 4."""
-    if len(text) < 13:
-        return text
-    return _CANDIDATE.sub(_mask, text)
+    """`text` with every card number masked to its first 6 and last 4 digits (separators
+    dropped, the middle digits as `*`)."""
+    return _replace(text, lambda digits: f"{digits[:6]}{'*' * (len(digits) - 10)}{digits[-4:]}")
 
 
 def redact_pans(text: str) -> str:
-    """`text` with every Luhn-valid card number replaced by `[pan-redacted]` (for logs)."""
-    if len(text) < 13:
+    """`text` with every card number replaced by `[pan-redacted]` (for logs)."""
+    return _replace(text, lambda _: "[pan-redacted]")
+
+
+def _replace(text: str, replacement: Callable[[str], str]) -> str:
+    pans = find_pans(text)
+    if not pans:
         return text
+    parts: list[str] = []
+    at = 0
+    for start, end, digits in pans:
+        parts.append(text[at:start])
+        parts.append(replacement(digits))
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
 
-    def redact(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        return "[pan-redacted]" if luhn_valid(digits) else match.group(0)
 
-    return _CANDIDATE.sub(redact, text)
+def _in_run(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """The card numbers among one run's groups: every window of groups (13-19 digits) that
+    reads as one card number and passes Luhn, overlapping windows merged."""
+    count = len(groups)
+    values: list[int] = []
+    offsets: list[int] = []  # group k's first digit is values[offsets[k]]
+    keys: list[str | None] = [None] * count  # keys[k]: the separator after group k
+    for index, (start, end) in enumerate(groups):
+        offsets.append(len(values))
+        values.extend(int(char) for char in text[start:end])
+        if index + 1 < count:
+            keys[index] = _separator_key(text, end, groups[index + 1][0])
+    offsets.append(len(values))
+    # reach[k]: the last group of the longest grouped card number that can start at k.
+    reach = list(range(count))
+    for index in range(count - 2, -1, -1):
+        key = keys[index]
+        if key is None or not _inner(groups[index]):
+            continue
+        if keys[index + 1] == key and _inner(groups[index + 1]):
+            reach[index] = reach[index + 1]
+        elif groups[index + 1][1] - groups[index + 1][0] <= _GROUP_MAX:
+            reach[index] = index + 1
+    # Prefix sums of the digits' plain and doubled values, split by the parity of their
+    # index: a window's Luhn sum is then four subtractions.
+    plain: tuple[list[int], list[int]] = ([0], [0])
+    doubled: tuple[list[int], list[int]] = ([0], [0])
+    for index, value in enumerate(values):
+        odd = index % 2
+        plain[odd].append(plain[odd][-1] + value)
+        doubled[odd].append(doubled[odd][-1] + _DOUBLED[value])
+        plain[1 - odd].append(plain[1 - odd][-1])
+        doubled[1 - odd].append(doubled[1 - odd][-1])
+
+    def luhn(first: int, last: int) -> bool:
+        # Digits [first, last): the rightmost is not doubled, nor every second one leftwards.
+        kept = (last - 1) % 2
+        total = plain[kept][last] - plain[kept][first] + doubled[1 - kept][last]
+        return (total - doubled[1 - kept][first]) % 10 == 0
+
+    # Every window that reads as a card number is masked: overlapping ones merge into one
+    # span, so a wrong guess at where one number ends can never leave another in clear.
+    spans: list[list[int]] = []  # [first group, last group]
+    for first in range(count):
+        base = offsets[first]
+        # Windows first..stop-1 of 13-19 digits: offsets[stop] in [base + 13, base + 19];
+        # more than one group only within the reach of `first`.
+        low = bisect_left(offsets, base + MIN_DIGITS, first + 1)
+        high = min(bisect_right(offsets, base + MAX_DIGITS, low) - 1, reach[first] + 1)
+        for stop in range(high, low - 1, -1):
+            if luhn(base, offsets[stop]):
+                if spans and first <= spans[-1][1]:
+                    spans[-1][1] = max(spans[-1][1], stop - 1)
+                else:
+                    spans.append([first, stop - 1])
+                break
+    found: list[tuple[int, int, str]] = []
+    for first, last in spans:
+        start, end = groups[first][0], groups[last][1]
+        found.append((start, end, "".join(_GROUP.findall(text, start, end))))
+    return found
+
+
+def _inner(group: tuple[int, int]) -> bool:
+    """Whether a group can stand before another in one grouped card number."""
+    return _GROUP_MIN <= group[1] - group[0] <= _GROUP_MAX
+
+
+def _separator_key(text: str, end: int, start: int) -> str | None:
+    """What separates two groups, whitespace runs read as one space (`" - "` and `"-"` are
+    the same), or None when they are not joined (a group left out lies between)."""
+    if not 1 <= start - end <= 3:
+        return None
+    gap = text[end:start]
+    if _GROUP.search(gap):
+        return None
+    bare = "".join(gap.split())
+    return bare or " "
+
+
+def _ibans(text: str) -> list[tuple[int, int]]:
+    """Spans of the valid IBANs in `text`, in order."""
+    spans = []
+    for match in _IBAN.finditer(text):
+        compact = match.group(0).replace(" ", "")
+        if not 15 <= len(compact) <= 34:
+            continue
+        rotated = compact[4:] + compact[:4]
+        number = "".join(str(int(char, 36)) for char in rotated)
+        if int(number) % 97 == 1:
+            spans.append(match.span())
+    return spans
+
+
+def _inside(spans: list[tuple[int, int]], at: int) -> bool:
+    """Whether `at` falls in one of `spans` (sorted, not overlapping)."""
+    index = bisect_right(spans, at, key=_start) - 1
+    return index >= 0 and spans[index][0] <= at < spans[index][1]
+
+
+def _start(span: tuple[int, int]) -> int:
+    return span[0]

@@ -25,7 +25,7 @@ from payguard.devices.interfaces import (
     Platform,
     RiskyAppKind,
 )
-from payguard.wire.schemas import Identifier, Strict, UtcTime, _storable
+from payguard.wire.schemas import Identifier, Strict, UtcTime, _storable, free_text
 
 
 def _not_blank(value: str) -> str:
@@ -238,7 +238,7 @@ class CommunityEntryIn(Strict):
     hashed: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
     confidence: Annotated[int, Field(ge=0, le=100)] = 80
     expires_at: UtcTime | None = None
-    note: Annotated[str, StringConstraints(max_length=300), AfterValidator(_storable)] | None = None
+    note: Annotated[str, StringConstraints(max_length=300), AfterValidator(free_text)] | None = None
 
 
 class CommunityIn(Strict):

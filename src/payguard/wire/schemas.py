@@ -6,17 +6,19 @@ returned from or handed to a store directly.
 
 from __future__ import annotations
 
+import base64
 import builtins
 import math
+import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from ipaddress import ip_address
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -38,7 +40,8 @@ from payguard.core.events import (
     Merchant,
     Payee,
 )
-from payguard.core.money import CURRENCIES, Money, minor_units
+from payguard.core.ip import canonical_address
+from payguard.core.money import AMOUNT_PATTERN, CURRENCIES, Money, minor_units, parse_amount
 from payguard.core.pan import mask_pans
 from payguard.risk.interfaces import ListKind
 
@@ -55,6 +58,40 @@ def representable_utc(value: datetime) -> datetime:
 #: An aware datetime, kept in UTC.
 UtcTime = Annotated[AwareDatetime, AfterValidator(representable_utc)]
 
+#: RFC 3339 date-time (section 5.6): date, "T", time, optional fraction, "Z" or an offset.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+RFC3339_EXAMPLE = "2026-03-02T09:30:00Z"
+
+
+def rfc3339_text(value: Any) -> Any:
+    """Let only RFC 3339 text with an offset (or an aware datetime from Python) through to
+    the datetime parser, which on its own also reads epoch numbers ("1700000000", 1.7e9) and
+    date-only strings."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _RFC3339.fullmatch(value) is None:
+        raise ValueError(
+            f"must be an RFC 3339 date-time with an offset, e.g. {RFC3339_EXAMPLE!r} "
+            "(not a number, a date alone or a time without offset)"
+        )
+    return value
+
+
+#: A time as the API accepts it: RFC 3339 text with an offset only.
+Rfc3339Time = Annotated[
+    AwareDatetime,
+    BeforeValidator(rfc3339_text),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+def _amount_text(value: str) -> str:
+    parse_amount(value)
+    return value
+
 
 def _storable(value: str) -> str:
     """Refuse text no store can hold: NUL (PostgreSQL) and lone surrogates (UTF-8)."""
@@ -67,11 +104,20 @@ def _storable(value: str) -> str:
     return value
 
 
+def free_text(value: str) -> str:
+    """Text a person typed, as it may be stored: storable (see `_storable`) and with every
+    card number in it masked (`core.pan`). Every free-text field of the API goes through
+    this, after its length check: `Annotated[str, StringConstraints(max_length=...),
+    AfterValidator(free_text)]`, so none stores a card number in clear.
+    """
+    return mask_pans(_storable(value))
+
+
 Identifier = Annotated[
     str,
     StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]*$"),
 ]
-Text = Annotated[str, StringConstraints(max_length=256), AfterValidator(_storable)]
+Text = Annotated[str, StringConstraints(max_length=256), AfterValidator(free_text)]
 #: Integers JSON readers everywhere agree on (±2^53).
 SAFE_INT = 2**53
 MAX_ATTRIBUTE_TEXT = 512
@@ -93,7 +139,7 @@ def _attribute_value(value: Any) -> str | bool | int | float | None:
     if isinstance(value, str):
         if len(value) > MAX_ATTRIBUTE_TEXT:
             raise ValueError(f"text must be at most {MAX_ATTRIBUTE_TEXT} characters")
-        return _storable(value)
+        return free_text(value)
     raise ValueError("must be a string, number, boolean or null")
 
 
@@ -124,9 +170,11 @@ class Strict(BaseModel):
 
 
 class AmountIn(Strict):
-    value: Annotated[str, StringConstraints(pattern=r"^\d{1,15}(\.\d{1,4})?$")] = Field(
-        description='Decimal string, e.g. "12.50"; never a JSON number'
-    )
+    value: Annotated[
+        str,
+        AfterValidator(_amount_text),
+        WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN}),
+    ] = Field(description='Decimal string of ASCII digits, e.g. "12.50"; never a JSON number')
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(
         description="ISO 4217 code"
     )
@@ -142,7 +190,7 @@ class AmountIn(Strict):
 class PayeeIn(Strict):
     id: Identifier
     name: Text | None = None
-    account: Annotated[str, StringConstraints(max_length=64), AfterValidator(_storable)] | None = (
+    account: Annotated[str, StringConstraints(max_length=64), AfterValidator(free_text)] | None = (
         None
     )
 
@@ -168,10 +216,13 @@ class AssessmentRequest(Strict):
     """One event to decide."""
 
     event_id: Identifier = Field(
-        description="Your id for the event; a repeat returns the first decision"
+        description=(
+            "Your id for the event; a repeat of the same event returns the first decision, "
+            "another event under the same id is refused (409 idempotency_mismatch)"
+        )
     )
     event_type: EventType
-    occurred_at: AwareDatetime = Field(description="RFC 3339 with offset")
+    occurred_at: Rfc3339Time = Field(description="RFC 3339 with offset")
     account_id: Identifier
     amount: AmountIn | None = None
     payee: PayeeIn | None = None
@@ -181,19 +232,17 @@ class AssessmentRequest(Strict):
     geo: GeoIn | None = None
     channel: Channel | None = None
     attributes: dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_storable)],
+        Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(free_text)],
         AttributeValue,
     ] = Field(default_factory=dict, description=f"At most {MAX_ATTRIBUTES} scalar values")
 
     @field_validator("ip")
     @classmethod
     def _ip(cls, value: str | None) -> str | None:
+        """One canonical spelling per address, so velocity and lists see one entity."""
         if value is None:
             return None
-        try:
-            return str(ip_address(value))
-        except ValueError:
-            raise ValueError("not an IPv4 or IPv6 address") from None
+        return canonical_address(value)
 
     @field_validator("attributes")
     @classmethod
@@ -202,8 +251,11 @@ class AssessmentRequest(Strict):
             raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
         return value
 
-    def to_event(self, *, now: datetime) -> Event:
-        """The domain event; cross-field rules are checked here and name the field at fault."""
+    def to_event(self, *, now: datetime, zero_amounts: bool = False) -> Event:
+        """The domain event; cross-field rules are checked here and name the field at fault.
+
+        `zero_amounts`: accept a zero amount on a money event. Live traffic may not send one,
+        but a history being imported records what happened (card verifications of 0.00)."""
         if self.occurred_at > now + MAX_CLOCK_SKEW:
             raise ValidationFailed("occurred_at is in the future", field="occurred_at")
         if self.occurred_at < EARLIEST:
@@ -211,9 +263,13 @@ class AssessmentRequest(Strict):
         money = None
         if self.amount is not None:
             try:
-                value = Decimal(self.amount.value)
-            except InvalidOperation:
-                raise ValidationFailed("not a decimal", field="amount.value") from None
+                value = parse_amount(self.amount.value)
+            except ValueError as exc:
+                raise ValidationFailed(str(exc), field="amount.value") from None
+            if not value and not zero_amounts and self.event_type in AMOUNT_EVENTS:
+                raise ValidationFailed(
+                    f"a {self.event_type.value} must move more than zero", field="amount.value"
+                )
             digits = minor_units(self.amount.currency)
             exponent = value.as_tuple().exponent
             assert isinstance(exponent, int)
@@ -342,7 +398,7 @@ def assessment_public(decision: Decision, *, replayed: bool) -> dict[str, Any]:
 
 class OutcomeIn(Strict):
     outcome: Outcome
-    note: Annotated[str, StringConstraints(max_length=500), AfterValidator(_storable)] | None = None
+    note: Annotated[str, StringConstraints(max_length=500), AfterValidator(free_text)] | None = None
 
 
 class RuleSetIn(Strict):
@@ -385,7 +441,7 @@ class ListItemsIn(Strict):
     kind: ListKind
     items: Annotated[list[ListValue], Field(min_length=1, max_length=1000)]
     expires_at: UtcTime | None = None
-    note: Annotated[str, StringConstraints(max_length=500), AfterValidator(_storable)] | None = None
+    note: Annotated[str, StringConstraints(max_length=500), AfterValidator(free_text)] | None = None
 
 
 class ListItemsRemove(Strict):
@@ -475,3 +531,46 @@ class DriftPublic(BaseModel):
     days: int
     since: datetime
     by_day: builtins.list[DriftDayPublic]
+
+
+class AssessmentPagePublic(BaseModel):
+    """One page of `GET /v1/assessments`, newest first."""
+
+    items: builtins.list[AssessmentPublic]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )
+
+
+def assessment_cursor(decision: Decision) -> str:
+    """An opaque page cursor: the keyset position (occurred_at, assessment_id) of the last
+    decision on a page, as unpadded base64url JSON."""
+    position = [decision.occurred_at.astimezone(UTC).isoformat(), decision.assessment_id]
+    return base64.urlsafe_b64encode(orjson.dumps(position)).rstrip(b"=").decode()
+
+
+#: Longest cursor `assessment_cursor` writes, with room to spare.
+MAX_CURSOR = 256
+
+
+def assessment_position(cursor: str) -> tuple[datetime, str]:
+    """The keyset position in a cursor from `assessment_cursor`; `ValidationFailed` naming
+    `cursor` for anything else (a cursor is opaque: a changed one is refused, not guessed)."""
+    refused = ValidationFailed("not a cursor this API returned", field="cursor")
+    if len(cursor) > MAX_CURSOR or _BASE64URL.fullmatch(cursor) is None:
+        raise refused
+    try:
+        position = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at, assessment_id = position
+        if not isinstance(at, str) or not isinstance(assessment_id, str):
+            raise refused
+        when = datetime.fromisoformat(at)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise refused from None
+    if when.tzinfo is None or _CURSOR_ID.fullmatch(assessment_id) is None:
+        raise refused
+    return when, assessment_id
+
+
+_CURSOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")

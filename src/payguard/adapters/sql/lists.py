@@ -54,7 +54,7 @@ _UPDATE_ITEM = (
 
 
 class SqlListRepository:
-    """`ListRepository` on SQL."""
+    """`ExpiringListRepository` on SQL."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self._reads = for_reads(engine)
@@ -224,6 +224,14 @@ class SqlListRepository:
             kind: {value: tuple(names) for value, names in values.items()}
             for kind, values in grouped.items()
         }
+
+    def next_expiry(self, tenant_id: str, after: datetime) -> datetime | None:
+        query = sa.select(sa.func.min(_ITEMS.c.expires_at)).where(
+            _ITEMS.c.tenant_id == tenant_id, _ITEMS.c.expires_at > after
+        )
+        with self._guard, self._reads.connect() as conn:
+            earliest = conn.execute(query).scalar_one_or_none()
+        return earliest
 
     def version(self, tenant_id: str) -> int:
         query = sa.select(_VERSIONS.c.version).where(_VERSIONS.c.tenant_id == tenant_id)
