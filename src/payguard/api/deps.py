@@ -23,7 +23,7 @@ from payguard.ml.registry import ModelService
 from payguard.risk.lists import ListService
 from payguard.risk.rules.service import RuleService
 from payguard.risk.service import AssessmentService
-from payguard.services import Services
+from payguard.services import ReadinessReport, Services
 from payguard.tenancy.interfaces import Principal, Role
 
 
@@ -65,7 +65,7 @@ async def _devices(request: Request) -> DeviceService:
     return services_of(request).devices
 
 
-async def _readiness(request: Request) -> Callable[[], dict[str, bool]]:
+async def _readiness(request: Request) -> Callable[[], ReadinessReport]:
     return services_of(request).readiness
 
 
@@ -82,7 +82,7 @@ Auth = Annotated[AuthService, Depends(_auth)]
 StepUps = Annotated[StepUpService, Depends(_step_up)]
 Devices = Annotated[DeviceService, Depends(_devices)]
 ClockDep = Annotated[Clock, Depends(_clock)]
-Readiness = Annotated[Callable[[], dict[str, bool]], Depends(_readiness)]
+Readiness = Annotated[Callable[[], ReadinessReport], Depends(_readiness)]
 
 
 def client_ip(request: Request) -> str | None:

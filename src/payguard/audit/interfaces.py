@@ -45,6 +45,7 @@ class AuditAction(StrEnum):
     COMMUNITY_ADD = "community:add"
     COMMUNITY_REMOVE = "community:remove"
     MAINTENANCE_PURGE = "maintenance:purge"
+    STATE_REBUILD = "state:rebuild"
 
 
 class AuditOutcome(StrEnum):

@@ -18,6 +18,7 @@ from payguard.cli.context import err, print_table, table, text, when
 from payguard.cli.context import services as _services
 from payguard.cli.context import tenant_named as _tenant_named
 from payguard.cli.models import models_app
+from payguard.cli.state import state_app
 from payguard.core.errors import PayguardError, ValidationFailed, field_path
 from payguard.tenancy.interfaces import API_KEY, Role
 
@@ -30,6 +31,7 @@ app = typer.Typer(
 tenants_app = typer.Typer(no_args_is_help=True, help="Partner tenants and their API keys.")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(models_app, name="models")
+app.add_typer(state_app, name="state")
 
 
 @app.command()
@@ -258,14 +260,28 @@ def _request_part(line: bytes) -> bytes:
 
 @app.command()
 def demo(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
-    customers: Annotated[int, typer.Option(min=10, help="Simulated customers")] = 300,
-    days: Annotated[float, typer.Option(min=0.1, help="Days of traffic, ending now")] = 2.0,
+    host: Annotated[
+        str, typer.Option(envvar="PAYGUARD_DEMO_HOST", help="Interface to listen on")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PAYGUARD_DEMO_PORT", help="TCP port")] = 8000,
+    customers: Annotated[
+        int | None,
+        typer.Option(min=10, help="Simulated customers [default: 800, the model's population]"),
+    ] = None,
+    days: Annotated[float, typer.Option(min=0.1, help="Days of history, ending now")] = 2.0,
     seed: Annotated[int, typer.Option(help="Simulator seed")] = 7,
     fraud_rate: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.02,
-    rate: Annotated[float, typer.Option(min=0.1, help="Live events per second")] = 20.0,
-    database: Annotated[str, typer.Option(help="Database URL")] = "sqlite:///var/demo.db",
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="Average live events per second; scales the population to it "
+            "(about 14,800 customers per event a second) instead of --customers",
+        ),
+    ] = None,
+    database: Annotated[
+        str, typer.Option(help="Database URL (the demo prints the line to use it elsewhere)")
+    ] = "sqlite:///var/demo.db",
     keep_serving: Annotated[
         bool, typer.Option(help="After the backfill, keep serving with live traffic")
     ] = True,
@@ -278,12 +294,17 @@ def demo(
     training_customers: Annotated[
         int, typer.Option(min=50, help="Customers in the model's training history")
     ] = 800,
+    summary_every: Annotated[
+        float,
+        typer.Option(min=0.1, help="Off a terminal: seconds between one-line summaries"),
+    ] = 10.0,
 ) -> None:
     """Serve on HOST:PORT with SQLite, create a demo tenant, stream simulated traffic with
-    fraud through the API (a backfill of DAYS, then live at RATE) and show a live summary."""
+    fraud through the API (a backfill of DAYS, then the same customers live, each event at
+    its own time) and show a live summary. Ctrl-C or SIGTERM stops it with a summary."""
     from payguard.cli.demo import run_demo
 
-    run_demo(
+    code = run_demo(
         host=host,
         port=port,
         customers=customers,
@@ -295,7 +316,10 @@ def demo(
         keep_serving=keep_serving,
         model_dir=model_dir if model else None,
         training_customers=training_customers,
+        summary_every=summary_every,
     )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

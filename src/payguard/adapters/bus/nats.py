@@ -220,6 +220,23 @@ class NatsEventBus:
         finally:
             self._stop_loop()
 
+    def ready(self, timeout: float = 1.0) -> bool:
+        """Whether the bus is open, connected, and JetStream answers for this namespace's
+        stream within `timeout` seconds (readiness)."""
+        with self._cond:
+            if self._closed:
+                return False
+        try:
+            return self._call(self._ready(), timeout)
+        except (BackendUnavailable, *_NATS_ERRORS):
+            return False
+
+    async def _ready(self) -> bool:
+        if self._nc is None or not self._nc.is_connected:
+            return False
+        await self._js.stream_info(self._stream)
+        return True
+
     def delete_stream(self) -> None:
         """Delete this namespace's stream with its messages and consumers (tests, teardown)."""
         self._call(self._delete_stream(), self._publish_timeout)
