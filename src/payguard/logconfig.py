@@ -41,6 +41,10 @@ def _scrub_processor(
     return {k: scrub(v, k) for k, v in event_dict.items()}
 
 
+#: Loggers whose libraries may have given them handlers of their own.
+_LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+
 class _CurrentStderr:
     """Whatever `sys.stderr` is when a line is written, not when logging was configured:
     a test runner or a CLI harness that swaps stderr and closes its stand-in afterwards
@@ -55,8 +59,9 @@ class _CurrentStderr:
 
 def configure(level: str = "INFO") -> None:
     """JSON lines on stderr, for payguard's structlog loggers and for the standard-library
-    loggers of the libraries underneath (uvicorn, Alembic, SQLAlchemy) alike, all scrubbed;
-    call once at process start (each worker process calls it)."""
+    loggers of the libraries underneath (uvicorn, Alembic, SQLAlchemy) and Python's warnings
+    alike, tracebacks included, all scrubbed; call once at process start (each worker
+    process calls it), and run uvicorn with `log_config=None` so it keeps them."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -71,6 +76,9 @@ def configure(level: str = "INFO") -> None:
             ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # A library's traceback (uvicorn's "Exception in ASGI application") becomes
+                # text first, so that it is scrubbed like the rest.
+                structlog.processors.format_exc_info,
                 _scrub_processor,
                 structlog.processors.JSONRenderer(),
             ],
@@ -79,6 +87,13 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
+    # Libraries that set up their own handlers (uvicorn's default `log_config` does) would
+    # write past the JSON: send their records to the root's handler instead.
+    for name in _LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        library.handlers[:] = []
+        library.propagate = True
+    logging.captureWarnings(True)
     # Alembic lists every plugin it loads at INFO on each start; its migrations still log.
     logging.getLogger("alembic.runtime.plugins").setLevel(max(numeric, logging.WARNING))
     structlog.configure(

@@ -7,12 +7,15 @@ nothing else constructs an adapter.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from payguard import runtime
+from payguard.adapters.sql import tables
 from payguard.adapters.sql.assessments import SqlAssessmentStore
 from payguard.adapters.sql.audit import SqlAuditRepository
 from payguard.adapters.sql.auth import SqlAuthRepository
@@ -44,6 +47,7 @@ from payguard.auth.verifiers import (
 )
 from payguard.core.bus import EventBus
 from payguard.core.clock import Clock, SystemClock
+from payguard.core.errors import BackendUnavailable
 from payguard.devices.appattest import AppAttestConfig
 from payguard.devices.playintegrity import PlayIntegrityKeys
 from payguard.devices.policy import HealthPolicy, default_policy
@@ -59,7 +63,10 @@ from payguard.risk.service import AssessmentService
 from payguard.settings import Settings
 from payguard.tenancy.service import TenantService
 
-__all__ = ["Services", "build_services", "migrate_database"]
+if TYPE_CHECKING:
+    from payguard.adapters.kv.redis import RedisEntityStateStore
+
+__all__ = ["ReadinessReport", "Services", "build_services", "migrate_database"]
 
 
 def migrate_database(settings: Settings | None = None) -> None:
@@ -70,6 +77,19 @@ def migrate_database(settings: Settings | None = None) -> None:
         migrate(engine)
     finally:
         engine.dispose()
+
+
+@dataclass(frozen=True)
+class ReadinessReport:
+    """`checks`: each configured backend by name, True when it answers (and, for
+    `redis_state`, when Redis still holds its state); `details`: more about a failing one."""
+
+    checks: dict[str, bool]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return all(self.checks.values())
 
 
 @dataclass
@@ -91,16 +111,38 @@ class Services:
     step_up: StepUpService
     devices: DeviceService
     closers: list[Callable[[], None]]
+    #: The Redis state store when `kv_url` is Redis (readiness, `payguard state`).
+    state_store: RedisEntityStateStore | None = None
+    #: Whether the bus answers, when it is a remote one (NATS).
+    bus_ready: Callable[[], bool] | None = None
 
-    def readiness(self) -> dict[str, bool]:
+    def readiness(self) -> ReadinessReport:
+        """Every configured backend, checked now, each with a bounded timeout."""
         checks: dict[str, bool] = {}
+        details: dict[str, Any] = {}
         try:
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
             checks["database"] = True
         except sa.exc.SQLAlchemyError:
             checks["database"] = False
-        return checks
+        states = self.state_store
+        if states is not None:
+            checks["redis"] = states.ping()
+            # Unchecked (Redis or the database not answering): the last known state.
+            intact = not states.state_lost
+            status = "unknown" if intact else "lost"
+            if checks["redis"]:
+                with suppress(BackendUnavailable):
+                    intact = states.check_state()
+                    status = "ok" if intact else "lost"
+            checks["redis_state"] = intact
+            details["redis_state"] = {"status": status, "lost_detected": states.lost_detected}
+            if not intact:
+                details["redis_state"]["remedy"] = "payguard state rebuild"
+        if self.bus_ready is not None:
+            checks["nats"] = self.bus_ready()
+        return ReadinessReport(checks, details)
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -120,8 +162,26 @@ def _bus(settings: Settings) -> EventBus:
     raise ValueError(f"PAYGUARD_BUS_URL must be memory:// or nats://, not {settings.bus_url!r}")
 
 
+def _has_decisions(engine: sa.Engine) -> Callable[[], bool]:
+    """Whether any decision was ever stored: a Redis namespace with no epoch then lost its
+    state rather than being new."""
+    query = sa.select(sa.literal(1)).select_from(tables.assessments).limit(1)
+
+    def probe() -> bool:
+        try:
+            with engine.connect() as conn:
+                return conn.execute(query).first() is not None
+        except sa.exc.SQLAlchemyError as exc:
+            raise BackendUnavailable("the database did not answer") from exc
+
+    return probe
+
+
 def _store(
-    settings: Settings, engine: sa.Engine, closers: list[Callable[[], None]]
+    settings: Settings,
+    engine: sa.Engine,
+    closers: list[Callable[[], None]],
+    redis_store: list[RedisEntityStateStore],
 ) -> AssessmentStore:
     if settings.kv_url.startswith("memory://"):
         from payguard.adapters.kv.memory import CachingAssessmentStore
@@ -136,8 +196,14 @@ def _store(
     if settings.kv_url.startswith(("redis://", "rediss://")):
         from payguard.adapters.kv.redis import RedisEntityStateStore
 
-        states = RedisEntityStateStore(settings.kv_url, namespace=settings.namespace)
+        states = RedisEntityStateStore(
+            settings.kv_url,
+            namespace=settings.namespace,
+            timeout=settings.redis_timeout_ms / 1000,
+            has_history=_has_decisions(engine),
+        )
         closers.append(states.close)
+        redis_store.append(states)
         return SqlAssessmentStore(engine, external_states=states)
     raise ValueError(f"PAYGUARD_KV_URL must be memory:// or redis://, not {settings.kv_url!r}")
 
@@ -161,7 +227,8 @@ def build_services(
     audit_service = AuditService(SqlAuditRepository(engine), clock)
     ttl = settings.cache_ttl_seconds
     tenants = TenantService(SqlTenantRepository(engine), audit=audit_service, clock=clock, ttl=ttl)
-    store = _store(settings, engine, closers)
+    redis_store: list[RedisEntityStateStore] = []
+    store = _store(settings, engine, closers, redis_store)
     auth_repository = SqlAuthRepository(engine)
     device_repository = SqlDeviceRepository(engine)
     community = SqlCommunityLists(engine)
@@ -251,6 +318,8 @@ def build_services(
             app_attest=_app_attest(settings),
         ),
         closers=closers,
+        state_store=redis_store[0] if redis_store else None,
+        bus_ready=getattr(bus, "ready", None),
     )
 
 
@@ -329,6 +398,7 @@ def _auth(
         lockout_threshold=settings.lockout_threshold,
         lockout_seconds=settings.lockout_seconds,
         ip_lockout_threshold=settings.ip_lockout_threshold,
+        conceal_unknown_users=settings.auth_conceal_unknown_users,
         challenge_ttl_seconds=settings.challenge_ttl_seconds,
         challenge_max_attempts=settings.challenge_max_attempts,
         issuer=settings.webauthn_rp_name,

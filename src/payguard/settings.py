@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["normal", "full"] | None = None
     kv_url: str = "memory://"
     bus_url: str = "memory://"
+    #: Milliseconds Redis gets to accept a connection and to answer each command (a command
+    #: that times out is retried once); beyond that the call fails with 503.
+    redis_timeout_ms: int = Field(default=500, ge=10, le=60_000)
     #: Prefix for every KV key and bus subject, so several deployments share one server.
     namespace: str = "payguard"
     #: Largest request body accepted, in bytes (larger → 413).
@@ -66,6 +69,9 @@ class Settings(BaseSettings):
     lockout_seconds: float = Field(default=900, ge=1)
     #: Failures from one IP address, over every account, before the address is locked.
     ip_lockout_threshold: int = Field(default=50, ge=1)
+    #: A password check naming an unknown user answers as a wrong password (401, counted
+    #: towards a lockout) instead of 404: the partner learns nothing of who exists either.
+    auth_conceal_unknown_users: bool = False
     #: Seconds a step-up challenge or WebAuthn ceremony stays open, and wrong answers allowed.
     challenge_ttl_seconds: int = Field(default=300, ge=10, le=3600)
     challenge_max_attempts: int = Field(default=3, ge=1, le=10)

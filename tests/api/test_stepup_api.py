@@ -10,6 +10,7 @@ from typing import Any
 import pyotp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tests.auth.test_service import reseal_under_another_key
 
 from payguard.auth.client import device_factor as client_device_factor
 from payguard.auth.client import shown_payment, step_up_answer
@@ -301,8 +302,13 @@ def test_low_risk_exemption_lets_small_payments_through_within_limits(
     )
     assert big.json()["decision"] == "challenge"
     # A replayed event does not use up the allowance.
-    repeat = client.post("/v1/assessments", json=payment(event_id="evt-0"), headers=headers)
-    assert repeat.status_code == 200
+    repeat = client.post(
+        "/v1/assessments",
+        json=payment(event_id="evt-0", amount={"value": "110.00", "currency": "SGD"}),
+        headers=headers,
+    )
+    assert repeat.status_code == 200, repeat.text
+    assert repeat.json()["assessment_id"] == decisions[0]["assessment_id"]
 
 
 def test_failures_lock_the_account_and_feed_the_engine(client, headers, payment, services) -> None:
@@ -392,3 +398,40 @@ def test_the_client_helper_builds_an_answer_that_names_the_payment(
     )
     assert answered.status_code == 200, answered.text
     assert answered.json()["final"] == "allow"
+
+
+def test_the_openapi_says_amount_and_payee_are_required_for_a_payment(client) -> None:
+    """They stay optional in the schema (a challenge bound to no payment needs neither), so
+    the description must say when they are required."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    verify = schemas["StepUpVerify"]
+    assert "amount" not in verify.get("required", [])
+    assert "required" in verify["description"].lower() and "payment" in verify["description"]
+    for field in ("amount", "payee"):
+        described = verify["properties"][field]["description"]
+        assert described.startswith(f"The {field} shown to the user. Required when")
+
+
+def test_a_server_fault_while_verifying_is_503_and_uses_no_attempt(
+    client, headers, payment, services
+) -> None:
+    enrolled = enrol(client, headers)
+    confirm_totp(client, headers, enrolled, services)
+    challenge = challenged(client, headers, payment, amount={"value": "250.00", "currency": "SGD"})
+    services.clock.advance(timedelta(seconds=30))
+    # The TOTP secret sealed under a key this server lacks: it cannot be opened.
+    tenant_id = services.tenants.get_tenant_by_name("acme").id
+    reseal_under_another_key(services, tenant_id, enrolled["totp_id"])
+    code = pyotp.TOTP(enrolled["secret"]).at(services.clock.now())
+    factors = [
+        {"type": "password", "password": "correct horse battery staple"},
+        {"type": "totp", "code": code},
+    ]
+    path = f"/v1/auth/challenges/{challenge['challenge_id']}/verify"
+    for _ in range(4):  # more than the attempts, were they used
+        answer = client.post(path, json=step_up_answer(challenge, factors), headers=headers)
+        assert answer.status_code == 503, answer.text
+    status = client.get(f"/v1/auth/challenges/{challenge['challenge_id']}", headers=headers)
+    assert status.json()["attempts_left"] == 3 and status.json()["status"] == "pending"
+    user = client.get(f"/v1/auth/users/{enrolled['user']}", headers=headers)
+    assert user.json()["locked_until"] is None

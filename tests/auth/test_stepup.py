@@ -11,6 +11,7 @@ from typing import Any
 
 import pyotp
 import pytest
+from tests.auth.test_service import reseal_under_another_key
 
 from payguard.adapters.sql.auth import SqlAuthRepository
 from payguard.audit.interfaces import Actor, AuditAction
@@ -20,7 +21,7 @@ from payguard.auth.stepup import StepUpResult, StepUpService, binding_of
 from payguard.core.bus import STEP_UP_SETTLED
 from payguard.core.clock import FrozenClock
 from payguard.core.decisions import Action, Decision
-from payguard.core.errors import Conflict, NotFound, ValidationFailed
+from payguard.core.errors import BackendUnavailable, Conflict, NotFound, ValidationFailed
 from payguard.core.events import Device, Event, EventType, Payee
 from payguard.core.money import Money
 from payguard.services import Services
@@ -670,3 +671,25 @@ def test_a_step_up_bound_to_no_payment_needs_no_claims(
     assert challenge.binding == {"amount": None, "currency": None, "payee": None}
     result = step_up.verify(tenant, challenge.id, strong(secret, clock), context=CTX)
     assert result.verified
+
+
+def test_a_server_fault_during_verification_uses_no_attempt(
+    services: Services, step_up: StepUpService, tenant: str, secret: str, clock: FrozenClock
+) -> None:
+    """A TOTP secret the server cannot open is a 503, not the user's failure: neither the
+    challenge's attempts nor the account's failures move, however often it happens."""
+    challenged = assess(services, tenant)
+    challenge, _ = step_up.open(tenant, challenged.assessment_id, context=CTX)
+    (totp,) = services.auth.credentials(tenant, USER)
+    reseal_under_another_key(services, tenant, totp.id)
+    for _ in range(services.auth.policy.challenge_max_attempts + 1):
+        with pytest.raises(BackendUnavailable):
+            verify_shown(step_up, tenant, challenge.id, strong(secret, clock), context=CTX)
+    after = step_up.get(tenant, challenge.id)
+    assert (after.attempts, after.status) == (0, ChallengeStatus.PENDING)
+    assert step_up.attempts_left(after) == services.auth.policy.challenge_max_attempts
+    assert services.auth.failures(tenant, USER) == 0
+    assert services.assessments.get(tenant, challenged.assessment_id).final is None
+    # The user's own mistakes still count.
+    result = verify_shown(step_up, tenant, challenge.id, WRONG, context=CTX)
+    assert not result.verified and result.attempts_left == 2

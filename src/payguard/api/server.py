@@ -9,6 +9,12 @@ connections across the workers' sockets.
 
 The parent only supervises: it starts the workers, restarts one that dies, and on SIGTERM or
 SIGINT asks them all to finish their requests and stop.
+
+Every line any of these processes writes is a scrubbed JSON log line (`payguard.logconfig`):
+uvicorn runs with `log_config=None`, so its loggers keep the JSON handler instead of
+installing their own; the supervisor configures the logs before it says anything; and a
+failure to start (a busy port, a store that does not answer, a worker that crashes) is logged
+as an event with its traceback scrubbed, never printed raw.
 """
 
 from __future__ import annotations
@@ -35,8 +41,14 @@ GRACE_SECONDS = 10.0
 RESTART_DELAY = 1.0
 
 
-#: How every payguard server runs uvicorn, whichever way its workers are started.
-_OPTIONS: dict[str, Any] = {"factory": True, "access_log": False, "log_level": "warning"}
+#: How every payguard server runs uvicorn, whichever way its workers are started. No
+#: `log_config`: uvicorn's default one gives its loggers plain-text handlers of their own.
+_OPTIONS: dict[str, Any] = {
+    "factory": True,
+    "access_log": False,
+    "log_level": "warning",
+    "log_config": None,
+}
 
 
 def _config(**extra: Any) -> Any:
@@ -47,19 +59,32 @@ def _config(**extra: Any) -> Any:
 
 def serve(host: str, port: int, workers: int) -> None:
     """Serve until stopped; several workers share the port through `SO_REUSEPORT` on Linux
-    (elsewhere through uvicorn's shared socket)."""
+    (elsewhere through uvicorn's shared socket). Exits with status 1, after logging why, if
+    the server cannot start."""
+    _configure_logs()
+    try:
+        _serve(host, port, workers)
+    except Exception:
+        log.exception("server.failed", host=host, port=port)
+        raise SystemExit(1) from None
+
+
+def _serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     if workers == 1:
-        _configure_logs()
+        # uvicorn logs a busy port itself (`uvicorn.error`) and exits with status 1.
         uvicorn.Server(_config(host=host, port=port)).run()
         return
     if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
-        _configure_logs()
         uvicorn.run(APP, host=host, port=port, workers=workers, **_OPTIONS)
         return
     # Fail here, in the foreground, if the address cannot be bound at all.
-    _listen(host, port).close()
+    try:
+        _listen(host, port).close()
+    except OSError as exc:
+        log.error("server.bind_failed", host=host, port=port, error=str(exc))
+        raise SystemExit(1) from None
     _migrate()
     _supervise(host, port, workers)
 
@@ -102,8 +127,13 @@ def _worker(host: str, port: int, supervisor: int) -> None:
 
     _die_with(supervisor)
     _configure_logs()
-    sock = _listen(host, port)
-    uvicorn.Server(_config()).run(sockets=[sock])
+    try:
+        sock = _listen(host, port)
+        uvicorn.Server(_config()).run(sockets=[sock])
+    except Exception:
+        # Logged scrubbed, not printed raw by multiprocessing; the supervisor restarts it.
+        log.exception("worker.crashed", pid=os.getpid())
+        raise SystemExit(1) from None
 
 
 #: prctl(2) option: the signal the kernel sends this process when its parent dies.
@@ -139,6 +169,7 @@ def _supervise(host: str, port: int, workers: int) -> None:
             target=_worker, args=(host, port, os.getpid()), name="payguard-worker"
         )
         process.start()
+        log.info("worker.started", pid=process.pid)
         return process
 
     running = [start() for _ in range(workers)]
@@ -150,6 +181,7 @@ def _supervise(host: str, port: int, workers: int) -> None:
                     log.warning("worker.died", pid=process.pid, exitcode=process.exitcode)
                     time.sleep(RESTART_DELAY)
                     running[index] = start()
+                    log.warning("worker.restarted", pid=running[index].pid, replaces=process.pid)
     finally:
         for process in running:
             if process.is_alive():

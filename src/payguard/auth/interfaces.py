@@ -14,8 +14,9 @@ One port per aggregate, so that each piece of auth takes only what it uses:
 
 Every method that guards against replay or races is a single atomic compare-and-set in the
 store (`advance_counter`, `use_nonce`, `use_recovery_code`, `count_attempt`,
-`finish_challenge`, `rotate_session`), so two workers can never both accept the same TOTP
-step, signed nonce, recovery code, assertion or refresh token.
+`finish_challenge`, `rotate_session`, `reserve_attempt`), so two workers can never both
+accept the same TOTP step, signed nonce, recovery code, assertion or refresh token, nor
+check more proofs than the lockout threshold allows.
 
 Auth uses the decision engine only through `RiskDecisions` and `FailureSignals`.
 """
@@ -297,6 +298,11 @@ class ChallengeRepository(Protocol):
         """attempts += 1 if still pending with `expected_attempts`; False otherwise."""
         ...
 
+    def return_attempt(self, tenant_id: str, challenge_id: str, counted_attempts: int) -> bool:
+        """attempts -= 1 if still pending with `counted_attempts` (the attempt just counted
+        could not be judged: a fault of ours); False otherwise."""
+        ...
+
     def finish_challenge(
         self,
         tenant_id: str,
@@ -325,6 +331,20 @@ class ThrottleRepository(Protocol):
     ) -> Throttle:
         """failures += 1 atomically; when failures reach a multiple of `threshold`, lock the
         key until `at + lock_seconds`. Returns the new state."""
+        ...
+
+    def reserve_attempt(
+        self, tenant_id: str, key: str, at: datetime, *, threshold: int, lock_seconds: float
+    ) -> Throttle | None:
+        """`record_failure`, but only if the key is not locked at `at`, in one atomic
+        statement: an attempt is counted before its proof is checked. None (nothing
+        counted) if the key is locked."""
+        ...
+
+    def release_attempt(self, tenant_id: str, key: str, *, lock: datetime | None) -> None:
+        """Give back one reserved attempt (failures -= 1, never below 0) atomically, and
+        lift `lock` if it is still the key's lock (the reservation being given back set
+        it)."""
         ...
 
     def clear_failures(self, tenant_id: str, key: str) -> None: ...

@@ -23,6 +23,9 @@ class AuthPolicy:
     challenge_ttl_seconds: int = 300
     challenge_max_attempts: int = 3
     issuer: str = "payguard"
+    #: Answer a password check for an unknown user as a wrong password (401, counted towards
+    #: a lockout) instead of 404, for partners that pass answers on to their users.
+    conceal_unknown_users: bool = False
     sessions: dict[int, SessionLimits] = field(
         default_factory=lambda: {
             1: SessionLimits(idle=30 * 24 * 3600, absolute=30 * 24 * 3600),

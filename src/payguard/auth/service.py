@@ -3,8 +3,9 @@
 `AuthService` is the one door the API and step-up use; it puts the pieces in order:
 
 - each factor kind's verifier checks a proof (`payguard.auth.verifiers`);
-- the lockout counts failures, refuses locked accounts and addresses, and feeds each failure
-  to the audit log, the bus and the decision engine (`payguard.auth.lockout`);
+- the lockout counts each attempt before its proofs are checked, refuses locked accounts and
+  addresses, and feeds each failure to the audit log, the bus and the decision engine
+  (`payguard.auth.lockout`);
 - the session keeper opens, refreshes and revokes sessions (`payguard.auth.sessions`).
 
 Every credential change revokes the user's sessions. Secrets never reach logs or audit
@@ -43,6 +44,7 @@ from payguard.auth.passwords import PasswordHasher, check_password
 from payguard.auth.policy import AuthPolicy, SessionLimits
 from payguard.auth.sessions import IssuedSession, Sessions
 from payguard.auth.verifiers import Linking, TotpSecrets, VerifierRegistry
+from payguard.auth.verifiers.password_verifier import NO_MATCH
 from payguard.core.clock import Clock
 from payguard.core.errors import Conflict, FactorRejected, NotFound, ValidationFailed
 from payguard.core.ids import new_id
@@ -136,16 +138,26 @@ class AuthService:
             raise NotFound(f"no user {user_id!r}")
         return found
 
-    def _known(self, tenant_id: str, user_id: str, proofs: Sequence[Proof]) -> AuthUser:
+    def _known(
+        self, tenant_id: str, user_id: str, proofs: Sequence[Proof], context: Context
+    ) -> AuthUser:
         """The user the proofs are for. For an unknown user, a password among the proofs is
         first checked against the stand-in hash, so that "no such user" (404: the partner may
         know which of its users exist) takes as long as a wrong password and the timing
-        tells an end user nothing."""
+        tells an end user nothing. With `policy.conceal_unknown_users` the partner learns
+        nothing either: the answer is a wrong password's, counted towards a lockout."""
         found = self._users.get_user(tenant_id, user_id)
         if found is None:
+            password = False
             for proof in proofs:
                 if proof.kind == FactorKind.PASSWORD:
                     self._hasher.verify_dummy(proof.secret or "")
+                    password = True
+            if password and self.policy.conceal_unknown_users:
+                # Answered, counted and locked exactly as a wrong password for a known user.
+                attempt = self._lockout.reserve(tenant_id, user_id, context)
+                self._lockout.failed(attempt, FactorKind.PASSWORD, NO_MATCH, context)
+                raise FactorRejected(NO_MATCH)
             raise NotFound(f"no user {user_id!r}")
         return found
 
@@ -201,13 +213,19 @@ class AuthService:
         credential = self._own(tenant_id, user_id, credential_id, CredentialKind.TOTP)
         if credential.confirmed:
             raise Conflict("this TOTP credential is already confirmed")
-        self._lockout.check(tenant_id, user_id, context)
-        step = self._totp.match(credential, code)
-        if step is None or not self._users.advance_counter(
-            tenant_id, credential_id, credential.counter, step, self._clock.now()
-        ):
-            self._lockout.record_failure(tenant_id, user_id, FactorKind.TOTP, "wrong code", context)
+        attempt = self._lockout.reserve(tenant_id, user_id, context)
+        try:
+            step = self._totp.match(credential, code)
+            matched = step is not None and self._users.advance_counter(
+                tenant_id, credential_id, credential.counter, step, self._clock.now()
+            )
+        except BaseException:
+            self._lockout.abandon(attempt)
+            raise
+        if not matched:
+            self._lockout.failed(attempt, FactorKind.TOTP, "wrong code", context)
             raise FactorRejected("the code does not match")
+        self._lockout.passed(attempt, {FactorKind.TOTP})
         self._users.confirm_credential(tenant_id, credential_id, self._clock.now())
         self._sessions.credentials_changed(tenant_id, user_id, "TOTP added")
         self._audit.success(
@@ -417,11 +435,12 @@ class AuthService:
         login: Challenge | None = None,
     ) -> list[Passed]:
         """Check every proof; all must pass. Raises `Locked` before checking anything if
-        the account or the user's IP is locked, and `FactorRejected` (after counting the
+        the account or the user's IP is locked (or the parallel attempts in flight already
+        use up what is left before the lock), and `FactorRejected` (after counting the
         failure) at the first proof that fails. `linking` binds passkey and device proofs
         to one payment; `login` is the passkey sign-in ceremony a passkey proof answers."""
         check_proofs(proofs)  # before the user is looked up
-        user = self._known(tenant_id, user_id, proofs)
+        user = self._known(tenant_id, user_id, proofs, context)
         return self._verify_known(user, proofs, context=context, linking=linking, login=login)
 
     def _verify_known(
@@ -435,16 +454,23 @@ class AuthService:
     ) -> list[Passed]:
         """`verify` for a user already looked up (`_known`)."""
         tenant_id, user_id = user.tenant_id, user.user_id
-        failures = self.precheck(tenant_id, user_id, proofs, context=context)
+        check_proofs(proofs)
+        self._verifiers.check_shapes(proofs)
+        # The attempt is counted before any proof is checked, so parallel guesses on any
+        # number of workers never get more checks than the lockout threshold.
+        attempt = self._lockout.reserve(tenant_id, user_id, context)
         passed = []
         for proof in proofs:
             try:
                 passed.append(self._verifiers.verify(user, proof, linking=linking, login=login))
             except FactorRejected as exc:
-                self._lockout.record_failure(tenant_id, user_id, proof.kind, exc.message, context)
+                self._lockout.failed(attempt, proof.kind, exc.message, context)
                 raise
-        if failures:
-            self._lockout.forgive(tenant_id, user_id, {p.kind for p in passed})
+            except BaseException:
+                # Not the user's failure (a store or sealed secret unavailable): no blame.
+                self._lockout.abandon(attempt)
+                raise
+        self._lockout.passed(attempt, {p.kind for p in passed})
         self._audit.success(
             AuditAction.AUTH_VERIFY,
             context.actor,
@@ -482,16 +508,16 @@ class AuthService:
             timestamp=timestamp,
             nonce=nonce,
         )
-        failures = self._lockout.check(tenant_id, user.user_id, context)
+        attempt = self._lockout.reserve(tenant_id, user.user_id, context)
         try:
             self._verifiers.verify(user, proof, linking=linking)
         except FactorRejected as exc:
-            self._lockout.record_failure(
-                tenant_id, user.user_id, FactorKind.DEVICE, exc.message, context
-            )
+            self._lockout.failed(attempt, FactorKind.DEVICE, exc.message, context)
             raise
-        if failures:
-            self._lockout.forgive(tenant_id, user.user_id, {FactorKind.DEVICE})
+        except BaseException:
+            self._lockout.abandon(attempt)
+            raise
+        self._lockout.passed(attempt, {FactorKind.DEVICE})
         return credential
 
     def sign_in(
@@ -507,7 +533,7 @@ class AuthService:
         restarts the user's low-risk exemption counters."""
         check_proofs(proofs)  # before the user is looked up
         # The user before the ceremony, so an unknown one costs a password hash either way.
-        user = self._known(tenant_id, user_id, proofs)
+        user = self._known(tenant_id, user_id, proofs, context)
         login = None
         if challenge_id is not None:
             login = self._pending(tenant_id, challenge_id, user_id, ChallengePurpose.PASSKEY_LOGIN)

@@ -10,6 +10,10 @@ once). So every answer to a payment's step-up must also say which amount and pay
 client showed the user (`amount`, `payee`): an answer that leaves out one the challenge is
 bound to is refused (422, naming it, using no attempt), and one that differs from the
 challenged payment is refused and counted as a failed attempt.
+
+An attempt is counted before the proofs are checked (so parallel answers cannot exceed the
+maximum), and given back when the check itself fails on our side (503): a server fault never
+uses up the user's attempts.
 """
 
 from __future__ import annotations
@@ -223,6 +227,11 @@ class StepUpService:
             )
         except FactorRejected as exc:
             return self._rejected(attempted, exc.message, maximum, context)
+        except BaseException:
+            # Not the user's failure (a 503: the store or a sealed TOTP secret unavailable;
+            # or locked meanwhile): the attempt counted above is given back.
+            self._challenges.return_attempt(tenant_id, challenge_id, attempted.attempts)
+            raise
         level = assurance(passed)
         required = challenge.level or 2
         if level < required:

@@ -4,7 +4,6 @@ what it gets back. Converted to the domain's `Proof` and `Context` here, nowhere
 from __future__ import annotations
 
 from datetime import datetime
-from ipaddress import ip_address
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
@@ -12,7 +11,8 @@ from webauthn.helpers import bytes_to_base64url
 
 from payguard.auth.factors import FactorKind, Proof
 from payguard.auth.interfaces import Challenge, Credential, Session
-from payguard.wire.schemas import AmountIn, Identifier, Strict, _storable
+from payguard.core.ip import canonical_address
+from payguard.wire.schemas import AmountIn, Identifier, Strict, _storable, free_text
 
 #: Longest password accepted on the wire; `check_password` then applies the policy's own
 #: limit (128), so an oversized one is refused before it costs an argon2 hash.
@@ -21,7 +21,7 @@ Password = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_WIRE), AfterValidator(_storable)
 ]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Label = Annotated[str, StringConstraints(max_length=64), AfterValidator(_storable)]
+Label = Annotated[str, StringConstraints(max_length=64), AfterValidator(free_text)]
 #: A WebAuthn response from the browser (`PublicKeyCredential.toJSON()`); its fields are
 #: checked by the ceremony, the request body limit bounds its size.
 WebAuthnJSON = dict[str, Any]
@@ -41,10 +41,7 @@ class UserContext(Strict):
         writing it another way); the bad value is not echoed back."""
         if value is None:
             return None
-        try:
-            return str(ip_address(value))
-        except ValueError:
-            raise ValueError("not an IPv4 or IPv6 address") from None
+        return canonical_address(value)
 
 
 class PasswordFactor(Strict):
@@ -175,12 +172,28 @@ class StepUpCreate(Strict):
 
 
 class StepUpVerify(UserContext):
+    """An answer to a step-up challenge: the proofs, and the payment the client showed the
+    user (dynamic linking). For a payment's challenge `amount` is required, and so is
+    `payee` when the payment has one: an answer without them is refused (422, naming the
+    field, using no attempt). They are optional only for a challenge bound to no payment
+    (e.g. a credential change)."""
+
     factors: Factors
     amount: AmountIn | None = Field(
-        default=None, description="The amount shown to the user; refused if it differs"
+        default=None,
+        description=(
+            "The amount shown to the user. Required when the challenge is for a payment "
+            "(422 without it, using no attempt); an amount that differs from the challenged "
+            "one is refused and uses an attempt. Omit only for a challenge bound to no payment."
+        ),
     )
     payee: Identifier | None = Field(
-        default=None, description="The payee shown to the user; refused if it differs"
+        default=None,
+        description=(
+            "The payee shown to the user. Required when the challenged payment has a payee "
+            "(422 without it, using no attempt); a payee that differs is refused and uses an "
+            "attempt. Omit only for a challenge bound to no payee."
+        ),
     )
 
 

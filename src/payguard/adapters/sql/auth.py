@@ -1,11 +1,11 @@
 """Authentication records in the relational store.
 
 Every compare-and-set of the ports (`advance_counter`, `use_nonce`, `use_recovery_code`,
-`count_attempt`, `finish_challenge`, `rotate_session`) is one conditional statement: a
-guarded `UPDATE`, or an `INSERT ... ON CONFLICT` whose `RETURNING` row says whether it took.
-PostgreSQL re-checks the guard against the newest row version after waiting on a concurrent
-writer's row lock, and SQLite's write lock puts writers in a line, so of two workers racing
-for the same TOTP step, nonce, code or refresh token exactly one wins.
+`count_attempt`, `finish_challenge`, `rotate_session`, `reserve_attempt`) is one conditional
+statement: a guarded `UPDATE`, or an `INSERT ... ON CONFLICT` whose `RETURNING` row says
+whether it took. PostgreSQL re-checks the guard against the newest row version after waiting
+on a concurrent writer's row lock, and SQLite's write lock puts writers in a line, so of two
+workers racing for the same TOTP step, nonce, code or refresh token exactly one wins.
 
 Rows and domain objects are separate: `_credential`, `_challenge` and `_session` convert.
 """
@@ -356,6 +356,18 @@ class SqlAuthRepository:
             .values(attempts=_CH.c.attempts + 1)
         )
 
+    def return_attempt(self, tenant_id: str, challenge_id: str, counted_attempts: int) -> bool:
+        return self._change(
+            sa.update(_CH)
+            .where(
+                *_challenge_key(tenant_id, challenge_id),
+                _CH.c.status == ChallengeStatus.PENDING.value,
+                _CH.c.attempts == counted_attempts,
+                _CH.c.attempts > 0,
+            )
+            .values(attempts=_CH.c.attempts - 1)
+        )
+
     def finish_challenge(
         self,
         tenant_id: str,
@@ -492,6 +504,43 @@ class SqlAuthRepository:
         self, tenant_id: str, key: str, at: datetime, *, threshold: int, lock_seconds: float
     ) -> Throttle:
         """One upsert: the failure count and the lock move together under the row lock."""
+        row = self._count_failure(tenant_id, key, at, threshold, lock_seconds, unlocked=False)
+        assert row is not None
+        return _throttle(key, row)
+
+    def reserve_attempt(
+        self, tenant_id: str, key: str, at: datetime, *, threshold: int, lock_seconds: float
+    ) -> Throttle | None:
+        """The same upsert, its update guarded by "not locked at `at`": PostgreSQL
+        re-checks the guard on the newest row version after waiting on a concurrent
+        reservation, SQLite's write lock puts them in a line, so the reservation that
+        reaches the threshold locks the key before the next one is judged."""
+        row = self._count_failure(tenant_id, key, at, threshold, lock_seconds, unlocked=True)
+        return None if row is None else _throttle(key, row)
+
+    def release_attempt(self, tenant_id: str, key: str, *, lock: datetime | None) -> None:
+        values: dict[str, Any] = {"failures": _T.c.failures - 1}
+        if lock is not None:
+            values["locked_until"] = sa.case(
+                (_T.c.locked_until == sa.literal(lock, tables.UtcDateTime()), sa.null()),
+                else_=_T.c.locked_until,
+            )
+        self._count(
+            sa.update(_T).where(*_throttle_key(tenant_id, key), _T.c.failures > 0).values(values)
+        )
+
+    def _count_failure(
+        self,
+        tenant_id: str,
+        key: str,
+        at: datetime,
+        threshold: int,
+        lock_seconds: float,
+        *,
+        unlocked: bool,
+    ) -> Sequence[Any] | None:
+        """failures += 1 (and the lock at each multiple of `threshold`) in one upsert; with
+        `unlocked`, only if the key is not locked at `at` (None if it is)."""
         if threshold < 1:
             raise ValueError("threshold must be at least 1")
         until = at + timedelta(seconds=lock_seconds)
@@ -503,6 +552,7 @@ class SqlAuthRepository:
             last_failure_at=at,
             locked_until=until if threshold == 1 else None,
         )
+        at_ = sa.literal(at, tables.UtcDateTime())
         upsert = insert.on_conflict_do_update(
             index_elements=[_T.c.tenant_id, _T.c.key],
             set_={
@@ -513,10 +563,12 @@ class SqlAuthRepository:
                     else_=_T.c.locked_until,
                 ),
             },
+            where=sa.or_(_T.c.locked_until.is_(None), _T.c.locked_until <= at_)
+            if unlocked
+            else None,
         ).returning(*_THROTTLE)
         with self._guard, self._writes.begin() as conn:
-            row = conn.execute(upsert).one()
-        return _throttle(key, row)
+            return conn.execute(upsert).first()
 
     def clear_failures(self, tenant_id: str, key: str) -> None:
         self._count(sa.delete(_T).where(*_throttle_key(tenant_id, key)))

@@ -9,6 +9,9 @@ from payguard.auth.verifiers.verifier import Linking
 from payguard.core.clock import Clock
 from payguard.core.errors import FactorRejected
 
+#: The one answer to a password that does not pass, whatever the reason.
+NO_MATCH = "the password does not match"
+
 
 class PasswordVerifier:
     """A user without a password costs the same hash as one with a wrong password."""
@@ -34,9 +37,9 @@ class PasswordVerifier:
         password = proof.secret or ""
         if user.password_hash is None:
             self._hasher.verify_dummy(password)
-            raise FactorRejected("the password does not match")
+            raise FactorRejected(NO_MATCH)
         if not self._hasher.verify(user.password_hash, password):
-            raise FactorRejected("the password does not match")
+            raise FactorRejected(NO_MATCH)
         if self._hasher.needs_rehash(user.password_hash):
             # Not a password change: the change date stays.
             self._users.set_password(
