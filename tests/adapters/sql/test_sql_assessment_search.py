@@ -213,3 +213,31 @@ def test_0007_fills_the_search_columns_of_existing_decisions(
         assert _ids(store.search(tenant, DecisionQuery(device_id="dev-old"))) == _ids(found)
     finally:
         engine.dispose()
+
+
+def test_a_search_for_decisions_other_than_allow_reads_the_partial_index(tmp_path: Path) -> None:
+    # Only non-allow rows are in the decision index (most writes skip it); the query names
+    # its predicate so that SQLite's planner can prove the index applies, with the tenant
+    # and the decisions bound as parameters as the store sends them.
+    from payguard.adapters.sql.engine import migrate
+
+    engine = create_sql_engine(f"sqlite:///{tmp_path}/plan.db")
+    sent: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("SELECT ASSESSMENTS.DOCUMENT"):
+            sent.append((statement, parameters))
+
+    try:
+        migrate(engine)
+        sa.event.listen(engine, "before_cursor_execute", capture)
+        for decisions in [(Action.BLOCK,), (Action.CHALLENGE,)]:
+            sent.clear()
+            SqlAssessmentStore(engine).search("t-plan", DecisionQuery(decisions=decisions))
+            [(statement, parameters)] = sent
+            with engine.connect() as conn:
+                rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                plan = " ".join(str(row[-1]) for row in rows)
+            assert "ix_assessments_tenant_id_decision_occurred_at_assessment_id" in plan, plan
+    finally:
+        engine.dispose()
