@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint typecheck unit bench fmt serve clean
+.PHONY: demo test lint typecheck unit bench fmt serve clean softhsm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) softhsm
 	$(BIN)/pytest
+
+# SoftHSM2 (Debian's package) for the PKCS#11 key-source tests: installed when missing and
+# this user may install packages; otherwise those tests skip and say why.
+softhsm:
+	@command -v softhsm2-util >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && { apt-get install -y -qq softhsm2 >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq softhsm2 >/dev/null 2>&1; }; }; } || echo "softhsm2 is not installed: the PKCS#11 tests will skip"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/assess.py
@@ -40,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/simulate.py
 	$(BIN)/python benchmarks/auth.py
 	$(BIN)/python benchmarks/detection.py
+	$(BIN)/python benchmarks/vault.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from payguard import runtime
+from payguard.adapters.keys.local import LocalKeyFile
+from payguard.adapters.keys.pkcs11 import Pkcs11KeySource
 from payguard.adapters.sql import tables
 from payguard.adapters.sql.assessments import SqlAssessmentStore
 from payguard.adapters.sql.audit import SqlAuditRepository
@@ -25,6 +27,7 @@ from payguard.adapters.sql.lists import SqlListRepository
 from payguard.adapters.sql.models import SqlModelRegistry
 from payguard.adapters.sql.rules import SqlRuleSetRepository
 from payguard.adapters.sql.tenants import SqlTenantRepository
+from payguard.adapters.sql.vault import SqlDataKeyRepository
 from payguard.audit.service import AuditService
 from payguard.auth.devicekeys import BoundDeviceKeys
 from payguard.auth.lockout import Lockout
@@ -62,6 +65,7 @@ from payguard.risk.rules.service import RuleService
 from payguard.risk.service import AssessmentService
 from payguard.settings import Settings
 from payguard.tenancy.service import TenantService
+from payguard.vault.keys import Keyring
 
 if TYPE_CHECKING:
     from payguard.adapters.kv.redis import RedisEntityStateStore
@@ -110,6 +114,8 @@ class Services:
     auth: AuthService
     step_up: StepUpService
     devices: DeviceService
+    #: The vault's keyring: per-tenant data keys under the key-encryption key.
+    keys: Keyring
     closers: list[Callable[[], None]]
     #: The Redis state store when `kv_url` is Redis (readiness, `payguard state`).
     state_store: RedisEntityStateStore | None = None
@@ -317,6 +323,7 @@ def build_services(
             },
             app_attest=_app_attest(settings),
         ),
+        keys=_keyring(settings, engine, audit_service, clock, closers),
         closers=closers,
         state_store=redis_store[0] if redis_store else None,
         bus_ready=getattr(bus, "ready", None),
@@ -354,6 +361,55 @@ def _key_file(settings: Settings) -> Path:
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         return Path(url.database).parent / "auth.key"
     return Path("var/auth.key")
+
+
+def _vault_key_file(settings: Settings) -> Path:
+    """Where the vault's key-encryption key lives with `vault_key_source=file`."""
+    if settings.vault_key_file:
+        return Path(settings.vault_key_file)
+    url = sa.engine.make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).parent / "vault.key"
+    return Path("var/vault.key")
+
+
+def _keyring(
+    settings: Settings,
+    engine: sa.Engine,
+    audit: AuditService,
+    clock: Clock,
+    closers: list[Callable[[], None]],
+) -> Keyring:
+    repository = SqlDataKeyRepository(engine)
+    stored = repository.any_keys()
+    source: LocalKeyFile | Pkcs11KeySource
+    if settings.vault_key_source == "pkcs11":
+        library, token, pin = (
+            settings.vault_pkcs11_library,
+            settings.vault_pkcs11_token,
+            settings.vault_pkcs11_pin,
+        )
+        if not (library and token and pin):
+            raise ValueError(
+                "PAYGUARD_VAULT_KEY_SOURCE=pkcs11 needs PAYGUARD_VAULT_PKCS11_LIBRARY, "
+                "PAYGUARD_VAULT_PKCS11_TOKEN and PAYGUARD_VAULT_PKCS11_PIN"
+            )
+        source = Pkcs11KeySource(
+            library,
+            token_label=token,
+            pin=pin,
+            key_label=settings.vault_pkcs11_key_label,
+            create=not stored,
+        )
+        closers.append(source.close)
+        source.check()  # an unreachable token or a missing KEK stops the start
+    else:
+        path = _vault_key_file(settings)
+        # A fresh install makes the key file on first use; stored keys need the file now.
+        source = LocalKeyFile(path, create=not stored)
+        if stored or path.exists():  # checked now: a missing or open key file stops the start
+            source.check()
+    return Keyring(repository, source, audit=audit, clock=clock, ttl=settings.cache_ttl_seconds)
 
 
 def _auth(

@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     #: first use, readable by this user only.
     auth_key: str | None = None
     auth_key_file: str | None = None
+    #: The vault's key-encryption key: where it lives (`file`: a local key file; `pkcs11`:
+    #: an HSM) and, for `file`, its path (unset: `vault.key` beside the SQLite database,
+    #: else `var/vault.key`), created readable by this user only.
+    vault_key_source: Literal["file", "pkcs11"] = "file"
+    vault_key_file: str | None = None
+    #: With `vault_key_source=pkcs11`: the PKCS#11 module's path, the token's label, the
+    #: user PIN, and the label of the AES key on the token that wraps the data keys.
+    vault_pkcs11_library: str | None = None
+    vault_pkcs11_token: str | None = None
+    vault_pkcs11_pin: str | None = None
+    vault_pkcs11_key_label: str = "payguard-vault-kek"
     #: WebAuthn relying party: its id (a registrable domain), name and allowed origins.
     webauthn_rp_id: str = "localhost"
     webauthn_rp_name: str = "payguard"

@@ -46,6 +46,8 @@ class AuditAction(StrEnum):
     COMMUNITY_REMOVE = "community:remove"
     MAINTENANCE_PURGE = "maintenance:purge"
     STATE_REBUILD = "state:rebuild"
+    KEY_ROTATE = "key:rotate"
+    KEY_RETIRE = "key:retire"
 
 
 class AuditOutcome(StrEnum):

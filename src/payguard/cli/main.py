@@ -17,6 +17,7 @@ from payguard.audit.interfaces import Actor
 from payguard.cli.context import err, print_table, table, text, when
 from payguard.cli.context import services as _services
 from payguard.cli.context import tenant_named as _tenant_named
+from payguard.cli.keys import keys_app
 from payguard.cli.models import models_app
 from payguard.cli.state import state_app
 from payguard.core.errors import PayguardError, ValidationFailed, field_path
@@ -32,6 +33,7 @@ tenants_app = typer.Typer(no_args_is_help=True, help="Partner tenants and their 
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(models_app, name="models")
 app.add_typer(state_app, name="state")
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()

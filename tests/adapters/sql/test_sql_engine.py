@@ -17,7 +17,7 @@ from payguard.adapters.sql.engine import create_sql_engine, for_reads, for_write
 from payguard.settings import Settings
 
 #: The newest migration.
-HEAD = "0007"
+HEAD = "0008"
 
 ALL_TABLES = {
     "alembic_version",
@@ -45,6 +45,7 @@ ALL_TABLES = {
     "rule_sets",
     "state_markers",
     "tenants",
+    "vault_keys",
 }
 
 

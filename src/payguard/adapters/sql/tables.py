@@ -48,6 +48,7 @@ __all__ = [
     "state_markers",
     "tenants",
     "to_json",
+    "vault_keys",
 ]
 
 #: Hash partitions of `assessments` on PostgreSQL.
@@ -501,4 +502,18 @@ community_state = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+#: The vault's data keys, one row per (tenant, purpose, version), each wrapped by the KEK
+#: `kek_id` names; never deleted: a retired version keeps its row with `retired_at` set.
+vault_keys = sa.Table(
+    "vault_keys",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("purpose", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kek_id", sa.String, nullable=False),
+    sa.Column("wrapped", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("retired_at", UtcDateTime),
 )

@@ -1,0 +1,1 @@
+"""Key sources: where the vault's key-encryption keys live (`vault.interfaces.KeySource`)."""
