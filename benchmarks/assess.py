@@ -12,7 +12,12 @@ The load generator is a minimal HTTP/1.1 keep-alive client on asyncio streams in
 process, so that it costs the 2-core machine as little as possible and the same for both
 endpoints. Usage:
 python benchmarks/assess.py [--events N] [--seconds S] [--connections C] [--workers W]
-    [--model | --model-file PATH] [--no-http]
+    [--model | --model-file PATH] [--no-http] [--cards]
+
+`--cards`: every simulated payment carries a card (the simulator sends none: each account
+gets a stable Luhn-valid number in a network test range); in process, the cost of a card
+from the request on (parse + tokenize + decide) is also measured against the same payments
+without cards, interleaved, and printed as `card cost`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -65,6 +72,71 @@ def traffic(count: int, seed: int) -> tuple[list[dict[str, object]], set[str]]:
     return requests, fraud
 
 
+def test_pan(account: str) -> str:
+    """A stable Luhn-valid card number per account in Visa's test range (400000...)."""
+    body = f"400000{zlib.crc32(account.encode()) % 10**9:09d}"
+    total = 0
+    for i, digit in enumerate(reversed(body)):
+        d = int(digit) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return body + str(-total % 10)
+
+
+def with_cards(requests: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The requests with a card on every payment (one card per account)."""
+    return [
+        {
+            **r,
+            "card": {
+                "pan": test_pan(str(r["account_id"])),
+                "expiry": "12/30",
+                "bin_country": "SG",
+            },
+        }
+        if r["event_type"] == "payment"
+        else r
+        for r in requests
+    ]
+
+
+def card_cost(
+    plain: list[dict[str, object]], carded: list[dict[str, object]], workdir: Path
+) -> None:
+    """The cost of a card from the request on (parse, `to_event` tokenizing the card,
+    decide): the same traffic without and with cards, into two databases, the two
+    interleaved event by event so that the machine's drift hits both alike. The ratio is
+    over the events that carry a card (payments) only."""
+    runs = []
+    for name in ("plain", "cards"):
+        services = build_services(Settings(database_url=f"sqlite:///{workdir}/{name}.db"))
+        tenant, _ = services.tenants.create_tenant("bench", actor=BENCH)
+        runs.append((services, tenant.id, partial(services.cards.tokenize, tenant.id)))
+    warm = min(1000, len(plain) // 10)
+    timings: tuple[list[float], list[float]] = ([], [])
+    for n, pair in enumerate(zip(plain, carded, strict=True)):
+        for (services, tenant_id, cards), request, out in zip(runs, pair, timings, strict=True):
+            body = orjson.dumps(request)
+            t0 = time.perf_counter_ns()
+            event = AssessmentRequest.model_validate_json(body).to_event(
+                now=services.clock.now(), cards=cards
+            )
+            services.assessments.assess(tenant_id, event)
+            if n >= warm and "card" in pair[1]:
+                out.append((time.perf_counter_ns() - t0) / 1000)
+    for services, _, _ in runs:
+        services.close()
+    for name, values in zip(("without", "with   "), timings, strict=True):
+        print(
+            f"parse+to_event+assess of a payment {name} a card: "
+            f"mean {sum(values) / len(values):.0f} µs  p50 {percentile(values, 0.5):.0f} µs  "
+            f"p99 {percentile(values, 0.99):.0f} µs  ({len(values)} payments)"
+        )
+    print(
+        f"card cost: {sum(timings[1]) / sum(timings[0]):.3f}x the time of the same payment "
+        "without its card"
+    )
+
+
 def in_process(
     requests: list[dict[str, object]],
     workdir: Path,
@@ -80,8 +152,10 @@ def in_process(
     if model is not None:
         registered = services.models.register(tenant.id, model, actor=BENCH)
         services.models.promote(tenant.id, registered.version, actor=BENCH)
+    cards = partial(services.cards.tokenize, tenant.id)
     events = [
-        AssessmentRequest.model_validate(r).to_event(now=services.clock.now()) for r in requests
+        AssessmentRequest.model_validate(r).to_event(now=services.clock.now(), cards=cards)
+        for r in requests
     ]
     warm = min(1000, len(events) // 10)
     for event in events[:warm]:
@@ -147,8 +221,11 @@ def traffic_model(
 
     services = build_services(Settings(database_url=f"sqlite:///{workdir}/train.db"))
     tenant, _ = services.tenants.create_tenant("train", actor=BENCH)
+    cards = partial(services.cards.tokenize, tenant.id)
     for request in requests:
-        event = AssessmentRequest.model_validate(request).to_event(now=services.clock.now())
+        event = AssessmentRequest.model_validate(request).to_event(
+            now=services.clock.now(), cards=cards
+        )
         services.assessments.assess(tenant.id, event)
     vectorizer = Vectorizer()
     features, labels = [], []
@@ -367,10 +444,18 @@ def main() -> None:
         action="store_true",
         help="in process: also run with a device health record for every device",
     )
+    parser.add_argument(
+        "--cards",
+        action="store_true",
+        help="a card on every payment; in process, also the cost of cards from the request on",
+    )
     args = parser.parse_args()
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {today}")
     requests, fraud = traffic(args.events, args.seed)
+    plain = requests
+    if args.cards:
+        requests = with_cards(requests)
     with tempfile.TemporaryDirectory() as tmp:
         model = None
         if args.model_file is not None:
@@ -380,6 +465,10 @@ def main() -> None:
         elif args.model:
             model = traffic_model(requests, fraud, Path(tmp), args.trees)
         in_process(requests, Path(tmp))
+        if args.cards:
+            edge = Path(tmp) / "cards"
+            edge.mkdir()
+            card_cost(plain, requests, edge)
         if args.devices:
             with_devices = Path(tmp) / "devices"
             with_devices.mkdir()

@@ -28,13 +28,15 @@ from payguard.adapters.sql.models import SqlModelRegistry
 from payguard.adapters.sql.rules import SqlRuleSetRepository
 from payguard.adapters.sql.tenants import SqlTenantRepository
 from payguard.adapters.sql.vault import SqlDataKeyRepository
+from payguard.adapters.sql.vault_tokens import SqlTokenRepository
 from payguard.audit.service import AuditService
 from payguard.auth.devicekeys import BoundDeviceKeys
 from payguard.auth.lockout import Lockout
 from payguard.auth.passkeys import RelyingParty
 from payguard.auth.passwords import PasswordHasher
 from payguard.auth.policy import AuthPolicy, SessionLimits
-from payguard.auth.sealing import SecretBox, key_from_base64, load_or_create_key
+from payguard.auth.sealing import PREFIX as LEGACY_TOTP_PREFIX
+from payguard.auth.sealing import SecretBox, key_from_base64
 from payguard.auth.service import AuthService
 from payguard.auth.sessions import Sessions
 from payguard.auth.signals import EngineSignals
@@ -48,6 +50,7 @@ from payguard.auth.verifiers import (
     TotpVerifier,
     VerifierRegistry,
 )
+from payguard.auth.verifiers.totp_verifier import KEYRING_PREFIX, TotpSealedValues
 from payguard.core.bus import EventBus
 from payguard.core.clock import Clock, SystemClock
 from payguard.core.errors import BackendUnavailable
@@ -65,7 +68,10 @@ from payguard.risk.rules.service import RuleService
 from payguard.risk.service import AssessmentService
 from payguard.settings import Settings
 from payguard.tenancy.service import TenantService
+from payguard.vault.cards import CardTokenizer
 from payguard.vault.keys import Keyring
+from payguard.vault.rewrap import Rewrapper
+from payguard.vault.service import TokenSealedValues, TokenService
 
 if TYPE_CHECKING:
     from payguard.adapters.kv.redis import RedisEntityStateStore
@@ -116,11 +122,20 @@ class Services:
     devices: DeviceService
     #: The vault's keyring: per-tenant data keys under the key-encryption key.
     keys: Keyring
+    #: The stores of values sealed on the keyring: `payguard keys rewrap` and `keys status`.
+    rewrap: Rewrapper
+    #: The vault's tokens: tokenize, detokenize, metadata, revoke, shred (`/v1/tokens`).
+    tokens: TokenService
     closers: list[Callable[[], None]]
     #: The Redis state store when `kv_url` is Redis (readiness, `payguard state`).
     state_store: RedisEntityStateStore | None = None
     #: Whether the bus answers, when it is a remote one (NATS).
     bus_ready: Callable[[], bool] | None = None
+    #: Card numbers in assessments to tokens, on the keyring (`vault.cards`).
+    cards: CardTokenizer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cards = CardTokenizer(self.keys)
 
     def readiness(self) -> ReadinessReport:
         """Every configured backend, checked now, each with a bounded timeout."""
@@ -277,7 +292,11 @@ def build_services(
         committer=committer,
         devices=verdicts,
     )
-    auth_service = _auth(settings, auth_repository, audit_service, bus, clock, assessment_service)
+    keyring = _keyring(settings, engine, audit_service, clock, closers)
+    auth_service, totp_secrets = _auth(
+        settings, auth_repository, audit_service, bus, clock, assessment_service, keyring
+    )
+    token_repository = SqlTokenRepository(engine)
     return Services(
         settings=settings,
         clock=clock,
@@ -323,7 +342,16 @@ def build_services(
             },
             app_attest=_app_attest(settings),
         ),
-        keys=_keyring(settings, engine, audit_service, clock, closers),
+        keys=keyring,
+        tokens=TokenService(token_repository, keyring, audit=audit_service, clock=clock),
+        rewrap=Rewrapper(
+            keyring,
+            [
+                TotpSealedValues(auth_repository, totp_secrets),
+                TokenSealedValues(token_repository, keyring),
+            ],
+            audit=audit_service,
+        ),
         closers=closers,
         state_store=redis_store[0] if redis_store else None,
         bus_ready=getattr(bus, "ready", None),
@@ -419,29 +447,26 @@ def _auth(
     bus: EventBus,
     clock: Clock,
     assessments: AssessmentService,
-) -> AuthService:
-    box: SecretBox | Callable[[], SecretBox]
-    # Stored TOTP secrets that the key must open: a changed key stops the start.
-    sealed = repository.some_totp_credentials(5)
+    keyring: Keyring,
+) -> tuple[AuthService, TotpSecrets]:
+    # New TOTP secrets are sealed on the vault's keyring. Those sealed before it (`v1.`)
+    # still open with the legacy key, PAYGUARD_AUTH_KEY or the key file, which is no longer
+    # made; `payguard keys rewrap` moves them onto the keyring.
+    legacy_sealed = repository.some_totp_credentials(5, secret_prefix=LEGACY_TOTP_PREFIX)
+    legacy: SecretBox | None = None
     if settings.auth_key:  # checked now: a bad key must stop the start, not the first TOTP
-        box = SecretBox(key_from_base64(settings.auth_key))
+        legacy = SecretBox(key_from_base64(settings.auth_key))
     else:
         path = _key_file(settings)
-        if sealed and not path.exists():
+        if path.exists():
+            legacy = SecretBox(key_from_base64(path.read_text("ascii")))
+        elif legacy_sealed:
             raise ValueError(
                 f"TOTP secrets are stored but their sealing key file {path} is missing: "
                 "restore it or set PAYGUARD_AUTH_KEY"
             )
-        if sealed:  # the key is known now, so it is checked now
-            box = SecretBox(load_or_create_key(path))
-        else:  # a fresh install: the key is read or created, and checked, on first use
-
-            def first_use() -> SecretBox:
-                opened = SecretBox(load_or_create_key(path))
-                TotpSecrets(opened, clock).check_key(repository.some_totp_credentials(5))
-                return opened
-
-            box = first_use
+    # Stored TOTP secrets that the keys must open: a changed key stops the start.
+    sealed = legacy_sealed + repository.some_totp_credentials(5, secret_prefix=KEYRING_PREFIX)
 
     timeouts = {
         level: SessionLimits(
@@ -468,7 +493,7 @@ def _auth(
         name=settings.webauthn_rp_name,
         origins=tuple(settings.webauthn_origins),
     )
-    totp_secrets = TotpSecrets(box, clock)
+    totp_secrets = TotpSecrets(keyring, clock, legacy=legacy)
     totp_secrets.check_key(sealed)
     # One SQL repository implements every auth port; each piece is handed the ports it uses.
     verifiers = VerifierRegistry(
@@ -490,7 +515,7 @@ def _auth(
         policy=policy,
         signals=EngineSignals(assessments, clock),
     )
-    return AuthService(
+    service = AuthService(
         repository,
         challenges=repository,
         nonces=repository,
@@ -505,3 +530,4 @@ def _auth(
         relying_party=relying_party,
         policy=policy,
     )
+    return service, totp_secrets

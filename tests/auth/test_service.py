@@ -33,7 +33,6 @@ from payguard.auth.sessions import idle_until, token_hash
 from payguard.auth.verifiers import device_verifier
 from payguard.core.clock import FrozenClock
 from payguard.core.errors import (
-    AuthenticationFailed,
     BackendUnavailable,
     Conflict,
     FactorRejected,
@@ -44,6 +43,7 @@ from payguard.core.errors import (
 from payguard.core.replay import MAX_SKEW_SECONDS
 from payguard.services import Services, build_services
 from payguard.settings import Settings
+from payguard.vault.interfaces import SealedValueRejected
 
 PASSWORD = "correct horse battery staple"
 USER = "acct-1"
@@ -311,13 +311,16 @@ def test_totp_secret_is_stored_sealed(
     assert enrolment.secret not in raw
     assert enrolment.secret.lower() not in raw.lower()
     sealed = orjson.loads(raw)["secret"]
-    assert sealed.startswith("v1.")
-    # It opens, with the deployment's key, only with the AAD naming its tenant and id.
-    box = SecretBox(load_or_create_key(tmp_path / "auth.key"))
+    assert sealed.startswith("kr1.")
+    # It opens, on the deployment's keyring, only with the AAD naming its tenant and id.
+    body = base64.urlsafe_b64decode(sealed[len("kr1.") :])
     aad = f"payguard-totp-v1:{tenant}:{enrolment.credential.id}".encode()
-    assert box.open(sealed, aad=aad).decode() == enrolment.secret
-    with pytest.raises(AuthenticationFailed):
-        box.open(sealed, aad=f"payguard-totp-v1:other:{enrolment.credential.id}".encode())
+    assert services.keys.open(tenant, "seal:totp", body, aad).decode() == enrolment.secret
+    with pytest.raises(SealedValueRejected):
+        services.keys.open(
+            tenant, "seal:totp", body, f"payguard-totp-v1:other:{enrolment.credential.id}".encode()
+        )
+    assert not (tmp_path / "auth.key").exists()  # the legacy key is no longer made
 
 
 def test_a_sealed_secret_copied_to_another_credential_does_not_open(
@@ -332,10 +335,14 @@ def test_a_sealed_secret_copied_to_another_credential_does_not_open(
             {"data": raw_data(services, first.credential.id), "id": second.credential.id},
         )
 
-    box = SecretBox(load_or_create_key(tmp_path / "auth.key"))
     sealed = orjson.loads(raw_data(services, second.credential.id))["secret"]
-    with pytest.raises(AuthenticationFailed):
-        box.open(sealed, aad=f"payguard-totp-v1:{tenant}:{second.credential.id}".encode())
+    with pytest.raises(SealedValueRejected):
+        services.keys.open(
+            tenant,
+            "seal:totp",
+            base64.urlsafe_b64decode(sealed[len("kr1.") :]),
+            f"payguard-totp-v1:{tenant}:{second.credential.id}".encode(),
+        )
     # Through the service: the first secret's code cannot confirm the second credential, and
     # the server's fault (a row that does not open) is not blamed on the user.
     with pytest.raises(BackendUnavailable):
@@ -352,6 +359,21 @@ def reseal_under_another_key(services: Services, tenant: str, credential_id: str
     after a change of PAYGUARD_AUTH_KEY or of the key file."""
     sealed = SecretBox(secrets.token_bytes(32)).seal(
         b"JBSWY3DPEHPK3PXP", aad=f"payguard-totp-v1:{tenant}:{credential_id}".encode()
+    )
+    with services.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE auth_credentials SET data = :data WHERE credential_id = :id"),
+            {"data": orjson.dumps({"secret": sealed}).decode(), "id": credential_id},
+        )
+
+
+def seal_as_before_the_keyring(
+    services: Services, tenant: str, credential_id: str, secret: str, key: bytes
+) -> None:
+    """Store a credential's secret as deployments sealed it before the keyring: `v1.`, by a
+    SecretBox under PAYGUARD_AUTH_KEY or the auth key file."""
+    sealed = SecretBox(key).seal(
+        secret.encode(), aad=f"payguard-totp-v1:{tenant}:{credential_id}".encode()
     )
     with services.engine.begin() as conn:
         conn.execute(
@@ -409,12 +431,22 @@ def test_an_unopenable_totp_app_does_not_hide_the_users_other_apps(
 def enrol_in_own_deployment(
     auth_settings: Callable[..., Settings], clock: FrozenClock, **overrides: object
 ) -> None:
-    """One start of a deployment that enrols and confirms a TOTP app, then stops."""
+    """One start of a deployment from before the keyring that enrols and confirms a TOTP
+    app, then stops: its secret is sealed under the auth key (`auth_key`, else the key file,
+    made if missing, as deployments then did)."""
     built = build_services(auth_settings(**overrides), clock=clock)
     try:
         made, _ = built.tenants.create_tenant("acme", actor=Actor.system("test"))
         user_with_password(built.auth, made.id)
-        confirmed_totp(built.auth, made.id, clock)
+        secret = confirmed_totp(built.auth, made.id, clock)
+        (credential,) = built.auth.credentials(made.id, USER)
+        if built.settings.auth_key:
+            key = base64.b64decode(built.settings.auth_key)
+        else:
+            database = sa.engine.make_url(built.settings.database_url).database
+            assert database is not None
+            key = load_or_create_key(Path(database).parent / "auth.key")
+        seal_as_before_the_keyring(built, made.id, credential.id, secret, key)
     finally:
         built.close()
 
@@ -448,23 +480,26 @@ def test_start_refuses_a_changed_or_missing_key_file(
     build_services(auth_settings(), clock=clock).close()
 
 
-def test_a_fresh_install_makes_its_key_on_first_use_and_checks_it_then(
+def test_a_fresh_install_makes_no_auth_key_and_seals_on_the_keyring(
     auth_settings: Callable[..., Settings], clock: FrozenClock, tmp_path: Path
 ) -> None:
     key_file = tmp_path / "auth.key"
-    # A process that starts before anything is sealed reads no key at start...
-    early = build_services(auth_settings(auth_key_file=str(tmp_path / "other.key")), clock=clock)
+    # A process that starts before anything is sealed reads no legacy key...
+    early = build_services(auth_settings(), clock=clock)
     try:
-        assert not key_file.exists() and not (tmp_path / "other.key").exists()
-        # ...while another, with the default key file, enrols the first TOTP app.
-        enrol_in_own_deployment(auth_settings, clock)
-        assert key_file.exists()
-        # The early process's key, made on first use, is checked then: it opens none of
-        # the stored secrets, a server fault that no user is blamed for.
-        (made,) = early.tenants.tenants()
-        code = Proof(FactorKind.TOTP, secret="123456")
-        with pytest.raises(BackendUnavailable):
-            early.auth.verify(made.id, USER, [code], context=CTX)
+        # ...while another enrols the first TOTP app: on the shared keyring, no key file.
+        built = build_services(auth_settings(), clock=clock)
+        try:
+            made, _ = built.tenants.create_tenant("acme", actor=Actor.system("test"))
+            user_with_password(built.auth, made.id)
+            secret = confirmed_totp(built.auth, made.id, clock)
+        finally:
+            built.close()
+        assert not key_file.exists()
+        # The early process opens it with the same keyring.
+        code = Proof(FactorKind.TOTP, secret=code_at(secret, clock))
+        (passed,) = early.auth.verify(made.id, USER, [code], context=CTX)
+        assert passed.kind == FactorKind.TOTP
         assert early.auth.failures(made.id, USER) == 0
     finally:
         early.close()

@@ -184,7 +184,7 @@ def test_partner_columns_reach_the_table_and_the_online_vector(
 ) -> None:
     path, records = card_file
     dataset = card_dataset(path)
-    assert dataset.absent_entities() == {"account", "device", "ip", "payee", "merchant"}
+    assert dataset.absent_entities() == {"account", "device", "ip", "payee", "merchant", "card"}
     table, _ = load_features(dataset, use_cache=False, progress=False)
     kinds = [c for c in table.columns if c.startswith("feature.kind=")]
     assert table.columns == (*catalog_columns(), *PARTNER, *kinds)

@@ -89,7 +89,7 @@ def test_replayed_features_equal_the_engines(skew_dir: Path, tmp_path: Path) -> 
     # ... and so did the windowed, delay-aware fraud counts and rates.
     for suffix in ("frauds_1d", "frauds_30d", "fraud_rate_7d"):
         windowed = [c for c in table.columns if c.endswith(f"_{suffix}")]
-        assert len(windowed) == 5
+        assert len(windowed) == 6  # one per entity kind, the card's included
         assert table.matrix[:, [table.columns.index(c) for c in windowed]].sum() > 0
 
 

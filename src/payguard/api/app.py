@@ -28,6 +28,7 @@ from payguard.api.routes import (
     lists,
     models,
     rules,
+    tokens,
 )
 from payguard.services import Services, build_services
 from payguard.settings import Settings
@@ -254,7 +255,7 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
     )
     app.state.services = built
     errors.install(app)
-    for module in (health, assessments, rules, lists, models, audit, auth, devices):
+    for module in (health, assessments, rules, lists, models, audit, auth, devices, tokens):
         app.include_router(module.router)
 
     _document_raw_bodies(app)

@@ -25,6 +25,8 @@ from payguard.risk.rules.service import RuleService
 from payguard.risk.service import AssessmentService
 from payguard.services import ReadinessReport, Services
 from payguard.tenancy.interfaces import Principal, Role
+from payguard.vault.interfaces import CardTokenizing
+from payguard.vault.service import TokenService
 
 
 def services_of(request: Request) -> Services:
@@ -73,6 +75,14 @@ async def _clock(request: Request) -> Clock:
     return services_of(request).clock
 
 
+async def _tokens(request: Request) -> TokenService:
+    return services_of(request).tokens
+
+
+async def _cards(request: Request) -> CardTokenizing:
+    return services_of(request).cards
+
+
 Assessments = Annotated[AssessmentService, Depends(_assessments)]
 Rules = Annotated[RuleService, Depends(_rules)]
 Lists = Annotated[ListService, Depends(_lists)]
@@ -82,6 +92,8 @@ Auth = Annotated[AuthService, Depends(_auth)]
 StepUps = Annotated[StepUpService, Depends(_step_up)]
 Devices = Annotated[DeviceService, Depends(_devices)]
 ClockDep = Annotated[Clock, Depends(_clock)]
+Tokens = Annotated[TokenService, Depends(_tokens)]
+CardTokens = Annotated[CardTokenizing, Depends(_cards)]
 Readiness = Annotated[Callable[[], ReadinessReport], Depends(_readiness)]
 
 

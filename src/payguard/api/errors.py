@@ -72,6 +72,10 @@ PATTERNS: dict[str, str] = {
     r"^(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$": "must be a SHA-256 digest: "
     "64 hex digits, or 32 hex pairs separated by colons",
     r"^[0-9a-f]{64}$": "must be a SHA-256 hash: 64 lower-case hex digits",
+    r"^\+?[A-Za-z0-9_]{1,127}$": "must be a token: letters, digits and _, or + and digits",
+    r"^(merchant|device|channel):[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,127}$": "must be "
+    "merchant:<id>, device:<id> or channel:<id>, the id of letters, digits and . _ : @ + -",
+    r"^[a-z][a-z_]{0,31}$": "must be 1 to 32 lower-case letters and _, such as dispute",
     r"^[a-z][a-z0-9_]{0,63}$": "must be 1 to 64 lower-case letters, digits or _, starting "
     "with a letter",
     r"^[A-Z][A-Z0-9_]{0,63}$": "must be 1 to 64 capital letters, digits or _, starting with "

@@ -243,6 +243,29 @@ BODIES: dict[tuple[str, str], dict[str, Example]] = {
         "Is this device on the network's list?",
         {"kind": "device_fingerprint", "identifiers": ["fp-3f9c2e"]},
     ),
+    ("post", "/v1/tokens"): {
+        "card": {
+            "summary": "A card number, format-preserving (the last four kept)",
+            "value": {"kind": "pan", "value": "4111 1111 1111 1111"},
+        },
+        "batch": {
+            "summary": "Two emails of one customer, bound to a merchant for a day",
+            "value": {
+                "kind": "email",
+                "values": ["ann@example.com", "ann.tan@example.org"],
+                "scope": "merchant:m-2231",
+                "ttl_seconds": 86400,
+                "subject": "cust-88412",
+            },
+        },
+    },
+    ("post", "/v1/tokens/detokenize"): _one(
+        "The card behind a token, for a dispute",
+        {"tokens": ["tok_email_7q3m2k5x9d4h6j8n2b4c6v8z1a"], "purpose": "dispute"},
+    ),
+    ("post", "/v1/tokens/shred"): _one(
+        "Erase a customer's tokenized values (right to erasure)", {"subject": "cust-88412"}
+    ),
 }
 
 #: Path and query parameter examples, by parameter name.
@@ -253,6 +276,7 @@ PARAMETERS: dict[str, Any] = {
     "session_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
     "challenge_id": "2f1c7a9e5b3d4c8f9a0b1c2d3e4f5a6b",
     "device_id": "dev-7f3a9c",
+    "token": "tok_email_7q3m2k5x9d4h6j8n2b4c6v8z1a",
     "name": "blocked_payees",
     "version": 1,
     "limit": 100,

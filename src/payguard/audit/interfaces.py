@@ -48,6 +48,11 @@ class AuditAction(StrEnum):
     STATE_REBUILD = "state:rebuild"
     KEY_ROTATE = "key:rotate"
     KEY_RETIRE = "key:retire"
+    KEY_REWRAP = "key:rewrap"
+    TOKEN_CREATE = "token:create"  # noqa: S105 - an audit tag, not a secret
+    TOKEN_DETOKENIZE = "token:detokenize"  # noqa: S105 - an audit tag, not a secret
+    TOKEN_REVOKE = "token:revoke"  # noqa: S105 - an audit tag, not a secret
+    TOKEN_SHRED = "token:shred"  # noqa: S105 - an audit tag, not a secret
 
 
 class AuditOutcome(StrEnum):

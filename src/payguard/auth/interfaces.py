@@ -392,3 +392,51 @@ class FailureSignals(Protocol):
         ip: str | None,
         device_id: str | None,
     ) -> None: ...
+
+
+class SecretSealer(Protocol):
+    """Seals small secrets at rest under versioned per-tenant keys: the vault's keyring
+    (`payguard.vault.keys.Keyring`), which the root passes. A sealed value opens only for the
+    same tenant, purpose and `aad`; it starts with a format byte and its key version."""
+
+    def seal(self, tenant_id: str, purpose: str, plaintext: bytes, aad: bytes = b"") -> bytes:
+        """`plaintext` sealed under the pair's current key version."""
+        ...
+
+    def open(self, tenant_id: str, purpose: str, sealed: bytes, aad: bytes = b"") -> bytes:
+        """The plaintext of `sealed`: `SealedValueRejected` if it does not open here,
+        `KeyVersionRetired` if its key version was retired, `KeySourceUnavailable` if the
+        key-encryption key cannot be used (the vault's errors)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SealedTotpSecret:
+    """A TOTP credential's sealed secret exactly as stored, for re-sealing: a replace
+    compares against it."""
+
+    tenant_id: str
+    credential_id: str
+    sealed: str
+
+    def __repr__(self) -> str:  # the sealed secret stays out of logs and tracebacks
+        return (
+            f"SealedTotpSecret(tenant_id={self.tenant_id!r}, credential_id={self.credential_id!r})"
+        )
+
+
+class TotpSecretStore(Protocol):
+    """The sealed TOTP secrets of every credential (live or revoked), for `payguard keys
+    rewrap` and `keys status`."""
+
+    def sealed_totp_secrets(
+        self, *, tenant_id: str | None, after: tuple[str, str] | None, limit: int
+    ) -> list[SealedTotpSecret]:
+        """Up to `limit` TOTP credentials' sealed secrets ordered by (tenant, credential
+        id), after `after`; one tenant's when `tenant_id` is set."""
+        ...
+
+    def replace_totp_secret(self, tenant_id: str, credential_id: str, old: str, new: str) -> bool:
+        """Store `new` as the credential's sealed secret if it is still `old`
+        (compare-and-set); whether it took."""
+        ...

@@ -1,15 +1,20 @@
 """`payguard keys`: the vault's data keys: which versions exist, rotate, retire.
 
 `rotate` makes a new data-key version that new writes use; older versions still open.
-`retire --below N` refuses every version below N from then on (a pair's current version is
-never retired). Each change is audited (`key:rotate`, `key:retire`). No key is ever shown.
+`rewrap` re-seals stored values (TOTP secrets, and those sealed before the keyring) under
+their current version, online. `retire --below N` refuses every version below N from then
+on (a pair's current version is never retired). Each change is audited (`key:rotate`,
+`key:rewrap`, `key:retire`). No key is ever shown.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from payguard.audit.interfaces import Actor
 from payguard.cli.context import print_table, table, text, when
@@ -43,9 +48,22 @@ def _names(built: Services) -> dict[str, str]:
 def status(tenant: TenantOption = None, purpose: PurposeOption = None) -> None:
     """Every data-key version: current, in use or retired, and under which KEK."""
     with _services() as built:
-        keys = built.keys.status(tenant_id=_tenant_id(built, tenant), purpose=purpose)
+        tenant_id = _tenant_id(built, tenant)
+        keys = built.rewrap.status(tenant_id=tenant_id, purpose=purpose)
         names = _names(built)
         typer.echo(f"key source: {built.keys.source.describe()}")
+        legacy = sum(
+            count
+            for (_, _, version), count in built.rewrap.counts(
+                tenant_id=tenant_id, purpose=purpose
+            ).items()
+            if version == 0
+        )
+        if legacy:
+            typer.echo(
+                f"{legacy} value(s) still sealed outside the keyring (TOTP secrets under the "
+                "auth key): run `payguard keys rewrap`"
+            )
         if not keys:
             typer.echo("no data keys yet: they are made on first use")
             return
@@ -116,3 +134,49 @@ def retire(
         for key in retired:
             owner = names.get(key.tenant_id, key.tenant_id)
             typer.echo(f"{owner} {key.purpose}: v{key.version} retired")
+
+
+@keys_app.command()
+def rewrap(tenant: TenantOption = None, purpose: PurposeOption = None) -> None:
+    """Re-seal every stored value under a version below its current one (and TOTP secrets
+    sealed before the keyring) under the current version, online: rotate first, rewrap,
+    then retire the old versions."""
+    with _services() as built:
+        tenant_id = _tenant_id(built, tenant)
+        total = built.rewrap.pending(tenant_id=tenant_id, purpose=purpose)
+        if not total:
+            typer.echo("nothing to rewrap: every stored value is under its current key version")
+            return
+        bar = Progress(
+            TextColumn("[bold]rewrapping"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not sys.stderr.isatty(),
+        )
+        done = 0
+        with bar:
+            task = bar.add_task("rewrap", total=total)
+
+            def advance(count: int) -> None:
+                nonlocal done
+                done += count
+                bar.update(task, advance=count, total=max(total, done))
+                if bar.disable:
+                    typer.echo(f"rewrapped {done} of {max(total, done)}")
+
+            results = built.rewrap.rewrap(
+                actor=Actor.system("cli"), tenant_id=tenant_id, purpose=purpose, progress=advance
+            )
+        names = _names(built)
+        for result in results:
+            owner = names.get(result.tenant_id, result.tenant_id)
+            line = f"{owner} {result.purpose} ({result.store}): {result.resealed} re-sealed"
+            if result.changed:
+                line += f", {result.changed} changed meanwhile (left as written)"
+            if result.unopenable:
+                line += f", {result.unopenable} do not open (left as they are)"
+            typer.echo(line)
+        if any(result.unopenable for result in results):
+            raise typer.Exit(1)

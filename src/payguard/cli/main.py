@@ -20,6 +20,7 @@ from payguard.cli.context import tenant_named as _tenant_named
 from payguard.cli.keys import keys_app
 from payguard.cli.models import models_app
 from payguard.cli.state import state_app
+from payguard.cli.tokens import tokens_app
 from payguard.core.errors import PayguardError, ValidationFailed, field_path
 from payguard.tenancy.interfaces import API_KEY, Role
 
@@ -34,6 +35,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(models_app, name="models")
 app.add_typer(state_app, name="state")
 app.add_typer(keys_app, name="keys")
+app.add_typer(tokens_app, name="tokens")
 
 
 @app.command()
@@ -219,7 +221,10 @@ def assess(
                     continue
                 try:
                     request = AssessmentRequest.model_validate_json(_request_part(line))
-                    event = request.to_event(now=services.clock.now())
+                    event = request.to_event(
+                        now=services.clock.now(),
+                        cards=lambda pan: services.cards.tokenize(owner.id, pan),
+                    )
                     decision, replayed = services.assessments.assess(owner.id, event)
                 except ValidationError as exc:
                     first = exc.errors()[0]

@@ -68,6 +68,20 @@ class Geo:
 
 
 @dataclass(frozen=True, slots=True)
+class Card:
+    """The card an event was paid with, as payguard keeps it: never the card number, only
+    its deterministic token (the vault's, same card and key version: same token), the
+    masked number (first six, last four), the BIN (first six), the issuing country (ISO
+    3166 alpha-2) and the expiry (`YYYY-MM`) when sent."""
+
+    token: str
+    masked: str
+    bin: str
+    bin_country: str | None = None
+    expiry: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One login, payment, payee change, credential change, account opening, withdrawal or
     deposit."""
@@ -84,6 +98,7 @@ class Event:
     geo: Geo | None = None
     channel: Channel | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    card: Card | None = None
 
 
 def event_to_document(event: Event) -> dict[str, Any]:
@@ -116,6 +131,17 @@ def event_to_document(event: Event) -> dict[str, Any]:
         doc["channel"] = event.channel.value
     if event.attributes:
         doc["attributes"] = event.attributes
+    card = event.card
+    if card is not None:  # the token and masked form only: the card number never gets here
+        doc["card"] = _compact(
+            {
+                "token": card.token,
+                "masked": card.masked,
+                "bin": card.bin,
+                "bin_country": card.bin_country,
+                "expiry": card.expiry,
+            }
+        )
     return doc
 
 
@@ -127,6 +153,7 @@ def event_from_document(doc: dict[str, Any]) -> Event:
     device = doc.get("device")
     geo = doc.get("geo")
     channel = doc.get("channel")
+    card = doc.get("card")
     return Event(
         event_id=doc["event_id"],
         event_type=EventType(doc["event_type"]),
@@ -140,6 +167,7 @@ def event_from_document(doc: dict[str, Any]) -> Event:
         geo=None if geo is None else Geo(**geo),
         channel=None if channel is None else Channel(channel),
         attributes=dict(doc.get("attributes") or {}),
+        card=None if card is None else Card(**card),
     )
 
 

@@ -18,12 +18,15 @@ Errors (each a `core.errors` class, so the API maps them with no new code):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from payguard.core.errors import (
     BackendUnavailable,
+    Locked,
     NotFound,
     PermissionDenied,
     ValidationFailed,
@@ -174,3 +177,212 @@ class DataKeyRepository(Protocol):
     def any_keys(self) -> bool:
         """Whether any data key is stored (a missing KEK is then fatal, not new)."""
         ...
+
+    def delete(self, tenant_id: str, purpose: str) -> int:
+        """Destroy every version of the pair, for crypto-shredding: values sealed under
+        them never open again. How many versions were deleted. Only per-subject purposes
+        (`subject:<digest>`) are ever deleted; every other key is retired instead."""
+        ...
+
+
+# -- cards in assessments (`vault/cards.py`) -----------------------------------------------
+
+__all__ += ["CardToken", "CardTokenizing"]
+
+
+@dataclass(frozen=True, slots=True)
+class CardToken:
+    """What is kept of a card number once tokenized at the edge: the deterministic
+    format-preserving `token` (same card, same tenant, same key version: same token), the
+    `masked` number (first six and last four) and its `bin` (first six digits)."""
+
+    token: str
+    masked: str
+    bin: str
+
+
+class CardTokenizing(Protocol):
+    """Turns a tenant's card number into its `CardToken`; ValidationFailed naming `field`
+    (`card.pan` by default) when it is not a card number."""
+
+    def tokenize(self, tenant_id: str, pan: str, *, field: str = "card.pan") -> CardToken: ...
+
+
+# -- stored sealed values: `payguard keys rewrap` and `keys status` ------------------------
+
+__all__ += ["SealedRecord", "SealedValues"]
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRecord:
+    """One stored sealed value as its store lists it: whose, for what, which row, under
+    which key version (0: sealed outside the keyring, in a store's legacy format), and
+    `stored`, the value exactly as stored, which `reseal` compares before it replaces."""
+
+    tenant_id: str
+    purpose: str
+    id: str
+    version: int
+    stored: str
+
+    def __repr__(self) -> str:  # the sealed value stays out of logs and tracebacks
+        return (
+            f"SealedRecord(tenant_id={self.tenant_id!r}, purpose={self.purpose!r}, "
+            f"id={self.id!r}, version={self.version})"
+        )
+
+
+class SealedValues(Protocol):
+    """A store of values sealed by the keyring (TOTP secrets, tokens): what `payguard keys
+    rewrap` re-seals under the current key version and `payguard keys status` counts."""
+
+    #: What the store holds, for progress and audit lines (`totp secrets`).
+    name: str
+
+    def covers(self, purpose: str) -> bool:
+        """Whether values of `purpose` are kept here (and so counted here)."""
+        ...
+
+    def records(
+        self,
+        *,
+        tenant_id: str | None = None,
+        purpose: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 500,
+    ) -> list[SealedRecord]:
+        """Up to `limit` stored values matching the filters, ordered by (tenant, id), after
+        the (tenant, id) `after`."""
+        ...
+
+    def reseal(self, record: SealedRecord) -> bool:
+        """Re-seal `record` under its pair's current key version, if the stored value is
+        still `record.stored` (compare-and-set: a concurrent write is never lost); whether
+        it was replaced. SealedValueRejected if it does not open."""
+        ...
+
+
+# -- tokens (`vault/service.py`) ---------------------------------------------------------------
+
+__all__ += [
+    "DetokenizeDenied",
+    "DetokenizeRateLimited",
+    "TokenDomainViolation",
+    "TokenRecord",
+    "TokenRefused",
+    "TokenRepository",
+    "TokenStyle",
+    "TokenUnknown",
+]
+
+
+class TokenStyle(StrEnum):
+    """How a token is made (see docs/vault.md, "Tokens")."""
+
+    #: Format-preserving (FF1 under the tenant's `fpe:<kind>` key): same value, same token.
+    FPE_DETERMINISTIC = "fpe_deterministic"
+    #: A random vault token, its value sealed; the same value finds its existing token.
+    VAULT_DETERMINISTIC = "vault_deterministic"
+    #: A random vault token, its value sealed; every call makes a new, unlinkable token.
+    VAULT_RANDOM = "vault_random"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A token as stored. `sealed` is the value sealed by the keyring (vault styles; None
+    for format-preserving tokens, and after crypto-shredding); `lookup` is the HMAC digest
+    that finds a deterministic vault token from its value (hex; None otherwise); `scope` is
+    the domain the token is bound to (`merchant:<id>`, `device:<id>`, `channel:<id>`) or
+    ""; `key_version` is the version of the key the value was sealed or enciphered under."""
+
+    tenant_id: str
+    token: str
+    kind: str
+    style: TokenStyle
+    scope: str
+    key_version: int
+    created_at: datetime
+    sealed: bytes | None = None
+    lookup: str | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    subject_id: str | None = None
+
+    def __repr__(self) -> str:  # the sealed bytes stay out of logs and tracebacks
+        return (
+            f"TokenRecord(tenant_id={self.tenant_id!r}, token={self.token!r}, "
+            f"kind={self.kind!r}, style={self.style.value!r}, scope={self.scope!r}, "
+            f"key_version={self.key_version})"
+        )
+
+
+class TokenRepository(Protocol):
+    """Storage of tokens by (tenant, token). Every call names its tenant: another
+    tenant's tokens are never seen."""
+
+    def add(self, records: Sequence[TokenRecord]) -> None:
+        """Store new tokens in one transaction; `core.errors.StateConflict` (and nothing
+        stored) if any token, or any lookup digest, exists already in its tenant."""
+        ...
+
+    def get(self, tenant_id: str, tokens: Sequence[str]) -> dict[str, TokenRecord]:
+        """The stored tokens among `tokens`, by token."""
+        ...
+
+    def find(self, tenant_id: str, lookups: Sequence[str]) -> dict[str, TokenRecord]:
+        """The tokens with these lookup digests, by digest."""
+        ...
+
+    def revoke(self, tenant_id: str, token: str, at: datetime) -> TokenRecord | None:
+        """Mark the token revoked at `at` (the first time kept); the record, or None."""
+        ...
+
+    def forget_subject(self, tenant_id: str, subject_id: str, at: datetime) -> int:
+        """Erase the sealed value and lookup digest of every token of the subject and
+        revoke them; how many tokens."""
+        ...
+
+    def sealed(
+        self, *, tenant_id: str | None, after: tuple[str, str] | None, limit: int
+    ) -> list[TokenRecord]:
+        """Up to `limit` tokens that hold a sealed value (of `tenant_id`, or of every
+        tenant for the operator's rewrap), ordered by (tenant, token), after `after`."""
+        ...
+
+    def replace_sealed(
+        self, tenant_id: str, token: str, old: bytes, new: bytes, version: int
+    ) -> bool:
+        """Store `new` (sealed under key `version`) in place of `old`, only if the token
+        still holds `old` (compare-and-set); whether it was replaced."""
+        ...
+
+
+class TokenUnknown(NotFound):
+    """No such token in this tenant."""
+
+    code = "token_unknown"
+
+
+class TokenRefused(PermissionDenied):
+    """A token that exists but may not be used: revoked, expired or crypto-shredded."""
+
+    code = "token_refused"
+
+
+class TokenDomainViolation(PermissionDenied):
+    """A domain-bound token used outside its merchant, device or channel."""
+
+    code = "token_domain_violation"
+
+
+class DetokenizeDenied(PermissionDenied):
+    """The vault policy does not let this role detokenize for this purpose."""
+
+    code = "detokenize_denied"
+
+
+class DetokenizeRateLimited(Locked):
+    """The caller asked for more clear values than its allowance per minute (429, with
+    when to retry)."""
+
+    code = "detokenize_rate_limited"

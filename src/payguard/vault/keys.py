@@ -372,6 +372,22 @@ class Keyring:
             for key in versions
         ]
 
+    def destroy(self, tenant_id: str, purpose: str) -> int:
+        """Delete every version of a per-subject pair (`subject:<digest>`) and forget it in
+        this process: values sealed under it never open again (crypto-shredding). How many
+        versions were destroyed. Other processes forget it within the cache TTL."""
+        _check_tenant(tenant_id)
+        if not check_purpose(purpose).startswith("subject:"):
+            raise ValidationFailed("only per-subject keys are destroyed", field="purpose")
+        deleted = self._repository.delete(tenant_id, purpose)
+        with self._lock:
+            self._current.pop((tenant_id, purpose), None)
+            for slot in [s for s in self._keys if s[:2] == (tenant_id, purpose)]:
+                del self._keys[slot]
+            for slot in [s for s in self._meta if s[:2] == (tenant_id, purpose)]:
+                del self._meta[slot]
+        return deleted
+
     def _pairs(self, tenant_id: str | None, purpose: str | None) -> list[tuple[str, str]]:
         versions = self._repository.versions(tenant_id=tenant_id, purpose=purpose)
         return sorted({(key.tenant_id, key.purpose) for key in versions})

@@ -10,6 +10,7 @@ import base64
 import builtins
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -32,6 +33,7 @@ from payguard.core.decisions import Decision, Outcome
 from payguard.core.errors import ValidationFailed
 from payguard.core.events import (
     AMOUNT_EVENTS,
+    Card,
     Channel,
     Device,
     Event,
@@ -44,6 +46,7 @@ from payguard.core.ip import canonical_address
 from payguard.core.money import AMOUNT_PATTERN, CURRENCIES, Money, minor_units, parse_amount
 from payguard.core.pan import mask_pans
 from payguard.risk.interfaces import ListKind
+from payguard.vault.interfaces import CardToken
 
 
 def representable_utc(value: datetime) -> datetime:
@@ -212,6 +215,58 @@ class GeoIn(Strict):
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
 
 
+#: `MM/YY` or `YYYY-MM`.
+_EXPIRY = re.compile(r"(?P<m1>[0-9]{2})/(?P<y1>[0-9]{2})|(?P<y2>[0-9]{4})-(?P<m2>[0-9]{2})")
+#: A card number as sent: digits with spaces or hyphens between them; checked (and its
+#: Luhn digit) when tokenized, with an error that never repeats it.
+MAX_PAN_TEXT = 32
+
+
+_PAN_TEXT = re.compile(r"[0-9][0-9 -]*")
+
+
+def _pan_text(value: str) -> str:
+    """ASCII digits with spaces or hyphens between them (the length and Luhn check come when
+    the number is tokenized); the message never repeats the value."""
+    if _PAN_TEXT.fullmatch(value) is None:
+        raise ValueError("must be the card number's digits, with spaces or hyphens between them")
+    return value
+
+
+def _expiry(value: str) -> str:
+    """`MM/YY` or `YYYY-MM` as `YYYY-MM` (month 1-12; years 20YY for the short form)."""
+    found = _EXPIRY.fullmatch(value)
+    if found is None:
+        raise ValueError("must be a card expiry as MM/YY or YYYY-MM")
+    month = int(found["m1"] or found["m2"])
+    year = int(found["y2"]) if found["y2"] else 2000 + int(found["y1"])
+    if not 1 <= month <= 12:
+        raise ValueError("the expiry month must be 01 to 12")
+    return f"{year:04d}-{month:02d}"
+
+
+class CardIn(Strict):
+    """The card a payment is made with. The card number is tokenized at the edge
+    (`vault.cards`): it is never stored, logged or returned; decisions keep its token and
+    masked form."""
+
+    pan: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=MAX_PAN_TEXT),
+        AfterValidator(_pan_text),
+    ] = Field(
+        repr=False,  # out of reprs, tracebacks and logs
+        description="The card number: 13-19 digits passing the Luhn check, spaces and "
+        "hyphens allowed; tokenized on receipt, never stored",
+    )
+    expiry: Annotated[str, StringConstraints(max_length=7), AfterValidator(_expiry)] | None = Field(
+        default=None, description="MM/YY or YYYY-MM"
+    )
+    bin_country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+        default=None, description="The issuer's country, ISO 3166 alpha-2"
+    )
+
+
 class AssessmentRequest(Strict):
     """One event to decide."""
 
@@ -235,6 +290,10 @@ class AssessmentRequest(Strict):
         Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(free_text)],
         AttributeValue,
     ] = Field(default_factory=dict, description=f"At most {MAX_ATTRIBUTES} scalar values")
+    card: CardIn | None = Field(
+        default=None,
+        description="The card paid with; its number is tokenized and never stored in clear",
+    )
 
     @field_validator("ip")
     @classmethod
@@ -251,11 +310,19 @@ class AssessmentRequest(Strict):
             raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
         return value
 
-    def to_event(self, *, now: datetime, zero_amounts: bool = False) -> Event:
+    def to_event(
+        self,
+        *,
+        now: datetime,
+        zero_amounts: bool = False,
+        cards: Callable[[str], CardToken] | None = None,
+    ) -> Event:
         """The domain event; cross-field rules are checked here and name the field at fault.
 
         `zero_amounts`: accept a zero amount on a money event. Live traffic may not send one,
-        but a history being imported records what happened (card verifications of 0.00)."""
+        but a history being imported records what happened (card verifications of 0.00).
+        `cards`: the tenant's card tokenizer (`vault.interfaces.CardTokenizing`, bound to the
+        tenant); a request with a card is refused (on `card`) where there is none."""
         if self.occurred_at > now + MAX_CLOCK_SKEW:
             raise ValidationFailed("occurred_at is in the future", field="occurred_at")
         if self.occurred_at < EARLIEST:
@@ -286,6 +353,22 @@ class AssessmentRequest(Strict):
         payee = self.payee
         merchant = self.merchant
         device = self.device
+        card = None
+        if self.card is not None:
+            if cards is None:
+                raise ValidationFailed(
+                    "card data is taken by POST /v1/assessments and `payguard assess` only, "
+                    "where the card number is tokenized on receipt",
+                    field="card",
+                )
+            token = cards(self.card.pan)
+            card = Card(
+                token=token.token,
+                masked=token.masked,
+                bin=token.bin,
+                bin_country=self.card.bin_country,
+                expiry=self.card.expiry,
+            )
         return Event(
             event_id=self.event_id,
             event_type=self.event_type,
@@ -307,6 +390,7 @@ class AssessmentRequest(Strict):
                 key: mask_pans(value) if isinstance(value, str) else value
                 for key, value in self.attributes.items()
             },
+            card=card,
         )
 
 
@@ -336,6 +420,13 @@ class ModelOut(BaseModel):
     score: float
 
 
+class CardPublic(BaseModel):
+    """The card of an assessed event as payguard shows it: never its number."""
+
+    token: str = Field(description="The card's deterministic token (same card, same token)")
+    masked: str = Field(description="First six and last four digits")
+
+
 class AssessmentPublic(BaseModel):
     assessment_id: str
     event_id: str
@@ -358,6 +449,9 @@ class AssessmentPublic(BaseModel):
     )
     final_at: datetime | None
     replayed: bool = Field(description="True when this event_id was decided before")
+    card: CardPublic | None = Field(
+        default=None, description="The event's card, when it had one: its token and masked form"
+    )
 
 
 def assessment_public(decision: Decision, *, replayed: bool) -> dict[str, Any]:
@@ -365,6 +459,7 @@ def assessment_public(decision: Decision, *, replayed: bool) -> dict[str, Any]:
     step_up = decision.step_up
     model = decision.model
     shadow = decision.shadow
+    card = decision.event.get("card")
     return {
         "assessment_id": decision.assessment_id,
         "event_id": decision.event_id,
@@ -393,6 +488,7 @@ def assessment_public(decision: Decision, *, replayed: bool) -> dict[str, Any]:
         "final": None if decision.final is None else decision.final.value,
         "final_at": None if decision.final_at is None else decision.final_at.isoformat(),
         "replayed": replayed,
+        "card": None if card is None else {"token": card["token"], "masked": card["masked"]},
     }
 
 

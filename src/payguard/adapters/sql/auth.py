@@ -28,6 +28,7 @@ from payguard.auth.interfaces import (
     ChallengeStatus,
     Credential,
     CredentialKind,
+    SealedTotpSecret,
     Session,
     Throttle,
 )
@@ -101,7 +102,8 @@ _THROTTLE = (_T.c.failures, _T.c.last_failure_at, _T.c.locked_until)
 
 class SqlAuthRepository:
     """Every port of `payguard.auth.interfaces` on SQL: `UserRepository`,
-    `SessionRepository`, `ChallengeRepository`, `ThrottleRepository` and `NonceRepository`.
+    `SessionRepository`, `ChallengeRepository`, `ThrottleRepository`, `NonceRepository`
+    and `TotpSecretStore`.
     """
 
     def __init__(self, engine: sa.Engine) -> None:
@@ -199,17 +201,61 @@ class SqlAuthRepository:
         with self._guard, self._reads.connect() as conn:
             return [_credential(row) for row in conn.execute(query)]
 
-    def some_totp_credentials(self, limit: int) -> list[Credential]:
+    def some_totp_credentials(
+        self, limit: int, *, secret_prefix: str | None = None
+    ) -> list[Credential]:
         """Up to `limit` live TOTP credentials of any tenant (their secrets sealed): what the
         composition root opens at start to tell that the sealing key is still the right one.
-        No order, so the scan stops at the first rows found."""
+        No order, so the scan stops at the first rows found. `secret_prefix`: only secrets
+        stored in that format (`v1.`, `kr1.`)."""
         query = (
             sa.select(*_CREDENTIAL)
             .where(_C.c.kind == CredentialKind.TOTP.value, _C.c.revoked_at.is_(None))
             .limit(limit)
         )
+        if secret_prefix is not None:
+            # The data column is compact JSON text (`tables.to_json`).
+            query = query.where(_C.c.data.like(f'%"secret":"{secret_prefix}%'))
         with self._guard, self._reads.connect() as conn:
             return [_credential(row) for row in conn.execute(query)]
+
+    def sealed_totp_secrets(
+        self, *, tenant_id: str | None, after: tuple[str, str] | None, limit: int
+    ) -> list[SealedTotpSecret]:
+        """`TotpSecretStore`: revoked credentials too, so no secret is left under an old key."""
+        query = (
+            sa.select(_C.c.tenant_id, _C.c.credential_id, _C.c.data)
+            .where(_C.c.kind == CredentialKind.TOTP.value)
+            .order_by(_C.c.tenant_id, _C.c.credential_id)
+            .limit(limit)
+        )
+        if tenant_id is not None:
+            query = query.where(_C.c.tenant_id == tenant_id)
+        if after is not None:
+            query = query.where(sa.tuple_(_C.c.tenant_id, _C.c.credential_id) > after)
+        with self._guard, self._reads.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            SealedTotpSecret(tenant, credential_id, str(tables.from_json(data).get("secret")))
+            for tenant, credential_id, data in rows
+        ]
+
+    def replace_totp_secret(self, tenant_id: str, credential_id: str, old: str, new: str) -> bool:
+        """`TotpSecretStore`: one guarded `UPDATE` on the stored data as read, so a
+        concurrent change of the row (a new secret, a revocation) is never overwritten."""
+        key = (*_credential_key(tenant_id, credential_id), _C.c.kind == CredentialKind.TOTP.value)
+        with self._guard, self._writes.begin() as conn:
+            stored = conn.execute(sa.select(_C.c.data).where(*key)).scalar_one_or_none()
+            if stored is None:
+                return False
+            data = tables.from_json(stored)
+            if data.get("secret") != old:
+                return False
+            data["secret"] = new
+            changed = conn.execute(
+                sa.update(_C).where(*key, _C.c.data == stored).values(data=tables.to_json(data))
+            )
+            return int(changed.rowcount) == 1
 
     def confirm_credential(self, tenant_id: str, credential_id: str, at: datetime) -> bool:
         """Also stamps `last_used_at`: the first code is what confirms an enrolment."""

@@ -517,3 +517,27 @@ vault_keys = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("retired_at", UtcDateTime),
 )
+
+#: The vault's tokens, one row per (tenant, token). `sealed` holds a vault token's value
+#: sealed by the keyring (null for format-preserving tokens and once crypto-shredded);
+#: `lookup` the hex HMAC digest that finds a deterministic vault token from its value.
+vault_tokens = sa.Table(
+    "vault_tokens",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("token", sa.String, primary_key=True),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("style", sa.String, nullable=False),
+    sa.Column("scope", sa.String, nullable=False),
+    sa.Column("key_version", sa.Integer, nullable=False),
+    sa.Column("sealed", sa.LargeBinary),
+    sa.Column("lookup", sa.String),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Column("subject_id", sa.String),
+    # One token per value for deterministic vault tokens (several nulls are allowed).
+    sa.UniqueConstraint("tenant_id", "lookup", name="uq_vault_tokens_lookup"),
+    # For crypto-shredding a subject.
+    sa.Index("ix_vault_tokens_subject", "tenant_id", "subject_id"),
+)

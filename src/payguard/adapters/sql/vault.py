@@ -105,3 +105,10 @@ class SqlDataKeyRepository:
     def any_keys(self) -> bool:
         with self._guard, self._reads.connect() as conn:
             return conn.execute(sa.select(_V.c.version).limit(1)).first() is not None
+
+    def delete(self, tenant_id: str, purpose: str) -> int:
+        with self._guard, self._writes.begin() as conn:
+            deleted = conn.execute(
+                sa.delete(_V).where(_V.c.tenant_id == tenant_id, _V.c.purpose == purpose)
+            )
+        return int(deleted.rowcount)

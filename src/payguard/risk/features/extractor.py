@@ -43,7 +43,9 @@ from payguard.risk.interfaces import DeviceVerdict, EntityState, ListKind
 MEMBER_CAP = 256
 _EVICT_BATCH = 32
 
-ENTITIES: tuple[str, ...] = ("account", "device", "ip", "payee", "merchant")
+#: `card` is keyed by the card's deterministic token (`core.events.Card.token`), never its
+#: number; a new token after a key rotation starts a new card history.
+ENTITIES: tuple[str, ...] = ("account", "device", "ip", "payee", "merchant", "card")
 
 #: (entity, dimension) pairs whose distinct members are counted per window.
 DISTINCT: tuple[tuple[str, str], ...] = (
@@ -56,6 +58,9 @@ DISTINCT: tuple[tuple[str, str], ...] = (
     ("payee", "account"),
     ("merchant", "account"),
     ("merchant", "device"),
+    ("account", "card"),
+    ("card", "account"),
+    ("card", "merchant"),
 )
 
 #: Per-account counters of specific event types, over the 1 h and 24 h windows.
@@ -107,6 +112,8 @@ def entities_of(event: Event) -> list[EntityRef]:
         refs.append(EntityRef("payee", event.payee.id))
     if event.merchant is not None:
         refs.append(EntityRef("merchant", event.merchant.id))
+    if event.card is not None:
+        refs.append(EntityRef("card", event.card.token))
     return refs
 
 
@@ -123,6 +130,10 @@ class Touch:
 def touch(event: Event) -> Touch:
     refs = tuple(entities_of(event))
     return Touch(refs, tuple(ref.key for ref in refs), _member_dims(event))
+
+
+#: Entity kinds lists can name (`ListKind`): every one but `card`.
+_LISTED = frozenset(kind.value for kind in ListKind)
 
 
 def _catalog() -> dict[str, Any]:
@@ -145,6 +156,7 @@ def _catalog() -> dict[str, Any]:
         "new_ip": False,
         "new_country": False,
         "new_account": False,
+        "new_card": False,
         "foreign_currency": False,
         "amount_round": False,
         "remote_access": False,
@@ -157,6 +169,9 @@ def _catalog() -> dict[str, Any]:
         "device_age_days": 0.0,
         "payee_age_days": 0.0,
         "merchant_age_days": 0.0,
+        "card_age_days": 0.0,
+        # The card's issuing country (its BIN's) is not the event's country.
+        "card_bin_country_mismatch": False,
         "amount_zscore": 0.0,
         "amount_to_mean": 0.0,
         "account_payment_history": 0,
@@ -177,7 +192,8 @@ def _catalog() -> dict[str, Any]:
         "device_community_hit": False,
     }
     for entity in ENTITIES:
-        names[f"{entity}_lists"] = []
+        if entity in _LISTED:
+            names[f"{entity}_lists"] = []
         names[f"{entity}_fraud_reports"] = 0
         for suffix, _ in FRAUD_SPANS:
             names[f"{entity}_frauds_{suffix}"] = 0
@@ -232,6 +248,12 @@ def _member_dims(event: Event) -> dict[str, dict[str, str]]:
             dims["merchant"]["device"] = event.device.id
     if event.geo is not None and event.geo.country:
         dims["account"]["country"] = event.geo.country
+    card = event.card
+    if card is not None:
+        dims["account"]["card"] = card.token
+        dims["card"] = {"account": event.account_id}
+        if event.merchant is not None:
+            dims["card"]["merchant"] = event.merchant.id
     return dims
 
 
@@ -287,6 +309,9 @@ def compute(
     geo = event.geo
     f["has_geo"] = geo is not None and geo.lat is not None and geo.lon is not None
     f["country"] = (geo.country or "") if geo is not None else ""
+    card = event.card
+    if card is not None and card.bin_country and f["country"]:
+        f["card_bin_country_mismatch"] = card.bin_country != f["country"]
 
     currency = event.amount.currency if event.amount is not None else None
     touched = touched or touch(event)
@@ -302,7 +327,8 @@ def compute(
         _entity_features(
             f, ref, data, at, amount if same else 0.0, is_money, dims.get(ref.kind, {})
         )
-        kind_lists = lists.get(_LIST_KIND[ref.kind])
+        list_kind = _LIST_KIND.get(ref.kind)
+        kind_lists = lists.get(list_kind) if list_kind is not None else None
         if kind_lists:
             f[f"{ref.kind}_lists"] = list(kind_lists.get(ref.id, ()))
         if ref.kind == "account":
@@ -368,8 +394,13 @@ _MEAN_NAMES = tuple(
     )
     for suffix, window in FRAUD_SPANS
 )
-_LIST_KIND = {kind: ListKind(kind) for kind in ENTITIES}
-_AGED = {"device": "device_age_days", "payee": "payee_age_days", "merchant": "merchant_age_days"}
+_LIST_KIND = {kind: ListKind(kind) for kind in ENTITIES if kind in _LISTED}
+_AGED = {
+    "device": "device_age_days",
+    "payee": "payee_age_days",
+    "merchant": "merchant_age_days",
+    "card": "card_age_days",
+}
 _DEPOSIT_NAMES = tuple(
     (window, f"account_deposits_{window.name}", f"account_deposit_amount_{window.name}")
     for window in _TYPE_WINDOWS
@@ -465,6 +496,8 @@ def _account_features(
             f["new_ip"] = event.ip not in (members.get("ip") or {})
         if event.geo is not None and event.geo.country:
             f["new_country"] = event.geo.country not in (members.get("country") or {})
+        if event.card is not None:
+            f["new_card"] = event.card.token not in (members.get("card") or {})
     types = data.get(TYPE_SERIES) or {}
     for series, event_type, names in _TYPE_SERIES:
         current = 1 if event.event_type == event_type else 0

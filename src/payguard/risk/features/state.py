@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-# -- every entity (account, device, ip, payee, merchant) ------------------------------------
+# -- every entity (account, device, ip, payee, merchant, card) ------------------------------
 
 #: When the entity was first seen: the earliest `occurred_at` of its events.
 FIRST_SEEN: Final = "fs"
@@ -24,7 +24,8 @@ VELOCITY: Final = "w"
 #: Its failed logins per window (account, device and IP only).
 FAILED_LOGINS: Final = "f"
 #: Who and what it was seen with: dimension (`device`, `payee`, `ip`, `country`,
-#: `account`) → member → when last seen; capped per dimension (`extractor.MEMBER_CAP`).
+#: `account`, `merchant`, `card`: a card's token) → member → when last seen; capped per
+#: dimension (`extractor.MEMBER_CAP`).
 MEMBERS: Final = "m"
 #: How many of its assessments are labelled fraud (`FRAUD_OUTCOMES`).
 FRAUD_REPORTS: Final = "fr"

@@ -1,0 +1,57 @@
+"""Card numbers in assessments: tokenized at the edge, before anything can store or log them.
+
+`CardTokenizer.tokenize(tenant, pan)` gives the card's deterministic format-preserving token
+(`formats.PanFormat`, keeping the last four and not the BIN), its masked form (first six and
+last four) and its BIN. The parameters are fixed and must stay so: the key is the tenant's
+current `fpe:pan` data key, the tweak `tweak_for(tenant, Kind.PAN, "")` (no scope),
+`keep_last4=True`, `keep_bin=False`: the vault's token service uses the same defaults, so a
+card tokenized here and through `/v1/tokens` gets one token, and the risk engine's `card`
+entity (keyed by the token) lines up with tokens partners hold.
+
+A token carries its key version (`formats`): after `payguard keys rotate` of `fpe:pan` the
+same card gets a new token, so the card entity's history restarts at a rotation.
+"""
+
+from __future__ import annotations
+
+from payguard.core.errors import ValidationFailed
+from payguard.vault.formats import MaskView, PanFormat, format_for, mask, tweak_for
+from payguard.vault.interfaces import CardToken
+from payguard.vault.keys import Keyring
+from payguard.vault.kinds import Kind, canonical
+
+__all__ = ["PAN_PURPOSE", "CardTokenizer"]
+
+#: The keyring purpose of the card-number FF1 key.
+PAN_PURPOSE = "fpe:pan"
+
+
+class CardTokenizer:
+    """Card numbers to `CardToken`s under each tenant's `fpe:pan` key (implements
+    `vault.interfaces.CardTokenizing`)."""
+
+    def __init__(self, keys: Keyring) -> None:
+        self._keys = keys
+        fmt = format_for(Kind.PAN, keep_last4=True, keep_bin=False)
+        assert isinstance(fmt, PanFormat)
+        self._format = fmt
+        self._tweaks: dict[str, bytes] = {}
+
+    def tokenize(self, tenant_id: str, pan: str, *, field: str = "card.pan") -> CardToken:
+        """The card's token, masked form and BIN; ValidationFailed naming `field` when `pan`
+        is not a card number (13-19 ASCII digits, spaces and hyphens allowed, passing Luhn).
+        The message never repeats the number."""
+        number = canonical(Kind.PAN, pan, field=field)
+        version, key = self._keys.data_key(tenant_id, PAN_PURPOSE)
+        tweak = self._tweaks.get(tenant_id)
+        if tweak is None:
+            tweak = tweak_for(tenant_id, Kind.PAN, "")
+            if len(self._tweaks) < 4096:  # tweaks are public; the cap only bounds memory
+                self._tweaks[tenant_id] = tweak
+        try:
+            token = self._format.tokenize(number, key=key, version=version, tweak=tweak)
+        except ValidationFailed as error:  # pragma: no cover - every valid length fits
+            raise ValidationFailed(error.message, field=field) from None
+        return CardToken(
+            token=token, masked=mask(Kind.PAN, number, MaskView.FIRST6LAST4), bin=number[:6]
+        )
