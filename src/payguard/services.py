@@ -135,7 +135,7 @@ class Services:
     cards: CardTokenizer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.cards = CardTokenizer(self.keys)
+        self.cards = CardTokenizer(self.keys, self.tokens.metadata)
 
     def readiness(self) -> ReadinessReport:
         """Every configured backend, checked now, each with a bounded timeout."""

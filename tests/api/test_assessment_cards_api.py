@@ -164,7 +164,7 @@ def test_an_invalid_card_number_is_refused_without_repeating_it(
         ({"pan": PAN, "expiry": "12-2029"}, "card.expiry"),
         ({"pan": PAN, "bin_country": "sg"}, "card.bin_country"),
         ({"pan": PAN, "cvv": "123"}, "card.cvv"),
-        ({"expiry": "12/29"}, "card.pan"),
+        ({"expiry": "12/29"}, "card"),  # a card is a pan or a token (exactly one)
     ],
 )
 def test_other_card_fields_are_checked(

@@ -68,6 +68,7 @@ def test_card_features_are_in_the_catalog_and_the_model_columns() -> None:
         "card_age_days",
         "new_card",
         "card_bin_country_mismatch",
+        "token_domain_violation",
     }
     assert names <= set(FEATURES)
     assert names <= set(catalog_columns())

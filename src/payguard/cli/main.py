@@ -224,6 +224,7 @@ def assess(
                     event = request.to_event(
                         now=services.clock.now(),
                         cards=lambda pan: services.cards.tokenize(owner.id, pan),
+                        tokens=lambda token: services.cards.resolve(owner.id, token),
                     )
                     decision, replayed = services.assessments.assess(owner.id, event)
                 except ValidationError as exc:

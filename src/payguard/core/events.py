@@ -72,13 +72,16 @@ class Card:
     """The card an event was paid with, as payguard keeps it: never the card number, only
     its deterministic token (the vault's, same card and key version: same token), the
     masked number (first six, last four), the BIN (first six), the issuing country (ISO
-    3166 alpha-2) and the expiry (`YYYY-MM`) when sent."""
+    3166 alpha-2) and the expiry (`YYYY-MM`) when sent. `domain_violation`: the card came
+    as a payment token that may not be used here (revoked, expired, or bound to another
+    merchant, device or channel)."""
 
     token: str
     masked: str
     bin: str
     bin_country: str | None = None
     expiry: str | None = None
+    domain_violation: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +143,8 @@ def event_to_document(event: Event) -> dict[str, Any]:
                 "bin": card.bin,
                 "bin_country": card.bin_country,
                 "expiry": card.expiry,
+                # Only when set: the documents (and digests) of other cards stay as they were.
+                "domain_violation": card.domain_violation or None,
             }
         )
     return doc

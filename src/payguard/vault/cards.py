@@ -10,13 +10,22 @@ entity (keyed by the token) lines up with tokens partners hold.
 
 A token carries its key version (`formats`): after `payguard keys rotate` of `fpe:pan` the
 same card gets a new token, so the card entity's history restarts at a rotation.
+
+`CardTokenizer.resolve(tenant, token)` takes a payment token in place of a card number: a
+`pan` token of the tenant (`/v1/tokens`), read through its metadata (no clear value), with
+its domain (`scope`), expiry and revocation for the edge to judge. An unscoped
+`fpe_deterministic` token is the very token `tokenize` gives the card, so both meet in one
+card entity.
 """
 
 from __future__ import annotations
 
-from payguard.core.errors import ValidationFailed
+from collections.abc import Callable
+from contextlib import suppress
+
+from payguard.core.errors import NotFound, ValidationFailed
 from payguard.vault.formats import MaskView, PanFormat, format_for, mask, tweak_for
-from payguard.vault.interfaces import CardToken
+from payguard.vault.interfaces import CardToken, TokenRecord, TokenStyle
 from payguard.vault.keys import Keyring
 from payguard.vault.kinds import Kind, canonical
 
@@ -30,8 +39,13 @@ class CardTokenizer:
     """Card numbers to `CardToken`s under each tenant's `fpe:pan` key (implements
     `vault.interfaces.CardTokenizing`)."""
 
-    def __init__(self, keys: Keyring) -> None:
+    def __init__(
+        self, keys: Keyring, metadata: Callable[[str, str], TokenRecord] | None = None
+    ) -> None:
+        """`metadata(tenant, token)`: the stored token (`TokenService.metadata`), for
+        `resolve`; without it no payment token resolves."""
         self._keys = keys
+        self._metadata = metadata
         fmt = format_for(Kind.PAN, keep_last4=True, keep_bin=False)
         assert isinstance(fmt, PanFormat)
         self._format = fmt
@@ -54,4 +68,32 @@ class CardTokenizer:
             raise ValidationFailed(error.message, field=field) from None
         return CardToken(
             token=token, masked=mask(Kind.PAN, number, MaskView.FIRST6LAST4), bin=number[:6]
+        )
+
+    def resolve(self, tenant_id: str, token: str, *, field: str = "card.token") -> CardToken:
+        """The card of a payment token: the token itself (the card entity's key), its
+        masked view (the last four, which a format-preserving card token keeps in clear;
+        `****` for a vault-style token) and its domain, expiry and revocation; no BIN (a
+        token does not keep it). ValidationFailed naming `field` when the tenant has no such
+        token or it is not a card token; the message does not repeat the token."""
+        unknown = ValidationFailed("no card token of that value in this tenant", field=field)
+        if self._metadata is None:
+            raise unknown
+        try:
+            record = self._metadata(tenant_id, token)
+        except (NotFound, ValidationFailed):
+            raise unknown from None
+        if record.kind != Kind.PAN.value:
+            raise unknown
+        masked = "****"
+        if record.style is TokenStyle.FPE_DETERMINISTIC:
+            with suppress(ValidationFailed):  # a card token has 13-19 characters: never
+                masked = mask(Kind.PAN, record.token, MaskView.LAST4)
+        return CardToken(
+            token=record.token,
+            masked=masked,
+            bin="",
+            scope=record.scope,
+            expires_at=record.expires_at,
+            revoked=record.revoked_at is not None,
         )

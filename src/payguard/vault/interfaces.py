@@ -199,6 +199,12 @@ class CardToken:
     token: str
     masked: str
     bin: str
+    #: For a payment token sent in place of a card number (`resolve`): the domain it is
+    #: bound to (`merchant:<id>`, `device:<id>`, `channel:<id>`, or ""), its expiry and
+    #: whether it was revoked. A card number tokenized at the edge has none of these.
+    scope: str = ""
+    expires_at: datetime | None = None
+    revoked: bool = False
 
 
 class CardTokenizing(Protocol):
@@ -206,6 +212,12 @@ class CardTokenizing(Protocol):
     (`card.pan` by default) when it is not a card number."""
 
     def tokenize(self, tenant_id: str, pan: str, *, field: str = "card.pan") -> CardToken: ...
+
+    def resolve(self, tenant_id: str, token: str, *, field: str = "card.token") -> CardToken:
+        """The `CardToken` of a payment token the tenant holds (`/v1/tokens`, kind `pan`),
+        from its metadata, never its clear value; ValidationFailed naming `field` when the
+        tenant has no such card token."""
+        ...
 
 
 # -- stored sealed values: `payguard keys rewrap` and `keys status` ------------------------

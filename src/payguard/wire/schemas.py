@@ -27,6 +27,7 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from payguard.core.decisions import Decision, Outcome
@@ -245,19 +246,36 @@ def _expiry(value: str) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+#: The longest payment token (`vault.service`'s limit).
+MAX_CARD_TOKEN = 128
+
+
 class CardIn(Strict):
-    """The card a payment is made with. The card number is tokenized at the edge
+    """The card a payment is made with: its number (`pan`) or a payment token of it
+    (`token`, from `POST /v1/tokens`), exactly one. The card number is tokenized at the edge
     (`vault.cards`): it is never stored, logged or returned; decisions keep its token and
     masked form."""
 
-    pan: Annotated[
-        str,
-        StringConstraints(min_length=1, max_length=MAX_PAN_TEXT),
-        AfterValidator(_pan_text),
-    ] = Field(
+    pan: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=MAX_PAN_TEXT),
+            AfterValidator(_pan_text),
+        ]
+        | None
+    ) = Field(
+        default=None,
         repr=False,  # out of reprs, tracebacks and logs
         description="The card number: 13-19 digits passing the Luhn check, spaces and "
         "hyphens allowed; tokenized on receipt, never stored",
+    )
+    token: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CARD_TOKEN)] | None = (
+        Field(
+            default=None,
+            description="A payment token of kind pan (`POST /v1/tokens`) in place of `pan`; "
+            "one bound to a domain, revoked or expired is reported to the engine "
+            "(`token_domain_violation`)",
+        )
     )
     expiry: Annotated[str, StringConstraints(max_length=7), AfterValidator(_expiry)] | None = Field(
         default=None, description="MM/YY or YYYY-MM"
@@ -265,6 +283,12 @@ class CardIn(Strict):
     bin_country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
         default=None, description="The issuer's country, ISO 3166 alpha-2"
     )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CardIn:
+        if (self.pan is None) == (self.token is None):
+            raise ValueError("a card is sent as exactly one of pan or token")
+        return self
 
 
 class AssessmentRequest(Strict):
@@ -316,13 +340,16 @@ class AssessmentRequest(Strict):
         now: datetime,
         zero_amounts: bool = False,
         cards: Callable[[str], CardToken] | None = None,
+        tokens: Callable[[str], CardToken] | None = None,
     ) -> Event:
         """The domain event; cross-field rules are checked here and name the field at fault.
 
         `zero_amounts`: accept a zero amount on a money event. Live traffic may not send one,
         but a history being imported records what happened (card verifications of 0.00).
         `cards`: the tenant's card tokenizer (`vault.interfaces.CardTokenizing`, bound to the
-        tenant); a request with a card is refused (on `card`) where there is none."""
+        tenant); a request with a card is refused (on `card`) where there is none.
+        `tokens`: the tenant's payment-token resolver (`CardTokenizing.resolve`), likewise
+        for a card sent as a token."""
         if self.occurred_at > now + MAX_CLOCK_SKEW:
             raise ValidationFailed("occurred_at is in the future", field="occurred_at")
         if self.occurred_at < EARLIEST:
@@ -355,19 +382,25 @@ class AssessmentRequest(Strict):
         device = self.device
         card = None
         if self.card is not None:
-            if cards is None:
+            tokenize = cards if self.card.pan is not None else tokens
+            if tokenize is None:
                 raise ValidationFailed(
                     "card data is taken by POST /v1/assessments and `payguard assess` only, "
                     "where the card number is tokenized on receipt",
                     field="card",
                 )
-            token = cards(self.card.pan)
+            given = self.card.pan if self.card.pan is not None else self.card.token
+            assert given is not None  # exactly one of the two (`CardIn`)
+            token = tokenize(given)
             card = Card(
                 token=token.token,
                 masked=token.masked,
                 bin=token.bin,
                 bin_country=self.card.bin_country,
                 expiry=self.card.expiry,
+                domain_violation=token.revoked
+                or (token.expires_at is not None and token.expires_at <= now)
+                or not _in_domain(token.scope, merchant, device, self.channel),
             )
         return Event(
             event_id=self.event_id,
@@ -396,6 +429,24 @@ class AssessmentRequest(Strict):
 
 def _masked(text: str | None) -> str | None:
     return None if text is None else mask_pans(text)
+
+
+def _in_domain(
+    scope: str, merchant: MerchantIn | None, device: DeviceIn | None, channel: Channel | None
+) -> bool:
+    """Whether an event with this merchant, device and channel is inside a token's domain
+    (`merchant:<id>`, `device:<id>`, `channel:<id>`; "" is everywhere, anything else
+    nowhere)."""
+    if not scope:
+        return True
+    kind, _, value = scope.partition(":")
+    if kind == "merchant":
+        return merchant is not None and merchant.id == value
+    if kind == "device":
+        return device is not None and device.id == value
+    if kind == "channel":
+        return channel is not None and channel.value == value
+    return False
 
 
 class ReasonOut(BaseModel):

@@ -139,7 +139,12 @@ async def create_assessment(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
         ) from None
     # A card number is tokenized here, before the event exists: nothing downstream sees it.
-    event = body.to_event(now=clock.now(), cards=partial(cards.tokenize, principal.tenant_id))
+    # A payment token is resolved here too, with its domain, expiry and revocation.
+    event = body.to_event(
+        now=clock.now(),
+        cards=partial(cards.tokenize, principal.tenant_id),
+        tokens=partial(cards.resolve, principal.tenant_id),
+    )
     decision, replayed = await assessments.assess_async(principal.tenant_id, event)
     return FastJSON(assessment_public(decision, replayed=replayed), 200 if replayed else 201)
 

@@ -172,6 +172,8 @@ def _catalog() -> dict[str, Any]:
         "card_age_days": 0.0,
         # The card's issuing country (its BIN's) is not the event's country.
         "card_bin_country_mismatch": False,
+        # The card came as a payment token used outside its domain, revoked or expired.
+        "token_domain_violation": False,
         "amount_zscore": 0.0,
         "amount_to_mean": 0.0,
         "account_payment_history": 0,
@@ -312,6 +314,7 @@ def compute(
     card = event.card
     if card is not None and card.bin_country and f["country"]:
         f["card_bin_country_mismatch"] = card.bin_country != f["country"]
+    f["token_domain_violation"] = card is not None and card.domain_violation
 
     currency = event.amount.currency if event.amount is not None else None
     touched = touched or touch(event)
