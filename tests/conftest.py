@@ -7,10 +7,13 @@ them afterwards, because the servers outlive the test run.
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -79,3 +82,31 @@ def nats_url() -> str:
 def namespace() -> str:
     """A key prefix / stream-name prefix private to one test."""
     return f"pgtest{RUN_ID}{uuid.uuid4().hex[:6]}"
+
+
+# -- no card number in clear in any log line of the whole suite ---------------------------------
+#
+# Every test's captured stderr (where payguard's JSON logs go) and captured log records are
+# scanned for the card networks' test numbers the suite uses (tests/vectors/pan_masking.json),
+# in any spelling; the session fails if one appears in clear. Per-test log checks prove a
+# path scrubs; this catches the path nobody wrote a check for.
+
+_VECTORS = Path(__file__).parent / "vectors" / "pan_masking.json"
+_TEST_PANS = [entry["pan"] for entry in json.loads(_VECTORS.read_text())["pans"]]
+#: Each test number with up to three other characters between its digits (any separator).
+_SPELLED = re.compile(
+    "(?<![0-9])(?:" + "|".join("[^0-9]{0,3}".join(pan) for pan in _TEST_PANS) + ")(?![0-9])"
+)
+_LEAKS: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, text in report.sections:
+        if ("stderr" in name or "log" in name) and _SPELLED.search(text):
+            _LEAKS.add(f"{report.nodeid} ({name})")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _LEAKS:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print("\ncard numbers in clear in captured logs:\n  " + "\n  ".join(sorted(_LEAKS)))
