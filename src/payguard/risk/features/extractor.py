@@ -132,8 +132,8 @@ def touch(event: Event) -> Touch:
     return Touch(refs, tuple(ref.key for ref in refs), _member_dims(event))
 
 
-#: Entity kinds lists can name (`ListKind`): every one but `card`.
-_LISTED = frozenset(kind.value for kind in ListKind)
+#: The list kind of each entity kind lists can name (`ListKind`): every one but `card`.
+_LIST_KIND = {kind.value: kind for kind in ListKind if kind.value in ENTITIES}
 
 
 def _catalog() -> dict[str, Any]:
@@ -194,7 +194,7 @@ def _catalog() -> dict[str, Any]:
         "device_community_hit": False,
     }
     for entity in ENTITIES:
-        if entity in _LISTED:
+        if entity in _LIST_KIND:
             names[f"{entity}_lists"] = []
         names[f"{entity}_fraud_reports"] = 0
         for suffix, _ in FRAUD_SPANS:
@@ -397,7 +397,6 @@ _MEAN_NAMES = tuple(
     )
     for suffix, window in FRAUD_SPANS
 )
-_LIST_KIND = {kind: ListKind(kind) for kind in ENTITIES if kind in _LISTED}
 _AGED = {
     "device": "device_age_days",
     "payee": "payee_age_days",
