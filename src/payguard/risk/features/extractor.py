@@ -133,7 +133,7 @@ def touch(event: Event) -> Touch:
 
 
 #: The list kind of each entity kind lists can name (`ListKind`): every one but `card`.
-_LIST_KIND = {kind.value: kind for kind in ListKind if kind.value in ENTITIES}
+_LIST_KIND: dict[str, ListKind] = {kind.value: kind for kind in ListKind if kind.value in ENTITIES}
 
 
 def _catalog() -> dict[str, Any]:
