@@ -323,7 +323,7 @@ def test_roles_are_enforced_and_denials_audited(client, tenant, payment) -> None
     assert client.get("/v1/audit", headers=analyst).status_code == 403
 
 
-def test_card_numbers_in_free_text_are_stored_masked(client, tenant, payment, services) -> None:
+def test_card_numbers_in_free_text_are_stored_tokenized(client, tenant, payment, services) -> None:
     body = payment(
         payee={"id": "p-1", "name": "pay 4111 1111 1111 1111", "account": "5500000000000004"},
         attributes={"memo": "card 340000000000009"},
@@ -333,4 +333,10 @@ def test_card_numbers_in_free_text_are_stored_masked(client, tenant, payment, se
     text = str(stored.event)
     for pan in ("4111111111111111", "4111 1111 1111 1111", "5500000000000004", "340000000000009"):
         assert pan not in text
-    assert stored.event["payee"]["account"] == "550000******0004"
+    # The tenant's deterministic card token beside the mask: the token the same card gets as
+    # `card.pan`, so the text joins the card entity.
+    tenant_id = services.tenants.tenants()[0].id
+    amex = services.cards.tokenize(tenant_id, "340000000000009").token
+    mastercard = services.cards.tokenize(tenant_id, "5500000000000004").token
+    assert stored.event["payee"]["account"] == f"[card 550000******0004 token {mastercard}]"
+    assert stored.event["attributes"]["memo"] == f"card [card 340000*****0009 token {amex}]"

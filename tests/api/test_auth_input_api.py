@@ -370,7 +370,17 @@ def test_a_card_number_in_a_label_is_masked(client, tenant) -> None:
     )
     assert enrolled.status_code == 201
     listed = client.get(f"/v1/auth/users/{USER}", headers=headers).json()["credentials"]
-    assert listed[0]["label"] == "card 411111******1111"
+    assert re.fullmatch(r"card \[card 411111\*{6}1111 token \d{16}\]", listed[0]["label"])
+    # A label at its longest still fits once its card number is written as token and mask.
+    longest = "x" * 45 + "4111 1111 1111 1111"
+    assert len(longest) == 64
+    enrolled = client.post(f"/v1/auth/users/{USER}/totp", json={"label": longest}, headers=headers)
+    assert enrolled.status_code == 201, enrolled.text
+    labels = [
+        c["label"]
+        for c in client.get(f"/v1/auth/users/{USER}", headers=headers).json()["credentials"]
+    ]
+    assert any(label.startswith("x" * 45 + "[card 411111") for label in labels)
 
 
 # -- factors -------------------------------------------------------------------------------

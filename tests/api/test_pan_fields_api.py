@@ -3,7 +3,8 @@
 Each card number goes in through the API (merchant and payee names, the payee account, the
 device fingerprint, attribute keys and values, outcome notes, list notes, community notes),
 then everything is read back through the API and, byte by byte, from the SQLite files
-themselves: the digits of the card number appear nowhere, in any spelling.
+themselves: the digits of the card number appear nowhere, in any spelling. Each place holds
+the tenant's deterministic token of the card (the one `/v1/tokens` gives it) beside its mask.
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def test_no_free_text_field_stores_a_card_number(
 ) -> None:
     headers = tenant()
     text = grouped(pan, separator)
-    masked = f"{pan[:6]}{'*' * (len(pan) - 10)}{pan[-4:]}"
+    tokenized = client.post("/v1/tokens", json={"kind": "pan", "value": pan}, headers=headers)
+    assert tokenized.status_code == 201, tokenized.text
+    token = tokenized.json()["tokens"][0]["token"]
+    masked = f"[card {pan[:6]}{'*' * (len(pan) - 10)}{pan[-4:]} token {token}]"
     body = payment(
         merchant={"id": "m-1", "mcc": "5411", "name": f"Shop {text}"},
         payee={"id": "payee-9", "name": f"To {text}", "account": text},
@@ -130,9 +134,11 @@ def test_no_free_text_field_stores_a_card_number(
     )
 
     # And in the database files themselves, every table and index.
+    # And in the database files themselves, every table and index.
     services.engine.dispose()
     data = stored_bytes(services)
-    assert masked.encode() in data
+    for written in (f"Shop {masked}", f"To {masked}", f"fp {masked}", f"paid with {masked}"):
+        assert written.encode() in data, written
     assert_nowhere(pan, data)
 
 
@@ -152,5 +158,5 @@ def test_an_attribute_key_holding_a_card_number_is_masked(
     assert created.status_code in (200, 201), created.text
     services.engine.dispose()
     data = stored_bytes(services)
-    assert b"411111******1111" in data
+    assert b"[card 411111******1111 token " in data
     assert_nowhere("4111111111111111", data)

@@ -235,3 +235,27 @@ def test_purge_forgets_old_housekeeping_rows_and_is_audited(env, tmp_path) -> No
         }
     finally:
         services.close()
+
+
+def test_assess_writes_card_numbers_in_free_text_as_the_tenants_token(env, tmp_path) -> None:
+    runner.invoke(app, ["tenants", "create", "acme"])
+    event = {
+        "event_id": "e1",
+        "event_type": "payment",
+        "occurred_at": "2026-01-05T10:00:00+08:00",
+        "account_id": "a1",
+        "amount": {"value": "12.00", "currency": "SGD"},
+        "payee": {"id": "p1", "name": "card 4111-1111-1111-1111"},
+    }
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(event))
+    assert runner.invoke(app, ["assess", str(path), "--tenant", "acme"]).exit_code == 0
+    tokenized = runner.invoke(
+        app, ["tokens", "tokenize", "--tenant", "acme", "--kind", "pan", "4111111111111111"]
+    )
+    assert tokenized.exit_code == 0, tokenized.output
+    files = [tmp_path / name for name in ("cli.db", "cli.db-wal", "cli.db-journal")]
+    data = b"".join(path.read_bytes() for path in files if path.exists())
+    assert b"4111111111111111" not in data and b"4111-1111" not in data
+    token = next(t for t in tokenized.stdout.split() if t.isdigit() and len(t) == 16)
+    assert f"card [card 411111******1111 token {token}]".encode() in data

@@ -27,6 +27,7 @@ from payguard.services import ReadinessReport, Services
 from payguard.tenancy.interfaces import Principal, Role
 from payguard.vault.interfaces import CardTokenizing
 from payguard.vault.service import TokenService
+from payguard.wire.schemas import card_in_text, set_pans_in_text
 
 
 def services_of(request: Request) -> Services:
@@ -128,6 +129,11 @@ def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]
                 details={"role": principal.role.value},
             )
             raise PermissionDenied(f"role {principal.role.value!r} may not do this")
+        # The body is validated after this: a card number in its free text becomes the
+        # caller's tenant's deterministic token beside its mask.
+        cards = services_of(request).cards
+        tenant_id = principal.tenant_id
+        set_pans_in_text(lambda digits: card_in_text(cards.tokenize(tenant_id, digits)))
         return principal
 
     return dependency

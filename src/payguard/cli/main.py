@@ -198,7 +198,12 @@ def assess(
     `{"line": N, "error": ...}` instead and the run goes on. Exits with code 1 when no line
     could be decided.
     """
-    from payguard.wire.schemas import AssessmentRequest, assessment_public
+    from payguard.wire.schemas import (
+        AssessmentRequest,
+        assessment_public,
+        card_in_text,
+        pans_in_text,
+    )
 
     counts: dict[str, int] = {}
     with _services() as services:
@@ -212,6 +217,9 @@ def assess(
             out.write(orjson.dumps(line) + b"\n")
             counts[kind] = counts.get(kind, 0) + 1
 
+        def in_text(digits: str) -> str:
+            return card_in_text(services.cards.tokenize(owner.id, digits))
+
         with file.open("rb") as lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
@@ -220,12 +228,13 @@ def assess(
                     refuse(number, "line too long", "body")
                     continue
                 try:
-                    request = AssessmentRequest.model_validate_json(_request_part(line))
-                    event = request.to_event(
-                        now=services.clock.now(),
-                        cards=lambda pan: services.cards.tokenize(owner.id, pan),
-                        tokens=lambda token: services.cards.resolve(owner.id, token),
-                    )
+                    with pans_in_text(in_text):
+                        request = AssessmentRequest.model_validate_json(_request_part(line))
+                        event = request.to_event(
+                            now=services.clock.now(),
+                            cards=lambda pan: services.cards.tokenize(owner.id, pan),
+                            tokens=lambda token: services.cards.resolve(owner.id, token),
+                        )
                     decision, replayed = services.assessments.assess(owner.id, event)
                 except ValidationError as exc:
                     first = exc.errors()[0]

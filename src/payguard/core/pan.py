@@ -1,9 +1,10 @@
 """Card numbers (PANs) found in free text, so they are never stored or logged in clear.
 
-Until the vault issue brings tokenization, a PAN that reaches payguard in a free-text field
-is masked to its first six and last four digits (the PCI DSS display limit) before anything
-stores it (`mask_pans`), and replaced outright in log lines (`redact_pans`). Both use the
-one detector here:
+A PAN that reaches payguard in a free-text field is rewritten before anything stores it
+(`replace_pans`): the API writes the tenant's deterministic card token beside its mask
+(`wire.schemas.free_text`), and code with no tenant masks it to its first six and last four
+digits, the PCI DSS display limit (`mask_pans`). Log lines replace it outright
+(`redact_pans`). All use the one detector here:
 
 - a PAN is 13-19 digits that pass the Luhn check, written either as one unbroken number or
   in groups the way cards print and people type them (4-4-4-4, 4-6-5, 4-4-4-4-3,
@@ -35,7 +36,7 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 
-__all__ = ["find_pans", "luhn_valid", "mask_pans", "redact_pans"]
+__all__ = ["find_pans", "luhn_valid", "mask_pan", "mask_pans", "redact_pans", "replace_pans"]
 
 MIN_DIGITS = 13
 MAX_DIGITS = 19
@@ -83,18 +84,25 @@ def find_pans(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
+def mask_pan(digits: str) -> str:
+    """A card number's digits masked to its first 6 and last 4 (the middle ones as `*`)."""
+    return f"{digits[:6]}{'*' * (len(digits) - 10)}{digits[-4:]}"
+
+
 def mask_pans(text: str) -> str:
     """`text` with every card number masked to its first 6 and last 4 digits (separators
     dropped, the middle digits as `*`)."""
-    return _replace(text, lambda digits: f"{digits[:6]}{'*' * (len(digits) - 10)}{digits[-4:]}")
+    return replace_pans(text, mask_pan)
 
 
 def redact_pans(text: str) -> str:
     """`text` with every card number replaced by `[pan-redacted]` (for logs)."""
-    return _replace(text, lambda _: "[pan-redacted]")
+    return replace_pans(text, lambda _: "[pan-redacted]")
 
 
-def _replace(text: str, replacement: Callable[[str], str]) -> str:
+def replace_pans(text: str, replacement: Callable[[str], str]) -> str:
+    """`text` with every card number (with its separators) replaced by
+    `replacement(its digits)`."""
     pans = find_pans(text)
     if not pans:
         return text

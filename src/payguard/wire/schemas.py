@@ -10,7 +10,9 @@ import base64
 import builtins
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -45,7 +47,7 @@ from payguard.core.events import (
 )
 from payguard.core.ip import canonical_address
 from payguard.core.money import AMOUNT_PATTERN, CURRENCIES, Money, minor_units, parse_amount
-from payguard.core.pan import mask_pans
+from payguard.core.pan import mask_pan, replace_pans
 from payguard.risk.interfaces import ListKind
 from payguard.vault.interfaces import CardToken
 
@@ -108,13 +110,49 @@ def _storable(value: str) -> str:
     return value
 
 
+#: How a card number found in free text is written back, for the request at hand: the API
+#: sets the caller's tenant's token beside the mask (`pans_in_text`, `card_in_text`);
+#: without a tenant, the mask alone.
+_PAN_IN_TEXT: ContextVar[Callable[[str], str]] = ContextVar("pan_in_text", default=mask_pan)
+
+
+@contextmanager
+def pans_in_text(replacement: Callable[[str], str]) -> Iterator[None]:
+    """Within the block, card numbers in free text become `replacement(digits)`."""
+    reset = _PAN_IN_TEXT.set(replacement)
+    try:
+        yield
+    finally:
+        _PAN_IN_TEXT.reset(reset)
+
+
+def set_pans_in_text(replacement: Callable[[str], str]) -> None:
+    """For the rest of the current task (one request), card numbers in free text become
+    `replacement(digits)`: the API's authentication sets the tenant's tokenizer here, before
+    the body is validated."""
+    _PAN_IN_TEXT.set(replacement)
+
+
+def card_in_text(card: CardToken) -> str:
+    """How a tokenized card number reads in free text: `[card <first 6>******<last 4> token
+    <token>]`, the mask for people and the deterministic token to join on. Neither part
+    reads as a card number again (a token fails Luhn), so the form is stable."""
+    return f"[card {card.masked} token {card.token}]"
+
+
+def without_pans(text: str) -> str:
+    """`text` with every card number rewritten the current way (see `_PAN_IN_TEXT`)."""
+    return replace_pans(text, _PAN_IN_TEXT.get())
+
+
 def free_text(value: str) -> str:
     """Text a person typed, as it may be stored: storable (see `_storable`) and with every
-    card number in it masked (`core.pan`). Every free-text field of the API goes through
-    this, after its length check: `Annotated[str, StringConstraints(max_length=...),
+    card number in it tokenized and masked (`card_in_text`), or masked where no tenant is
+    known (`core.pan`). Every free-text field of the API goes through this, after its
+    length check: `Annotated[str, StringConstraints(max_length=...),
     AfterValidator(free_text)]`, so none stores a card number in clear.
     """
-    return mask_pans(_storable(value))
+    return without_pans(_storable(value))
 
 
 Identifier = Annotated[
@@ -420,7 +458,7 @@ class AssessmentRequest(Strict):
             geo=None if geo is None else Geo(lat=geo.lat, lon=geo.lon, country=geo.country),
             channel=self.channel,
             attributes={
-                key: mask_pans(value) if isinstance(value, str) else value
+                key: without_pans(value) if isinstance(value, str) else value
                 for key, value in self.attributes.items()
             },
             card=card,
@@ -428,7 +466,7 @@ class AssessmentRequest(Strict):
 
 
 def _masked(text: str | None) -> str | None:
-    return None if text is None else mask_pans(text)
+    return None if text is None else without_pans(text)
 
 
 def _in_domain(
