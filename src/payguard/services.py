@@ -28,6 +28,7 @@ from payguard.adapters.sql.models import SqlModelRegistry
 from payguard.adapters.sql.rules import SqlRuleSetRepository
 from payguard.adapters.sql.tenants import SqlTenantRepository
 from payguard.adapters.sql.vault import SqlDataKeyRepository
+from payguard.adapters.sql.vault_policies import SqlPolicyRepository
 from payguard.adapters.sql.vault_tokens import SqlTokenRepository
 from payguard.audit.service import AuditService
 from payguard.auth.devicekeys import BoundDeviceKeys
@@ -70,6 +71,7 @@ from payguard.settings import Settings
 from payguard.tenancy.service import TenantService
 from payguard.vault.cards import CardTokenizer
 from payguard.vault.keys import Keyring
+from payguard.vault.policy import StoredPolicies
 from payguard.vault.rewrap import Rewrapper
 from payguard.vault.service import TokenSealedValues, TokenService
 
@@ -126,6 +128,8 @@ class Services:
     rewrap: Rewrapper
     #: The vault's tokens: tokenize, detokenize, metadata, revoke, shred (`/v1/tokens`).
     tokens: TokenService
+    #: Tenants' stored vault policies (`/v1/vault/policy`, `payguard tokens policy`).
+    vault_policies: StoredPolicies
     closers: list[Callable[[], None]]
     #: The Redis state store when `kv_url` is Redis (readiness, `payguard state`).
     state_store: RedisEntityStateStore | None = None
@@ -297,6 +301,9 @@ def build_services(
         settings, auth_repository, audit_service, bus, clock, assessment_service, keyring
     )
     token_repository = SqlTokenRepository(engine)
+    vault_policies = StoredPolicies(
+        SqlPolicyRepository(engine), audit=audit_service, clock=clock, ttl=ttl
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -343,7 +350,10 @@ def build_services(
             app_attest=_app_attest(settings),
         ),
         keys=keyring,
-        tokens=TokenService(token_repository, keyring, audit=audit_service, clock=clock),
+        tokens=TokenService(
+            token_repository, keyring, audit=audit_service, clock=clock, policies=vault_policies
+        ),
+        vault_policies=vault_policies,
         rewrap=Rewrapper(
             keyring,
             [

@@ -29,6 +29,7 @@ from payguard.api.routes import (
     models,
     rules,
     tokens,
+    vault_policy,
 )
 from payguard.services import Services, build_services
 from payguard.settings import Settings
@@ -257,6 +258,7 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
     errors.install(app)
     for module in (health, assessments, rules, lists, models, audit, auth, devices, tokens):
         app.include_router(module.router)
+    app.include_router(vault_policy.router)
 
     _document_raw_bodies(app)
     _serve_docs(app)

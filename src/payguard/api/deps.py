@@ -26,6 +26,7 @@ from payguard.risk.service import AssessmentService
 from payguard.services import ReadinessReport, Services
 from payguard.tenancy.interfaces import Principal, Role
 from payguard.vault.interfaces import CardTokenizing
+from payguard.vault.policy import StoredPolicies
 from payguard.vault.service import TokenService
 from payguard.wire.schemas import card_in_text, set_pans_in_text
 
@@ -84,6 +85,10 @@ async def _cards(request: Request) -> CardTokenizing:
     return services_of(request).cards
 
 
+async def _vault_policies(request: Request) -> StoredPolicies:
+    return services_of(request).vault_policies
+
+
 Assessments = Annotated[AssessmentService, Depends(_assessments)]
 Rules = Annotated[RuleService, Depends(_rules)]
 Lists = Annotated[ListService, Depends(_lists)]
@@ -95,6 +100,7 @@ Devices = Annotated[DeviceService, Depends(_devices)]
 ClockDep = Annotated[Clock, Depends(_clock)]
 Tokens = Annotated[TokenService, Depends(_tokens)]
 CardTokens = Annotated[CardTokenizing, Depends(_cards)]
+VaultPolicies = Annotated[StoredPolicies, Depends(_vault_policies)]
 Readiness = Annotated[Callable[[], ReadinessReport], Depends(_readiness)]
 
 

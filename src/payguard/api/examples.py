@@ -266,6 +266,23 @@ BODIES: dict[tuple[str, str], dict[str, Example]] = {
     ("post", "/v1/tokens/shred"): _one(
         "Erase a customer's tokenized values (right to erasure)", {"subject": "cust-88412"}
     ),
+    ("put", "/v1/vault/policy"): _one(
+        "Random email tokens; analysts may detokenize for disputes too",
+        {
+            "styles": {
+                "email": {"default": "vault_random", "allowed": ["vault_random"]},
+                "pan": {
+                    "default": "fpe_deterministic",
+                    "allowed": ["fpe_deterministic", "vault_deterministic"],
+                },
+            },
+            "detokenize": {
+                "admin": ["dispute", "fraud_investigation", "customer_support"],
+                "analyst": ["dispute", "fraud_investigation"],
+            },
+            "detokenize_rate_per_minute": 2000,
+        },
+    ),
 }
 
 #: Path and query parameter examples, by parameter name.

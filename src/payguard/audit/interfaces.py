@@ -53,6 +53,7 @@ class AuditAction(StrEnum):
     TOKEN_DETOKENIZE = "token:detokenize"  # noqa: S105 - an audit tag, not a secret
     TOKEN_REVOKE = "token:revoke"  # noqa: S105 - an audit tag, not a secret
     TOKEN_SHRED = "token:shred"  # noqa: S105 - an audit tag, not a secret
+    VAULT_POLICY = "vault:policy"
 
 
 class AuditOutcome(StrEnum):

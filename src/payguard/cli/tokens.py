@@ -1,5 +1,5 @@
-"""`payguard tokens`: tokenize and detokenize values, show and revoke tokens, from the
-operator's shell.
+"""`payguard tokens`: tokenize and detokenize values, show and revoke tokens, and show or
+replace the tenant's vault policy (`payguard tokens policy`), from the operator's shell.
 
 The CLI acts as an admin of the named tenant (whoever runs it holds the database and the key
 file already), so detokenizing still needs a purpose the tenant's vault policy allows the
@@ -8,7 +8,9 @@ admin role, and every call is audited with the actor `cli`.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,7 +19,9 @@ from payguard.audit.interfaces import Actor
 from payguard.cli.context import print_table, table, text, when
 from payguard.cli.context import services as _services
 from payguard.cli.context import tenant_named as _tenant_named
+from payguard.core.errors import PayloadTooLarge, ValidationFailed
 from payguard.tenancy.interfaces import Role
+from payguard.vault.policy import MAX_DOCUMENT_BYTES, ActivePolicy, document_of, read_document
 
 tokens_app = typer.Typer(
     no_args_is_help=True, help="Vault tokens: tokenize, detokenize, show, revoke, shred."
@@ -131,3 +135,57 @@ def shred(
             f"{done.subject}: {done.tokens} token(s) erased, "
             f"{done.key_versions} key version(s) destroyed"
         )
+
+
+policy_app = typer.Typer(
+    no_args_is_help=True, help="The tenant's vault policy: token styles, who may detokenize."
+)
+tokens_app.add_typer(policy_app, name="policy")
+
+
+def _policy_json(active: ActivePolicy) -> str:
+    return json.dumps(
+        {
+            "version": active.version,
+            **document_of(active.policy),
+            "created_at": None if active.created_at is None else active.created_at.isoformat(),
+            "created_by": active.created_by,
+        },
+        indent=2,
+    )
+
+
+@policy_app.command("show")
+def policy_show(tenant: TenantOption) -> None:
+    """Print the vault policy in force as JSON (version 0: the built-in default)."""
+    with _services() as built:
+        owner = _tenant_named(built, tenant)
+        typer.echo(_policy_json(built.vault_policies.active(owner.id)))
+
+
+@policy_app.command("set")
+def policy_set(
+    tenant: TenantOption,
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file",
+            help="The policy document (JSON, at most 64 KiB)",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+) -> None:
+    """Replace the vault policy with the document in --file (a new version; audited)."""
+    with _services() as built:
+        owner = _tenant_named(built, tenant)
+        with file.open("rb") as stream:
+            text = stream.read(MAX_DOCUMENT_BYTES + 1)
+        if len(text) > MAX_DOCUMENT_BYTES:
+            raise PayloadTooLarge(f"{file.name} is over {MAX_DOCUMENT_BYTES} bytes")
+        try:
+            active = built.vault_policies.set_policy(owner.id, read_document(text), actor=CLI)
+        except ValidationFailed as exc:  # the field at fault, as the API names it
+            raise ValidationFailed(f"{exc.field}: {exc.message}", field=exc.field) from None
+        typer.echo(f"vault policy of {tenant} is now version {active.version}")

@@ -398,3 +398,38 @@ class DetokenizeRateLimited(Locked):
     when to retry)."""
 
     code = "detokenize_rate_limited"
+
+
+# -- per-tenant vault policies (`vault/policy.py`) -----------------------------------------
+
+__all__ += ["PolicyRepository", "StoredPolicy"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPolicy:
+    """One version of a tenant's vault policy as stored: the JSON document (validated before
+    it was stored), when and by whom."""
+
+    tenant_id: str
+    version: int
+    document: str
+    created_at: datetime
+    created_by: str
+
+
+class PolicyRepository(Protocol):
+    """Storage of tenants' vault policy versions 1, 2, 3... Versions are never changed or
+    deleted; the highest is the one in force. Every call names its tenant."""
+
+    def add(
+        self, tenant_id: str, document: str, created_at: datetime, created_by: str
+    ) -> StoredPolicy:
+        """Store `document` as the tenant's next version (the highest + 1, taken again if a
+        concurrent writer took it first)."""
+        ...
+
+    def current(self, tenant_id: str) -> StoredPolicy | None:
+        """The highest version; None if the tenant never stored a policy."""
+        ...
+
+    def get(self, tenant_id: str, version: int) -> StoredPolicy | None: ...

@@ -132,21 +132,23 @@ class DetokenizeAllowance:
     def limit(self) -> int:
         return self._limit
 
-    def take(self, tenant_id: str, caller: str, count: int) -> int | None:
-        """Take `count` values from the caller's allowance; None if taken, else the seconds
-        until enough is free again (nothing is taken then)."""
+    def take(self, tenant_id: str, caller: str, count: int, limit: int | None = None) -> int | None:
+        """Take `count` values from the caller's allowance (`limit`, the tenant policy's, or
+        this allowance's own); None if taken, else the seconds until enough is free again
+        (nothing is taken then)."""
+        limit = self._limit if limit is None else limit
         now = self._clock.now()
         with self._lock:
             taken = self._taken.setdefault((tenant_id, caller), deque())
             while taken and taken[0][0] <= now - self._window:
                 taken.popleft()
             used = sum(n for _, n in taken)
-            if used + count <= self._limit:
+            if used + count <= limit:
                 taken.append((now, count))
                 return None
-            if count > self._limit or not taken:
+            if count > limit or not taken:
                 return int(self._window.total_seconds())
-            free = used + count - self._limit
+            free = used + count - limit
             for at, n in taken:
                 free -= n
                 if free <= 0:
@@ -462,7 +464,8 @@ class TokenService:
             )
             return error
 
-        if not self._policies.policy(tenant_id).may_detokenize(role, purpose):
+        policy = self._policies.policy(tenant_id)
+        if not policy.may_detokenize(role, purpose):
             raise refuse(
                 "policy",
                 DetokenizeDenied(
@@ -470,13 +473,13 @@ class TokenService:
                     f"for purpose {purpose!r}"
                 ),
             )
-        wait = self._allowance.take(tenant_id, actor.key_id or actor.name, len(tokens))
+        limit = policy.detokenize_rate_per_minute or self._allowance.limit
+        wait = self._allowance.take(tenant_id, actor.key_id or actor.name, len(tokens), limit)
         if wait is not None:
             raise refuse(
                 "rate_limited",
                 DetokenizeRateLimited(
-                    f"at most {self._allowance.limit} values per minute per caller: "
-                    f"retry in {wait} s",
+                    f"at most {limit} values per minute per caller: retry in {wait} s",
                     retry_after=wait,
                 ),
             )

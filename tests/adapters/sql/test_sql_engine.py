@@ -17,7 +17,7 @@ from payguard.adapters.sql.engine import create_sql_engine, for_reads, for_write
 from payguard.settings import Settings
 
 #: The newest migration.
-HEAD = "0009"
+HEAD = "0010"
 
 ALL_TABLES = {
     "alembic_version",
@@ -46,6 +46,7 @@ ALL_TABLES = {
     "state_markers",
     "tenants",
     "vault_keys",
+    "vault_policies",
     "vault_tokens",
 }
 

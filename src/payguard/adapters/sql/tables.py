@@ -49,6 +49,7 @@ __all__ = [
     "tenants",
     "to_json",
     "vault_keys",
+    "vault_policies",
 ]
 
 #: Hash partitions of `assessments` on PostgreSQL.
@@ -540,4 +541,16 @@ vault_tokens = sa.Table(
     sa.UniqueConstraint("tenant_id", "lookup", name="uq_vault_tokens_lookup"),
     # For crypto-shredding a subject.
     sa.Index("ix_vault_tokens_subject", "tenant_id", "subject_id"),
+)
+
+#: Tenants' vault policies, versions 1, 2, 3... per tenant; the highest is in force.
+#: `document` is the JSON policy document, validated before it was stored.
+vault_policies = sa.Table(
+    "vault_policies",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
 )
