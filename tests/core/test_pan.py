@@ -152,3 +152,22 @@ def test_no_card_number_survives_in_clear(pans: list[str], separator: str, joint
     for pan in pans:
         # The digits in order, whatever (but a mask's `*`) stands between them.
         assert re.search("[^0-9*]{0,3}".join(pan), masked) is None, masked
+
+
+def _luhn_by_the_book(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+@given(st.text(alphabet="0123456789", max_size=40))
+def test_luhn_agrees_with_the_textbook_algorithm(digits: str) -> None:
+    assert luhn_valid(digits) == _luhn_by_the_book(digits)
+
+
+@pytest.mark.parametrize("digits", ["4111 1111", "٤١١١١١١١١١١١١١١١", "４１１１"])
+def test_luhn_refuses_anything_but_ascii_digits(digits: str) -> None:
+    with pytest.raises(ValueError, match="ASCII"):
+        luhn_valid(digits)

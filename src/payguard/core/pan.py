@@ -56,12 +56,20 @@ _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-
 _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
 
+#: Each ASCII digit's value, and its value doubled with the digits of the product summed.
+_PLAIN = {str(value): value for value in range(10)}
+_DOUBLED_OF = {str(value): _DOUBLED[value] for value in range(10)}
+
+
 def luhn_valid(digits: str) -> bool:
-    """The Luhn (mod 10) check every payment card number passes."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        total += _DOUBLED[value] if index % 2 else value
+    """The Luhn (mod 10) check every payment card number passes (`digits`: ASCII digits;
+    anything else raises ValueError)."""
+    try:
+        total = sum(map(_PLAIN.__getitem__, digits[::-2])) + sum(
+            map(_DOUBLED_OF.__getitem__, digits[-2::-2])
+        )
+    except KeyError:
+        raise ValueError(f"not an ASCII digit string: {len(digits)} characters") from None
     return total % 10 == 0
 
 

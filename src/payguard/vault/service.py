@@ -38,6 +38,7 @@ from payguard.core.errors import StateConflict, ValidationFailed
 from payguard.tenancy.interfaces import Role
 from payguard.vault.formats import (
     MaskView,
+    PanFormat,
     format_for,
     mask,
     new_vault_token,
@@ -323,11 +324,15 @@ class TokenService:
         version, key = self._keyring.data_key(tenant_id, f"fpe:{kind.value}")
         tweak = tweak_for(tenant_id, kind, scope)
         tokens: list[str] = []
-        for index, value in enumerate(clear):
-            try:
-                tokens.append(fmt.tokenize(value, key=key, version=version, tweak=tweak))
-            except ValidationFailed as exc:
-                raise type(exc)(exc.message, field=f"values[{index}]") from None
+        if isinstance(fmt, PanFormat):
+            # One pass for the batch (it names a refused value's index itself).
+            tokens = fmt.tokenize_batch(clear, key=key, version=version, tweak=tweak)
+        else:
+            for index, value in enumerate(clear):
+                try:
+                    tokens.append(fmt.tokenize(value, key=key, version=version, tweak=tweak))
+                except ValidationFailed as exc:
+                    raise type(exc)(exc.message, field=f"values[{index}]") from None
         fresh = {
             token: TokenRecord(
                 tenant_id=tenant_id,
