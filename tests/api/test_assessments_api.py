@@ -340,3 +340,16 @@ def test_card_numbers_in_free_text_are_stored_tokenized(client, tenant, payment,
     mastercard = services.cards.tokenize(tenant_id, "5500000000000004").token
     assert stored.event["payee"]["account"] == f"[card 550000******0004 token {mastercard}]"
     assert stored.event["attributes"]["memo"] == f"card [card 340000*****0009 token {amex}]"
+
+
+def test_a_card_number_in_full_width_digits_is_tokenized_by_its_value(
+    client, tenant, payment, services
+) -> None:
+    # The detector reads other scripts' digits; the token is the ASCII number's.
+    body = payment(payee={"id": "p-1", "name": "pay ４１１１ １１１１ １１１１ １１１１"})
+    created = client.post("/v1/assessments", json=body, headers=tenant())
+    assert created.status_code == 201, created.text
+    tenant_id = services.tenants.tenants()[0].id
+    stored = services.assessments.get(tenant_id, created.json()["assessment_id"])
+    token = services.cards.tokenize(tenant_id, "4111111111111111").token
+    assert stored.event["payee"]["name"] == f"pay [card 411111******1111 token {token}]"

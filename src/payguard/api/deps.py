@@ -8,6 +8,7 @@ writer wants and saves a thread hop per request. Scale out with more workers.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -28,7 +29,7 @@ from payguard.tenancy.interfaces import Principal, Role
 from payguard.vault.interfaces import CardTokenizing
 from payguard.vault.policy import StoredPolicies
 from payguard.vault.service import TokenService
-from payguard.wire.schemas import card_in_text, set_pans_in_text
+from payguard.wire.schemas import set_pans_in_text, tokenized_in_text
 
 
 def services_of(request: Request) -> Services:
@@ -137,9 +138,9 @@ def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]
             raise PermissionDenied(f"role {principal.role.value!r} may not do this")
         # The body is validated after this: a card number in its free text becomes the
         # caller's tenant's deterministic token beside its mask.
-        cards = services_of(request).cards
-        tenant_id = principal.tenant_id
-        set_pans_in_text(lambda digits: card_in_text(cards.tokenize(tenant_id, digits)))
+        set_pans_in_text(
+            tokenized_in_text(partial(services_of(request).cards.tokenize, principal.tenant_id))
+        )
         return principal
 
     return dependency

@@ -201,8 +201,8 @@ def assess(
     from payguard.wire.schemas import (
         AssessmentRequest,
         assessment_public,
-        card_in_text,
         pans_in_text,
+        tokenized_in_text,
     )
 
     counts: dict[str, int] = {}
@@ -217,8 +217,7 @@ def assess(
             out.write(orjson.dumps(line) + b"\n")
             counts[kind] = counts.get(kind, 0) + 1
 
-        def in_text(digits: str) -> str:
-            return card_in_text(services.cards.tokenize(owner.id, digits))
+        in_text = tokenized_in_text(lambda digits: services.cards.tokenize(owner.id, digits))
 
         with file.open("rb") as lines:
             for number, line in enumerate(lines, start=1):

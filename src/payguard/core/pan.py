@@ -54,6 +54,7 @@ _GROUP_MAX = 6
 #: groups of four separated by single spaces. Bounded repetition: constant work per start.
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
 _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_ASCII_DIGITS = "0123456789"
 
 
 #: Each ASCII digit's value, and its value doubled with the digits of the product summed.
@@ -77,6 +78,10 @@ def find_pans(text: str) -> list[tuple[int, int, str]]:
     """Every card number in `text`: (start, end, its digits), in order, not overlapping."""
     found: list[tuple[int, int, str]] = []
     if len(text) < MIN_DIGITS:
+        return found
+    # Most free text holds fewer than 13 digits: counting them in C skips the scan. Text
+    # that is not ASCII may hold other scripts' digits, which the scan reads too.
+    if text.isascii() and sum(map(text.count, _ASCII_DIGITS)) < MIN_DIGITS:
         return found
     protected = _ibans(text)
     for run in _RUN.finditer(text):

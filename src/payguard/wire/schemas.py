@@ -140,6 +140,18 @@ def card_in_text(card: CardToken) -> str:
     return f"[card {card.masked} token {card.token}]"
 
 
+def tokenized_in_text(tokenize: Callable[[str], CardToken]) -> Callable[[str], str]:
+    """The replacement for `pans_in_text` / `set_pans_in_text` that writes each card number
+    found in free text as `card_in_text(tokenize(its ASCII digits))`. The detector also reads
+    other scripts' digits (full-width, Arabic-Indic): they are tokenized by their values."""
+
+    def replacement(digits: str) -> str:
+        ascii_digits = digits if digits.isascii() else "".join(str(int(c)) for c in digits)
+        return card_in_text(tokenize(ascii_digits))
+
+    return replacement
+
+
 def without_pans(text: str) -> str:
     """`text` with every card number rewritten the current way (see `_PAN_IN_TEXT`)."""
     return replace_pans(text, _PAN_IN_TEXT.get())
