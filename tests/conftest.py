@@ -7,18 +7,20 @@ them afterwards, because the servers outlive the test run.
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from tests import leakscan
 
-from payguard.core.clock import FrozenClock
+# Before payguard imports AES-GCM: every key the run makes is recorded, and the captured logs
+# are scanned for them (see the end of this file).
+leakscan.record_keys()
+
+from payguard.core.clock import FrozenClock  # noqa: E402
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -84,29 +86,26 @@ def namespace() -> str:
     return f"pgtest{RUN_ID}{uuid.uuid4().hex[:6]}"
 
 
-# -- no card number in clear in any log line of the whole suite ---------------------------------
+# -- no card number, clear value or key in any log line of the whole suite ----------------------
 #
 # Every test's captured stderr (where payguard's JSON logs go) and captured log records are
-# scanned for the card networks' test numbers the suite uses (tests/vectors/pan_masking.json),
-# in any spelling; the session fails if one appears in clear. Per-test log checks prove a
-# path scrubs; this catches the path nobody wrote a check for.
+# scanned (`tests/leakscan.py`) for the card networks' test numbers and the other clear
+# values the vault tests tokenize, in any spelling, and for every key the run made or used,
+# in hex or base64; the session fails if one appears. Per-test log checks prove a path
+# scrubs; this catches the path nobody wrote a check for.
 
-_VECTORS = Path(__file__).parent / "vectors" / "pan_masking.json"
-_TEST_PANS = [entry["pan"] for entry in json.loads(_VECTORS.read_text())["pans"]]
-#: Each test number with up to three other characters between its digits (any separator).
-_SPELLED = re.compile(
-    "(?<![0-9])(?:" + "|".join("[^0-9]{0,3}".join(pan) for pan in _TEST_PANS) + ")(?![0-9])"
-)
 _LEAKS: set[str] = set()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for name, text in report.sections:
-        if ("stderr" in name or "log" in name) and _SPELLED.search(text):
-            _LEAKS.add(f"{report.nodeid} ({name})")
+        if "stderr" in name or "log" in name:
+            leak = leakscan.leak_in(text)
+            if leak is not None:
+                _LEAKS.add(f"{report.nodeid} ({name}): a {leak}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _LEAKS:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        print("\ncard numbers in clear in captured logs:\n  " + "\n  ".join(sorted(_LEAKS)))
+        print("\nsecrets in clear in captured logs:\n  " + "\n  ".join(sorted(_LEAKS)))
