@@ -346,7 +346,8 @@ def test_a_card_number_in_full_width_digits_is_tokenized_by_its_value(
     client, tenant, payment, services
 ) -> None:
     # The detector reads other scripts' digits; the token is the ASCII number's.
-    body = payment(payee={"id": "p-1", "name": "pay ４１１１ １１１１ １１１１ １１１１"})
+    full_width = "4111 1111 1111 1111".translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    body = payment(payee={"id": "p-1", "name": f"pay {full_width}"})
     created = client.post("/v1/assessments", json=body, headers=tenant())
     assert created.status_code == 201, created.text
     tenant_id = services.tenants.tenants()[0].id

@@ -167,7 +167,7 @@ def test_luhn_agrees_with_the_textbook_algorithm(digits: str) -> None:
     assert luhn_valid(digits) == _luhn_by_the_book(digits)
 
 
-@pytest.mark.parametrize("digits", ["4111 1111", "٤١١١١١١١١١١١١١١١", "４１１１"])
+@pytest.mark.parametrize("digits", ["4111 1111", "\u0664\u0661" * 8, "\uff14\uff11\uff11\uff11"])
 def test_luhn_refuses_anything_but_ascii_digits(digits: str) -> None:
     with pytest.raises(ValueError, match="ASCII"):
         luhn_valid(digits)
