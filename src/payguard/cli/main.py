@@ -19,6 +19,7 @@ from payguard.cli.context import services as _services
 from payguard.cli.context import tenant_named as _tenant_named
 from payguard.cli.keys import keys_app
 from payguard.cli.models import models_app
+from payguard.cli.shield import shield_app
 from payguard.cli.state import state_app
 from payguard.cli.tokens import tokens_app
 from payguard.core.errors import PayguardError, ValidationFailed, field_path
@@ -36,6 +37,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(state_app, name="state")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(shield_app, name="shield")
 
 
 @app.command()

@@ -1,0 +1,88 @@
+"""The shield's value types and ports.
+
+A *recognizer* finds one or more kinds of entity in text and says how sure it is of each
+finding (`Finding.score`, 0-1). The *scanner* runs the registered recognizers over a text,
+drops findings under each entity's threshold, and resolves overlaps. Offsets are always
+into the text as given (normalisation of full-width digits and separators maps one
+character to one character, so it never moves an offset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from payguard.core.errors import ValidationFailed
+
+__all__ = ["STRUCTURED", "DataSetUnreadable", "Entity", "Finding", "Recognizer"]
+
+
+class Entity(StrEnum):
+    """The kinds of personal data (and look-alikes) the shield recognises."""
+
+    CARD = "card"  # payment card number (Luhn)
+    IBAN = "iban"  # IBAN (mod-97 check digits)
+    BANK_ACCOUNT = "bank_account"  # domestic account number, near context words
+    CN_RESIDENT_ID = "cn_resident_id"  # Chinese resident identity number (check digit)
+    PHONE = "phone"  # Chinese and international phone numbers
+    EMAIL = "email"
+    IP_ADDRESS = "ip_address"  # IPv4 and IPv6
+    PASSPORT = "passport"  # passport-like numbers, near context words
+    PERSON = "person"  # names, where context words make them likely
+    ADDRESS = "address"  # postal addresses, where context words make them likely
+    DATE_OF_BIRTH = "date_of_birth"  # dates near birth context words
+    SECRET = "secret"  # noqa: S105 - API keys and secrets: known prefixes, high entropy
+    PAYGUARD_TOKEN = "payguard_token"  # noqa: S105 - payguard tokens, recognised as such
+    CUSTOM = "custom"  # a partner's own identifier (YAML recognizer; `Finding.recognizer` names it)
+
+
+#: The structured identifiers the benchmark's headline figure is measured on.
+STRUCTURED = frozenset(
+    {Entity.CARD, Entity.IBAN, Entity.CN_RESIDENT_ID, Entity.PHONE, Entity.EMAIL}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One entity found in a text: `text[start:end]`, its kind, how sure (0-1), and which
+    recognizer found it. Never carries the matched text itself (callers slice it when they
+    must), so a finding can be logged."""
+
+    start: int
+    end: int
+    entity: Entity
+    score: float
+    recognizer: str
+
+
+class Recognizer(Protocol):
+    """Finds entities in text. One small class each; a partner adds its own from YAML."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def entities(self) -> frozenset[Entity]: ...
+
+    def find(self, text: str) -> Iterable[Finding]: ...
+
+
+class DataSetUnreadable(ValidationFailed):
+    """A data file (CSV, JSON Lines, Parquet) that cannot be read as a table: the message names
+    the file's line or row and the column at fault, never a value from the data."""
+
+    def __init__(self, message: str, *, field: str = "file", line: int | None = None) -> None:
+        super().__init__(message, field=field)
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFinding:
+    """A finding in one string (or integer) of a JSON document: where it is (`path`, a
+    JSONPath such as `$.customer.phone` or `$.items[0]['e-mail']`) and the finding, whose
+    offsets are into that string."""
+
+    path: str
+    finding: Finding
