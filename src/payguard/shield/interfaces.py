@@ -16,7 +16,17 @@ from typing import Protocol
 
 from payguard.core.errors import ValidationFailed
 
-__all__ = ["STRUCTURED", "DataSetUnreadable", "Entity", "Finding", "Recognizer"]
+__all__ = [
+    "STRUCTURED",
+    "Action",
+    "DataSetUnreadable",
+    "DocumentFinding",
+    "Entity",
+    "Finding",
+    "Recognizer",
+    "Redacted",
+    "TextRedactor",
+]
 
 
 class Entity(StrEnum):
@@ -86,3 +96,34 @@ class DocumentFinding:
 
     path: str
     finding: Finding
+
+
+class Action(StrEnum):
+    """What a redaction policy does with an entity (or a column) it finds."""
+
+    MASK = "mask"  # keep the shape, hide most characters (`411111******1111`, `j***@x.com`)
+    HASH = "hash"  # keyed HMAC-SHA-256 under the tenant's key: the same value, the same hash
+    TOKENIZE = "tokenize"  # the vault's deterministic token: consistent pseudonyms, reversible
+    REDACT = "redact"  # replaced by `[<entity>]`
+    GENERALIZE = "generalize"  # coarser: a birth date to its year, an amount to a band
+    KEEP = "keep"  # left as it is
+
+
+@dataclass(frozen=True, slots=True)
+class Redacted:
+    """A text after redaction, and what was found in the text before it (offsets into the
+    original text, so they must not be applied to `text`)."""
+
+    text: str
+    findings: tuple[Finding, ...]
+
+
+class TextRedactor(Protocol):
+    """Applies a redaction policy to text and JSON values (`shield.redact.Redactor`)."""
+
+    def redact_text(self, text: str) -> Redacted: ...
+
+    def redact_value(self, value: object, action: Action, entity: Entity | None = None) -> object:
+        """One value (a whole column's cell or a JSON member) under `action`, whatever it
+        holds; `entity` says what it is when known (for `tokenize`, `generalize`, `mask`)."""
+        ...
