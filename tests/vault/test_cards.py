@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -111,12 +112,72 @@ def test_rotation_gives_the_card_a_new_token(keyring: Keyring, tenant: str) -> N
 
 
 def test_cost_per_call(keyring: Keyring, tenant: str) -> None:
-    """Not a timing assertion: prints the cost per call (see docs/vault.md)."""
+    """Not a timing assertion: prints the cost per call (see docs/vault.md), for cards seen
+    for the first time and for a card seen again (the recent answers)."""
     cards = CardTokenizer(keyring)
     cards.tokenize(tenant, PAN)
     n = 2000
+    fresh = [_card(i) for i in range(n)]
+    started = time.perf_counter()
+    for pan in fresh:
+        cards.tokenize(tenant, pan)
+    first = (time.perf_counter() - started) / n
     started = time.perf_counter()
     for _ in range(n):
         cards.tokenize(tenant, PAN)
-    per_call = (time.perf_counter() - started) / n
-    print(f"CardTokenizer.tokenize: {per_call * 1e6:.1f} µs per call")
+    again = (time.perf_counter() - started) / n
+    print(f"CardTokenizer.tokenize: {first * 1e6:.1f} µs new, {again * 1e6:.1f} µs seen again")
+
+
+def _card(n: int) -> str:
+    body = f"4{n:014d}"
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
+
+
+def test_a_card_seen_again_gets_the_same_answer_and_the_cache_holds_no_number(
+    keyring: Keyring, tenant: str
+) -> None:
+    cards = CardTokenizer(keyring)
+    first = cards.tokenize(tenant, "4111 1111 1111 1111")
+    assert cards.tokenize(tenant, "4111 1111 1111 1111") == first
+    assert cards.tokenize(tenant, PAN) == first  # another spelling: computed, the same
+    held = repr(cards._recent)
+    assert PAN not in held and "4111 1111" not in held
+    assert cards.tokenize(f"{tenant}-b", PAN).token != first.token  # per tenant
+
+
+def test_the_recent_answers_are_bounded(
+    keyring: Keyring, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("payguard.vault.cards.RECENT", 3)
+    cards = CardTokenizer(keyring)
+    for i in range(10):
+        cards.tokenize(tenant, _card(i))
+    assert len(cards._recent) <= 3
+
+
+def test_a_rotation_in_another_process_shows_within_the_ttl(tmp_path: Path) -> None:
+    engine = create_sql_engine(f"sqlite:///{tmp_path / 'payguard.db'}")
+    migrate(engine)
+    source = LocalKeyFile(tmp_path / "vault.key", create=True)
+
+    def process(clock: FrozenClock) -> Keyring:
+        return Keyring(
+            SqlDataKeyRepository(engine),
+            source,
+            audit=AuditService(SqlAuditRepository(engine), clock),
+            clock=clock,
+            ttl=60,
+        )
+
+    here_clock = FrozenClock(datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    here = CardTokenizer(process(here_clock))
+    before = here.tokenize("t1", PAN)
+    elsewhere = process(FrozenClock(datetime(2026, 12, 4, 9, 0, tzinfo=UTC)))
+    elsewhere.rotate(actor=Actor.system("cli"), tenant_id="t1", purpose=PAN_PURPOSE)
+    assert here.tokenize("t1", PAN) == before  # within the TTL: the version held here
+    here_clock.advance(timedelta(seconds=61))
+    after = here.tokenize("t1", PAN)
+    assert after.token != before.token
+    assert after.token == CardTokenizer(elsewhere).tokenize("t1", PAN).token
+    engine.dispose()

@@ -127,6 +127,15 @@ class Keyring:
     def source(self) -> KeySource:
         return self._source
 
+    def fresh_version(self, tenant_id: str, purpose: str) -> int | None:
+        """The pair's current version if this process holds it fresh (read within `ttl`), else
+        None: a check cheap enough for a hot path's own cache, with no store access. The names
+        are not checked here; they were when the version was first read."""
+        cached = self._current.get((tenant_id, purpose))
+        if cached is not None and self._clock.now().timestamp() - cached[0] < self._ttl:
+            return cached[1]
+        return None
+
     # -- sealing ----------------------------------------------------------------------------
 
     def seal(self, tenant_id: str, purpose: str, plaintext: bytes, aad: bytes = b"") -> bytes:
