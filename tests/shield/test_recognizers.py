@@ -251,3 +251,11 @@ def test_shannon_entropy() -> None:
     assert shannon_entropy("") == 0
     assert shannon_entropy("aaaa") == 0
     assert shannon_entropy("abcd") == 2
+
+
+def test_two_card_numbers_side_by_side_are_reported_as_one_card_span() -> None:
+    # `find_pans` merges overlapping Luhn-valid windows into one span of more than 19
+    # digits; the recognizer judges it by the card numbers it starts with.
+    text = "3700 0000 0000 002  4000 0000 0000 0002"
+    found = [f for f in Scanner.default().scan(text) if f.entity is Entity.CARD]
+    assert [(f.start, f.end) for f in found] == [(0, len(text))]
