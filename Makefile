@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/auth.py
 	$(BIN)/python benchmarks/detection.py
 	$(BIN)/python benchmarks/vault.py
+	$(BIN)/python benchmarks/shield.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
