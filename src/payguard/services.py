@@ -6,7 +6,9 @@ nothing else constructs an adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +28,12 @@ from payguard.adapters.sql.engine import create_sql_engine, migrate
 from payguard.adapters.sql.lists import SqlListRepository
 from payguard.adapters.sql.models import SqlModelRegistry
 from payguard.adapters.sql.rules import SqlRuleSetRepository
+from payguard.adapters.sql.sharing import SqlSharingRepository
 from payguard.adapters.sql.tenants import SqlTenantRepository
 from payguard.adapters.sql.vault import SqlDataKeyRepository
 from payguard.adapters.sql.vault_policies import SqlPolicyRepository
 from payguard.adapters.sql.vault_tokens import SqlTokenRepository
+from payguard.audit.interfaces import Actor
 from payguard.audit.service import AuditService
 from payguard.auth.devicekeys import BoundDeviceKeys
 from payguard.auth.lockout import Lockout
@@ -68,9 +72,14 @@ from payguard.risk.models.serving import ModelScorers, StaticModels
 from payguard.risk.rules.service import RuleService
 from payguard.risk.service import AssessmentService
 from payguard.settings import Settings
+from payguard.sharing.service import SharingService
+from payguard.shield.risk import assess_risk
+from payguard.shield.service import PrivacyService
 from payguard.tenancy.service import TenantService
 from payguard.vault.cards import CardTokenizer
+from payguard.vault.interfaces import TokenStyle
 from payguard.vault.keys import Keyring
+from payguard.vault.kinds import canonical
 from payguard.vault.policy import StoredPolicies
 from payguard.vault.rewrap import Rewrapper
 from payguard.vault.service import TokenSealedValues, TokenService
@@ -137,9 +146,15 @@ class Services:
     bus_ready: Callable[[], bool] | None = None
     #: Card numbers in assessments to tokens, on the keyring (`vault.cards`).
     cards: CardTokenizer = field(init=False)
+    #: Governed data sharing: recipients, requests, consents, exports (`/v1/sharing`).
+    sharing: SharingService = field(init=False)
+    #: Scan and redact text and documents for a tenant (`/v1/privacy`).
+    privacy: PrivacyService = field(init=False)
 
     def __post_init__(self) -> None:
         self.cards = CardTokenizer(self.keys, self.tokens.metadata)
+        self.sharing = _sharing(self)
+        self.privacy = PrivacyService(self.keys, self.tokens, audit=self.audit, check=canonical)
 
     def readiness(self) -> ReadinessReport:
         """Every configured backend, checked now, each with a bounded timeout."""
@@ -173,6 +188,37 @@ class Services:
         for close in reversed(self.closers):
             close()
         self.engine.dispose()
+
+
+def _sharing(services: Services) -> SharingService:
+    """Sharing on its store, with the vault's deterministic tokens, keyed hashes under the
+    tenant's `sharing:hash` data key, and the shield's k-anonymity measure."""
+    tokens, keys = services.tokens, services.keys
+
+    def tokenize(tenant_id: str, kind: str, values: Sequence[str], actor: Actor) -> list[str]:
+        made = tokens.tokenize(
+            tenant_id, kind, values, actor=actor, style=TokenStyle.VAULT_DETERMINISTIC
+        )
+        return [token.token for token in made]
+
+    def hash_values(tenant_id: str, values: Sequence[str]) -> list[str]:
+        version, key = keys.data_key(tenant_id, "sharing:hash")
+        return [
+            f"h{version}_" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+            for value in values
+        ]
+
+    def measure_k(rows: Iterable[Mapping[str, object]], quasi_identifiers: Sequence[str]) -> int:
+        return assess_risk(rows, quasi_identifiers).k
+
+    return SharingService(
+        SqlSharingRepository(services.engine),
+        audit=services.audit,
+        clock=services.clock,
+        tokenize=tokenize,
+        hash_values=hash_values,
+        measure_k=measure_k,
+    )
 
 
 def _bus(settings: Settings) -> EventBus:

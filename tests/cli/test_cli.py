@@ -231,6 +231,7 @@ def test_purge_forgets_old_housekeeping_rows_and_is_audited(env, tmp_path) -> No
             "challenges",
             "sessions",
             "device_snapshots",
+            "exported_subjects",
             "older_than_days",
         }
     finally:

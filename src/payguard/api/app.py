@@ -27,7 +27,9 @@ from payguard.api.routes import (
     health,
     lists,
     models,
+    privacy,
     rules,
+    sharing,
     tokens,
     vault_policy,
 )
@@ -259,6 +261,8 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
     for module in (health, assessments, rules, lists, models, audit, auth, devices, tokens):
         app.include_router(module.router)
     app.include_router(vault_policy.router)
+    app.include_router(sharing.router)
+    app.include_router(privacy.router)
 
     _document_raw_bodies(app)
     _serve_docs(app)

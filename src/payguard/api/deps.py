@@ -25,6 +25,8 @@ from payguard.risk.lists import ListService
 from payguard.risk.rules.service import RuleService
 from payguard.risk.service import AssessmentService
 from payguard.services import ReadinessReport, Services
+from payguard.sharing.service import SharingService
+from payguard.shield.service import PrivacyService
 from payguard.tenancy.interfaces import Principal, Role
 from payguard.vault.interfaces import CardTokenizing
 from payguard.vault.policy import StoredPolicies
@@ -90,6 +92,14 @@ async def _vault_policies(request: Request) -> StoredPolicies:
     return services_of(request).vault_policies
 
 
+async def _sharing(request: Request) -> SharingService:
+    return services_of(request).sharing
+
+
+async def _privacy(request: Request) -> PrivacyService:
+    return services_of(request).privacy
+
+
 Assessments = Annotated[AssessmentService, Depends(_assessments)]
 Rules = Annotated[RuleService, Depends(_rules)]
 Lists = Annotated[ListService, Depends(_lists)]
@@ -102,6 +112,8 @@ ClockDep = Annotated[Clock, Depends(_clock)]
 Tokens = Annotated[TokenService, Depends(_tokens)]
 CardTokens = Annotated[CardTokenizing, Depends(_cards)]
 VaultPolicies = Annotated[StoredPolicies, Depends(_vault_policies)]
+Sharing = Annotated[SharingService, Depends(_sharing)]
+Privacy = Annotated[PrivacyService, Depends(_privacy)]
 Readiness = Annotated[Callable[[], ReadinessReport], Depends(_readiness)]
 
 

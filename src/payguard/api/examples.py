@@ -283,6 +283,94 @@ BODIES: dict[tuple[str, str], dict[str, Example]] = {
             "detokenize_rate_per_minute": 2000,
         },
     ),
+    ("post", "/v1/sharing/recipients"): _one(
+        "An insurer that must only see groups of at least 5 alike on age band and postcode",
+        {
+            "id": "insurer-ax",
+            "name": "AX Insurance claims desk",
+            "min_k": 5,
+            "quasi_identifiers": ["birth_date", "postcode"],
+        },
+    ),
+    ("post", "/v1/sharing/requests"): _one(
+        "Claims review: the email tokenized, birth date to the year, postcode shortened",
+        {
+            "id": "claims-review",
+            "recipient": "insurer-ax",
+            "purpose": "claims_review",
+            "fields": {
+                "email": "tokenize",
+                "birth_date": "generalize",
+                "postcode": "generalize",
+                "claim_total": "raw",
+            },
+            "retention_days": 90,
+            "legal_basis": "consent",
+        },
+    ),
+    ("post", "/v1/sharing/consents"): _one(
+        "A customer agreed in the app, for a year",
+        {
+            "subject_id": "cust-88412",
+            "request_id": "claims-review",
+            "expires_at": "2027-03-02T00:00:00Z",
+        },
+    ),
+    ("post", "/v1/sharing/exports"): _one(
+        "Records for the claims review (only subjects with a live consent leave)",
+        {
+            "request_id": "claims-review",
+            "records": [
+                {
+                    "subject_id": "cust-88413",
+                    "email": "lee@example.com",
+                    "birth_date": "1984-07-19",
+                    "postcode": "018956",
+                    "claim_total": 1250,
+                    "phone": "+6591234567",
+                },
+                {
+                    "subject_id": "cust-88414",
+                    "email": "mei@example.org",
+                    "birth_date": "1990-02-03",
+                    "postcode": "018957",
+                    "claim_total": 310,
+                },
+            ],
+        },
+    ),
+    ("post", "/v1/privacy/scan"): {
+        "text": {
+            "summary": "Find personal data in a support ticket",
+            "value": {
+                "text": "Customer Jane Tan (jane.tan@example.com, +65 9123 4567) says card "
+                "4111 1111 1111 1111 was charged twice.",
+            },
+        },
+        "document": {
+            "summary": "Only cards and phones in a JSON record, phones surer than 0.8",
+            "value": {
+                "document": {"customer": {"phone": "13800138000"}, "note": "paid by card"},
+                "entities": ["card", "phone"],
+                "thresholds": {"phone": 0.8},
+            },
+        },
+    },
+    ("post", "/v1/privacy/redact"): {
+        "text": {
+            "summary": "Redact a ticket with the default policy",
+            "value": {
+                "text": "Card 4111 1111 1111 1111, email jane.tan@example.com, born 1987-03-04",
+            },
+        },
+        "document": {
+            "summary": "Hash emails and generalise birth dates in a JSON record",
+            "value": {
+                "document": {"email": "jane.tan@example.com", "dob": "born 1987-03-04"},
+                "policy": {"entities": {"email": "hash", "date_of_birth": "generalize"}},
+            },
+        },
+    },
 }
 
 #: Path and query parameter examples, by parameter name.
@@ -295,6 +383,8 @@ PARAMETERS: dict[str, Any] = {
     "device_id": "dev-7f3a9c",
     "token": "tok_email_7q3m2k5x9d4h6j8n2b4c6v8z1a",
     "name": "blocked_payees",
+    "request_id": "claims-review",
+    "subject_id": "cust-88412",
     "version": 1,
     "limit": 100,
     "days": 7,

@@ -54,6 +54,14 @@ class AuditAction(StrEnum):
     TOKEN_REVOKE = "token:revoke"  # noqa: S105 - an audit tag, not a secret
     TOKEN_SHRED = "token:shred"  # noqa: S105 - an audit tag, not a secret
     VAULT_POLICY = "vault:policy"
+    PRIVACY_SCAN = "privacy:scan"
+    PRIVACY_REDACT = "privacy:redact"
+    SHARING_RECIPIENT = "sharing:recipient"
+    SHARING_REQUEST = "sharing:request"
+    SHARING_CONSENT = "sharing:consent"
+    SHARING_CONSENT_REVOKE = "sharing:consent_revoke"
+    SHARING_EXPORT = "sharing:export"
+    SHARING_EXPORT_REFUSED = "sharing:export_refused"
 
 
 class AuditOutcome(StrEnum):

@@ -19,6 +19,7 @@ from payguard.cli.context import services as _services
 from payguard.cli.context import tenant_named as _tenant_named
 from payguard.cli.keys import keys_app
 from payguard.cli.models import models_app
+from payguard.cli.sharing import sharing_app
 from payguard.cli.shield import shield_app
 from payguard.cli.state import state_app
 from payguard.cli.tokens import tokens_app
@@ -38,6 +39,7 @@ app.add_typer(state_app, name="state")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(shield_app, name="shield")
+app.add_typer(sharing_app, name="sharing")
 
 
 @app.command()
@@ -500,7 +502,8 @@ def purge(
     ] = 30,
 ) -> None:
     """Housekeeping (run it daily, e.g. from cron): forget expired replay nonces, expired
-    community entries, and device history, challenges and sessions older than N days."""
+    community entries, device history, challenges and sessions older than N days, and which
+    subjects data exports carried once their request's retention has ended."""
     from payguard.audit.interfaces import AuditAction
 
     with _services() as services:
@@ -508,12 +511,14 @@ def purge(
         before = now - timedelta(days=older_than_days)
         auth = services.auth.purge(now=now, before=before)
         devices = services.devices.purge(now=now, before=before)
+        sharing = services.sharing.purge(now=now)
         counts = {
             "nonces": auth["nonces"],
             "community_entries": devices["community_entries"],
             "challenges": auth["challenges"],
             "sessions": auth["sessions"],
             "device_snapshots": devices["device_snapshots"],
+            "exported_subjects": sharing["exported_subjects"],
         }
         services.audit.success(
             AuditAction.MAINTENANCE_PURGE,

@@ -17,7 +17,7 @@ from payguard.adapters.sql.engine import create_sql_engine, for_reads, for_write
 from payguard.settings import Settings
 
 #: The newest migration.
-HEAD = "0010"
+HEAD = "0011"
 
 ALL_TABLES = {
     "alembic_version",
@@ -43,6 +43,11 @@ ALL_TABLES = {
     "model_state",
     "models",
     "rule_sets",
+    "sharing_consents",
+    "sharing_export_subjects",
+    "sharing_exports",
+    "sharing_recipients",
+    "sharing_requests",
     "state_markers",
     "tenants",
     "vault_keys",

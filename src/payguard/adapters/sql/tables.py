@@ -45,6 +45,11 @@ __all__ = [
     "model_state",
     "models",
     "rule_sets",
+    "sharing_consents",
+    "sharing_export_subjects",
+    "sharing_exports",
+    "sharing_recipients",
+    "sharing_requests",
     "state_markers",
     "tenants",
     "to_json",
@@ -553,4 +558,77 @@ vault_policies = sa.Table(
     sa.Column("document", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("created_by", sa.String, nullable=False),
+)
+
+#: Governed data sharing (`payguard.sharing`): recipients, data requests, consents, and
+#: exports with the subjects each carried (never a value). JSON text: `quasi_identifiers` a
+#: list of field names, `fields` an object of field name to method.
+sharing_recipients = sa.Table(
+    "sharing_recipients",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("min_k", sa.Integer, nullable=False),
+    sa.Column("quasi_identifiers", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+)
+
+sharing_requests = sa.Table(
+    "sharing_requests",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("recipient_id", sa.String, nullable=False),
+    sa.Column("purpose", sa.String, nullable=False),
+    sa.Column("fields", sa.Text, nullable=False),
+    sa.Column("retention_days", sa.Integer, nullable=False),
+    sa.Column("legal_basis", sa.String, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+    sa.Column("closed_at", UtcDateTime),
+)
+
+#: One consent per (tenant, subject, request); a new one replaces the last.
+sharing_consents = sa.Table(
+    "sharing_consents",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("subject_id", sa.String, primary_key=True),
+    sa.Column("request_id", sa.String, primary_key=True),
+    sa.Column("given_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("recorded_by", sa.String, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Index("ix_sharing_consents_request", "tenant_id", "request_id"),
+)
+
+sharing_exports = sa.Table(
+    "sharing_exports",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("request_id", sa.String, nullable=False),
+    sa.Column("recipient_id", sa.String, nullable=False),
+    sa.Column("purpose", sa.String, nullable=False),
+    sa.Column("fields", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+    sa.Column("records", sa.Integer, nullable=False),
+    sa.Column("dropped", sa.Integer, nullable=False),
+    sa.Column("k", sa.Integer),
+    sa.Column("retain_until", UtcDateTime, nullable=False),
+)
+
+#: The subjects each export carried, until the request's retention ends (`payguard purge`).
+sharing_export_subjects = sa.Table(
+    "sharing_export_subjects",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("export_id", sa.String, primary_key=True),
+    sa.Column("subject_id", sa.String, primary_key=True),
+    sa.Column("retain_until", UtcDateTime, nullable=False),
+    sa.Index("ix_sharing_export_subjects_subject", "tenant_id", "subject_id"),
+    sa.Index("ix_sharing_export_subjects_retain_until", "retain_until"),
 )
