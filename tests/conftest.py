@@ -86,26 +86,38 @@ def namespace() -> str:
     return f"pgtest{RUN_ID}{uuid.uuid4().hex[:6]}"
 
 
-# -- no card number, clear value or key in any log line of the whole suite ----------------------
+# -- no card number, clear value, key or personal data in any log line of the whole suite -------
 #
 # Every test's captured stderr (where payguard's JSON logs go) and captured log records are
 # scanned (`tests/leakscan.py`) for the card networks' test numbers and the other clear
 # values the vault tests tokenize, in any spelling, and for every key the run made or used,
-# in hex or base64; the session fails if one appears. Per-test log checks prove a path
-# scrubs; this catches the path nobody wrote a check for.
+# in hex or base64; then for any personal data the Data Shield's scanner finds (payguard
+# tokens and non-global IP addresses excepted, see `leakscan.personal_data_in`). The session
+# fails if one appears. Per-test log checks prove a path scrubs; this catches the path nobody
+# wrote a check for.
 
 _LEAKS: set[str] = set()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for name, text in report.sections:
+        # A phase's report repeats the earlier phases' sections: read each one once.
+        if not name.endswith(report.when or ""):
+            continue
         if "stderr" in name or "log" in name:
             leak = leakscan.leak_in(text)
             if leak is not None:
                 _LEAKS.add(f"{report.nodeid} ({name}): a {leak}")
+            kinds = leakscan.personal_data_in(text)
+            if kinds:
+                found = ", ".join(sorted(set(kinds)))
+                _LEAKS.add(f"{report.nodeid} ({name}): personal data ({found})")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _LEAKS:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        print("\nsecrets in clear in captured logs:\n  " + "\n  ".join(sorted(_LEAKS)))
+        print(
+            "\nsecrets or personal data in clear in captured logs:\n  "
+            + "\n  ".join(sorted(_LEAKS))
+        )

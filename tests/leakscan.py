@@ -7,6 +7,9 @@
   keys, data keys, auth's legacy sealing keys) and each FF1 data key the keyring handed out
   (`Keyring.data_key`, `data_key_at`), in hex and in base64 (standard or URL-safe, padded or
   not). `record_keys()` installs the recording before payguard is imported.
+- Personal data of any kind the Data Shield's scanner finds (`Scanner.default()`, default
+  thresholds): `personal_data_in`. The log scrubber uses the same scanner, so this catches a
+  path that logs without it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import base64
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from payguard.shield.scanner import Scanner
 
 _VECTORS = Path(__file__).parent / "vectors"
 
@@ -89,6 +95,34 @@ def leak_in(text: str) -> str | None:
     if leaks_key(text):
         return "key"
     return None
+
+
+_scanner: Scanner | None = None
+
+
+def personal_data_in(text: str) -> list[str]:
+    """The kinds of personal data `Scanner.default()` finds in `text`, one entry a finding.
+
+    Two kinds of finding are not counted, and only these: payguard's own tokens (the
+    scanner's `payguard_token`: not personal data, and logs keep them on purpose), and IP
+    addresses that are not globally routable (127.0.0.1, 10.x, ...: the addresses of the
+    deployment's own machines, which the log scrubber keeps on purpose; `logscrub.keeps_ip`
+    is that rule). Everything else, whatever a test put in it, fails the run."""
+    global _scanner
+    from payguard.shield.interfaces import Entity
+    from payguard.shield.logscrub import keeps_ip
+    from payguard.shield.scanner import Scanner
+
+    if _scanner is None:
+        _scanner = Scanner.default()
+    return [
+        finding.entity.value
+        for finding in _scanner.scan(text)
+        if finding.entity is not Entity.PAYGUARD_TOKEN
+        and not (
+            finding.entity is Entity.IP_ADDRESS and keeps_ip(text[finding.start : finding.end])
+        )
+    ]
 
 
 def record_keys() -> None:
