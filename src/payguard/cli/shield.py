@@ -3,21 +3,44 @@
 `shield risk` measures how identifiable a data file still is (k-anonymity, l-diversity) before
 it leaves the partner, and suggests the least generalisation that reaches a target k. It reads
 the file as a stream and prints measures and rules only, never a value from the data.
+
+`shield scan` counts the personal data in a CSV, JSON Lines or Parquet file per column (or
+JSONPath); `shield redact` writes a redacted copy under a file policy (`shield.structured`).
+Both stream the file on every core and print counts only.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from payguard.cli.context import domain_errors, print_table, table, text
-from payguard.core.errors import ValidationFailed
+from payguard.audit.interfaces import Actor, AuditAction
+from payguard.cli.context import domain_errors, print_table, table, tenant_named, text
+from payguard.cli.context import services as _services
+from payguard.core.errors import PayloadTooLarge, ValidationFailed
+from payguard.shield.interfaces import Action, DataSetUnreadable, Entity, TextRedactor
 
 if TYPE_CHECKING:  # numpy loads with the risk module: only when `shield risk` runs
     from payguard.shield.risk import ColumnKind, RiskReport, Suggestion
+    from payguard.shield.structured import FilePolicy
 
 shield_app = typer.Typer(
     no_args_is_help=True, help="Data Shield: personal data in files, and re-identification risk."
@@ -191,3 +214,296 @@ def risk(
         _print_suggestion(report, found)
     if check and not passed:
         raise typer.Exit(1)
+
+
+# -- files: scan and redact ----------------------------------------------------------------
+
+#: Files smaller than this run in one process unless --workers is given (starting a worker
+#: costs about a second).
+_SMALL_FILE = 2 * 1024 * 1024
+_KEYED = frozenset({Action.HASH, Action.TOKENIZE})
+
+FormatOption = Annotated[
+    str | None, typer.Option("--format", help="csv, jsonl or parquet [default: extension]")
+]
+DelimiterOption = Annotated[str, typer.Option("--delimiter", help="CSV delimiter")]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", min=1, max=64, help="Processes [default: the CPU count; 1 for small files]"
+    ),
+]
+
+
+def _worker_count(file: Path, given: int | None) -> int:
+    if given is not None:
+        return given
+    try:
+        small = file.stat().st_size < _SMALL_FILE
+    except OSError:
+        small = True
+    return 1 if small else max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def _progress(verb: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback: a Rich bar on a terminal (stderr), else a plain line at each
+    tenth of the way."""
+    if sys.stderr.isatty():
+        bar = Progress(
+            TextColumn(f"[bold]{verb}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        with bar:
+            task = bar.add_task(verb, total=None)
+
+            def draw(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=max(total, done))
+
+            yield draw
+        return
+    shown = -1
+
+    def plain(done: int, total: int) -> None:
+        nonlocal shown
+        tenth = 10 if total <= 0 else min(10, done * 10 // total)
+        if tenth > shown:
+            shown = tenth
+            amount = f"{done / 1e6:.1f} MB" if unit == "bytes" else f"{done} rows"
+            typer.echo(f"{verb}: {tenth * 10}% ({amount})", err=True)
+
+    yield plain
+
+
+def _no_vault(kind: str, values: Sequence[str]) -> Sequence[str | None]:
+    raise ValidationFailed("tokenize needs the tenant's vault: pass --tenant", field="tenant")
+
+
+def _no_key() -> bytes:
+    raise ValidationFailed("hash needs the tenant's key: pass --tenant", field="tenant")
+
+
+def _file_redactor(actions: dict[str, str], tenant: str | None) -> TextRedactor:
+    """The redactor of one worker (a module-level function, so a spawned process can be
+    handed it): the tenant's keys and vault from the settings, or none without --tenant."""
+    from payguard.shield.redact import RedactionPolicy, Redactor
+    from payguard.shield.scanner import Scanner
+
+    policy = RedactionPolicy(actions={Entity(k): Action(v) for k, v in actions.items()})
+    if tenant is None:
+        return Redactor(Scanner.default(), policy, tokenize=_no_vault, hash_key=_no_key)
+    from payguard.services import build_services
+
+    built = build_services()
+    atexit.register(built.close)
+    return built.privacy.redactor(tenant_named(built, tenant).id, policy, Actor.system("cli"))
+
+
+def _needs_keys(policy: FilePolicy, actions: dict[str, str]) -> str | None:
+    """The first policy field whose action needs the tenant's keys (hash, tokenize)."""
+    for rule in policy.columns:
+        if rule.action in _KEYED:
+            return f"columns.{rule.pattern}"
+    if policy.scan_free_text:
+        for name, action in actions.items():
+            if Action(action) in _KEYED:
+                return f"entities.{name}"
+    return None
+
+
+def _read_policy(path: Path) -> FilePolicy:
+    from payguard.shield.structured import MAX_POLICY_BYTES, load_file_policy
+
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_POLICY_BYTES + 1)
+    except OSError as exc:
+        raise ValidationFailed(f"cannot read {path.name}: {exc.strerror}", field="policy") from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PayloadTooLarge(f"the policy file is larger than {MAX_POLICY_BYTES} bytes")
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationFailed(f"{path.name} is not UTF-8 text", field="policy") from None
+    return load_file_policy(source, json_text=path.suffix.lower() == ".json")
+
+
+def _findings(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "-"
+
+
+@shield_app.command()
+def scan(
+    file: Annotated[Path, typer.Argument(help="A .csv, .jsonl/.ndjson or .parquet file")],
+    fmt: FormatOption = None,
+    delimiter: DelimiterOption = ",",
+    workers: WorkersOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    suggest: Annotated[
+        Path | None,
+        typer.Option("--suggest-policy", help="Write a starting policy (YAML) to this file"),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the --suggest-policy file if it exists")
+    ] = False,
+) -> None:
+    """Count the personal data in FILE per column (or JSONPath), streaming, on every core.
+
+    Prints counts only, never a value. Exit 2 on bad input.
+    """
+    from payguard.shield.structured import scan_file, suggest_policy
+    from payguard.shield.tabular import TableFormat, format_of
+
+    with domain_errors():
+        chosen = format_of(file, fmt)
+        if suggest is not None and suggest.exists() and not force:
+            raise ValidationFailed(
+                f"{suggest.name} already exists: pass --force to replace it",
+                field="suggest_policy",
+            )
+        unit = "rows" if chosen is TableFormat.PARQUET else "bytes"
+        with _progress("scanning", unit) as progress:
+            report = scan_file(
+                file,
+                fmt=chosen,
+                delimiter=delimiter,
+                workers=_worker_count(file, workers),
+                progress=progress,
+            )
+        if suggest is not None:
+            import yaml
+
+            header = f"# A starting policy from `payguard shield scan {file.name}`: review it.\n"
+            body = yaml.safe_dump(suggest_policy(report), sort_keys=False, allow_unicode=True)
+            try:
+                suggest.write_text(header + body, encoding="utf-8")
+            except OSError as exc:
+                raise ValidationFailed(
+                    f"cannot write {suggest.name}: {exc.strerror}", field="suggest_policy"
+                ) from None
+    if as_json:
+        typer.echo(json.dumps(report.summary(), indent=2, ensure_ascii=False))
+        return
+    rows = table("column", "values", "findings", "mostly", title=file.name, right=("values",))
+    for column in report.columns:
+        mostly = column.mostly
+        rows.add_row(
+            text(column.column),
+            str(column.values),
+            _findings(column.findings),
+            "-" if mostly is None else mostly.value,
+        )
+    print_table(rows)
+    typer.echo(
+        f"{report.rows} rows, {len(report.columns)} columns: {_findings(report.totals)} "
+        f"({report.seconds:.1f} s, {report.workers} worker(s))"
+    )
+    if suggest is not None:
+        typer.echo(f"starting policy written to {suggest}")
+
+
+@shield_app.command()
+def redact(
+    file: Annotated[Path, typer.Argument(help="A .csv, .jsonl/.ndjson or .parquet file")],
+    policy_file: Annotated[Path, typer.Option("--policy", help="The file policy (YAML or .json)")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the redacted copy")],
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="The tenant whose keys hash and tokenize (by name)"),
+    ] = None,
+    fmt: FormatOption = None,
+    delimiter: DelimiterOption = ",",
+    workers: WorkersOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists")] = False,
+    allow_missing: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing-columns", help="Go on when the file lacks a column of the policy"
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Write a redacted copy of FILE in its own format under a file policy, streaming.
+
+    Columns named in the policy get their action; every other string is scanned and its
+    entities redacted (`free_text: scan`). `hash` and `tokenize` need --tenant. Exit 2 on bad
+    input; OUT is written only when the whole file is done.
+    """
+    from payguard.shield.redact import DEFAULT_ACTIONS
+    from payguard.shield.structured import redact_file
+    from payguard.shield.tabular import TableFormat, format_of
+
+    with domain_errors():
+        chosen = format_of(file, fmt)
+        if not file.is_file():
+            raise DataSetUnreadable(f"cannot open {file.name}: no such file")
+        policy = _read_policy(policy_file)
+        defaults = dict(DEFAULT_ACTIONS)
+        if tenant is None:  # defaults that need keys are masked; the policy's own are refused
+            masked = [
+                e.value for e, a in defaults.items() if a in _KEYED and e not in policy.entities
+            ]
+            defaults.update({Entity(name): Action.MASK for name in masked})
+            if masked and policy.scan_free_text:
+                typer.echo(
+                    f"note: without --tenant, {', '.join(masked)} found in free text are masked "
+                    "(their default, tokenize, needs the tenant's vault)",
+                    err=True,
+                )
+        actions = {e.value: a.value for e, a in {**defaults, **policy.entities}.items()}
+        needs = _needs_keys(policy, actions)
+        if needs is not None and tenant is None:
+            raise ValidationFailed(
+                f"{needs}: hash and tokenize need the tenant's keys: pass --tenant NAME "
+                "(or choose mask, redact, generalize or keep)",
+                field=needs,
+            )
+        unit = "rows" if chosen is TableFormat.PARQUET else "bytes"
+        run = partial(
+            redact_file,
+            file,
+            out,
+            policy,
+            partial(_file_redactor, actions, tenant),
+            fmt=chosen,
+            delimiter=delimiter,
+            workers=_worker_count(file, workers),
+            force=force,
+            allow_missing_columns=allow_missing,
+        )
+        if tenant is None:
+            with _progress("redacting", unit) as progress:
+                report = run(progress=progress)
+        else:
+            with _services() as built:
+                owner = tenant_named(built, tenant)
+                with _progress("redacting", unit) as progress:
+                    report = run(progress=progress)
+                built.audit.success(
+                    AuditAction.PRIVACY_REDACT,
+                    Actor.system("cli"),
+                    "privacy:file",
+                    tenant_id=owner.id,
+                    details={
+                        "format": report.format.value,
+                        "rows": report.rows,
+                        "columns": dict(report.columns),
+                        "entities": dict(report.entities),
+                    },
+                )
+    for pattern in report.unmatched:
+        typer.echo(f"warning: no value matched the policy column {pattern!r}", err=True)
+    if as_json:
+        typer.echo(json.dumps(report.summary(), indent=2, ensure_ascii=False))
+        return
+    typer.echo(
+        f"{report.rows} rows written to {out} ({report.seconds:.1f} s, {report.workers} worker(s))"
+    )
+    for pattern, count in report.columns.items():
+        typer.echo(f"  column {pattern}: {count} values")
+    if report.entities:
+        typer.echo(f"  found in free text: {_findings(report.entities)}")
