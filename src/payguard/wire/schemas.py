@@ -177,9 +177,12 @@ SAFE_INT = 2**53
 MAX_ATTRIBUTE_TEXT = 512
 
 
-def _attribute_value(value: Any) -> str | bool | int | float | None:
-    """A scalar attribute value, checked in one step so that an error names the attribute
-    itself (`attributes.x`), not a member of a union of types."""
+def json_scalar(
+    value: Any, *, max_text: int, text: Callable[[str], str]
+) -> str | bool | int | float | None:
+    """A JSON scalar checked in one step, so that an error names the member itself
+    (`attributes.x`), not a member of a union of types: null, a boolean, an integer within
+    ±2^53, a finite number, or text of at most `max_text` characters passed through `text`."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -191,10 +194,15 @@ def _attribute_value(value: Any) -> str | bool | int | float | None:
             raise ValueError("numbers must be finite")
         return value
     if isinstance(value, str):
-        if len(value) > MAX_ATTRIBUTE_TEXT:
-            raise ValueError(f"text must be at most {MAX_ATTRIBUTE_TEXT} characters")
-        return free_text(value)
+        if len(value) > max_text:
+            raise ValueError(f"text must be at most {max_text} characters")
+        return text(value)
     raise ValueError("must be a string, number, boolean or null")
+
+
+def _attribute_value(value: Any) -> str | bool | int | float | None:
+    """A scalar attribute value; its text is free text (card numbers tokenized)."""
+    return json_scalar(value, max_text=MAX_ATTRIBUTE_TEXT, text=free_text)
 
 
 AttributeValue = Annotated[

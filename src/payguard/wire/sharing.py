@@ -5,7 +5,6 @@ its to say."""
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
 from typing import Annotated, Any
@@ -20,7 +19,14 @@ from payguard.sharing.interfaces import (
     Method,
     Recipient,
 )
-from payguard.wire.schemas import SAFE_INT, Identifier, Rfc3339Time, Strict, _storable
+from payguard.wire.schemas import (
+    SAFE_INT,
+    Identifier,
+    Rfc3339Time,
+    Strict,
+    _storable,
+    json_scalar,
+)
 
 #: The most records one export carries (`sharing.service.MAX_RECORDS`).
 MAX_RECORDS = 10_000
@@ -97,22 +103,9 @@ Fields = Annotated[
 
 
 def _value(value: Any) -> str | bool | int | float | None:
-    """One value of a record: text, a number, a boolean or null."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        if abs(value) > SAFE_INT:
-            raise ValueError("integers must be within ±2^53")
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("numbers must be finite")
-        return value
-    if isinstance(value, str):
-        if len(value) > MAX_VALUE_LENGTH:
-            raise ValueError(f"text must be at most {MAX_VALUE_LENGTH} characters")
-        return _storable(value)
-    raise ValueError("must be a string, number, boolean or null")
+    """One value of a record: text, a number, a boolean or null. Text is kept as sent (the
+    export minimises it by the request's fields), only checked to be storable."""
+    return json_scalar(value, max_text=MAX_VALUE_LENGTH, text=_storable)
 
 
 def _record(value: Any) -> dict[str, Any]:
