@@ -259,3 +259,16 @@ def test_two_card_numbers_side_by_side_are_reported_as_one_card_span() -> None:
     text = "3700 0000 0000 002  4000 0000 0000 0002"
     found = [f for f in Scanner.default().scan(text) if f.entity is Entity.CARD]
     assert [(f.start, f.end) for f in found] == [(0, len(text))]
+
+
+def test_validator_caches_hold_digests_not_the_texts_they_saw() -> None:
+    from payguard.shield.recognizers.validators import e164_valid
+
+    number = "+44 7911 123456"
+    assert e164_valid(number) is True
+    assert e164_valid(number) is True  # answered from the cache
+    # Nothing reachable from the cached function holds the number, only 16-byte digests.
+    closure = [cell.cell_contents for cell in (e164_valid.__closure__ or ())]
+    answers = next(c for c in closure if isinstance(c, dict))
+    assert answers and all(isinstance(k, bytes) and len(k) == 16 for k in answers)
+    assert number not in repr(closure)

@@ -18,10 +18,13 @@ can start with); `matches` checks the character before a match instead.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import string
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -34,6 +37,7 @@ __all__ = [
     "ContextHits",
     "Pattern",
     "PatternRecognizer",
+    "digest_cached",
     "matches",
 ]
 
@@ -41,6 +45,40 @@ __all__ = [
 CONTEXT_WINDOW = 40
 #: Default rise in score when a context word is near.
 CONTEXT_BOOST = 0.35
+
+
+#: The key of `digest_cached`'s digests: random per process, never stored.
+_CACHE_KEY = os.urandom(16)
+
+
+def digest_cached(maxsize: int) -> Callable[[Callable[[str], bool]], Callable[[str], bool]]:
+    """Remember a text check's answers for at most `maxsize` texts, keyed by a keyed BLAKE2b
+    digest of the text rather than the text: validators see phone numbers and the like, and
+    a cache of their texts would keep personal data in memory long after the scan (an
+    `lru_cache` would). Oldest out first."""
+
+    def decorate(check: Callable[[str], bool]) -> Callable[[str], bool]:
+        answers: dict[bytes, bool] = {}
+
+        def cached(text: str) -> bool:
+            digest = hashlib.blake2b(
+                text.encode("utf-8", "surrogatepass"), key=_CACHE_KEY, digest_size=16
+            ).digest()
+            answer = answers.get(digest)
+            if answer is None:
+                answer = check(text)
+                if len(answers) >= maxsize:
+                    # Another thread may have evicted it first.
+                    with suppress(StopIteration, KeyError, RuntimeError):
+                        del answers[next(iter(answers))]
+                answers[digest] = answer
+            return answer
+
+        cached.__doc__ = check.__doc__
+        cached.__name__ = check.__name__
+        return cached
+
+    return decorate
 
 
 @lru_cache(maxsize=2)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import lru_cache
 
 import phonenumbers
 
 from payguard.core.ip import parse_address
 from payguard.shield.interfaces import Entity
-from payguard.shield.recognizers.base import ALNUM, BaseRecognizer, Candidate, Context, matches
+from payguard.shield.recognizers.base import (
+    ALNUM,
+    BaseRecognizer,
+    Candidate,
+    Context,
+    digest_cached,
+    matches,
+)
 from payguard.shield.recognizers.validators import e164_valid
 
 __all__ = [
@@ -39,7 +45,7 @@ _CN_LANDLINE = re.compile(
 _NOT_BEFORE_PHONE = ALNUM | {"+"}
 
 
-@lru_cache(maxsize=4096)
+@digest_cached(4096)
 def _cn_mobile_valid(text: str) -> bool:
     digits = "".join(char for char in text if char.isdigit())[-11:]
     try:

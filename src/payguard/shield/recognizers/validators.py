@@ -7,13 +7,13 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Mapping
 from datetime import date
-from functools import lru_cache
 
 import phonenumbers
 from stdnum import iban as _iban
 from stdnum.cn import ric as _ric
 
 from payguard.core.pan import luhn_valid
+from payguard.shield.recognizers.base import digest_cached
 
 __all__ = ["VALIDATORS", "cn_ric_valid", "e164_valid", "iban_valid", "luhn", "mod97_valid"]
 
@@ -72,7 +72,7 @@ def cn_ric_valid(text: str) -> bool:
     return born.year in _BIRTH_YEARS
 
 
-@lru_cache(maxsize=4096)
+@digest_cached(4096)
 def e164_valid(text: str) -> bool:
     """A phone number written with its `+` (or `00`) and country code that phonenumbers
     holds valid (an allocated range of its country)."""
