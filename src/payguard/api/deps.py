@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from payguard.audit.interfaces import Actor, AuditAction
 from payguard.audit.service import AuditService
@@ -19,6 +19,7 @@ from payguard.auth.service import AuthService
 from payguard.auth.stepup import StepUpService
 from payguard.core.clock import Clock
 from payguard.core.errors import PermissionDenied
+from payguard.core.ids import IDENTIFIER_MAX, IDENTIFIER_PATTERN
 from payguard.devices.service import DeviceService
 from payguard.ml.registry import ModelService
 from payguard.risk.lists import ListService
@@ -157,6 +158,11 @@ def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]
 
     return dependency
 
+
+#: A caller-chosen id in a path (`core.ids.IDENTIFIER_PATTERN`).
+IdentifierPath = Annotated[
+    str, Path(min_length=1, max_length=IDENTIFIER_MAX, pattern=IDENTIFIER_PATTERN)
+]
 
 ANYONE = (Role.ADMIN, Role.ANALYST, Role.SERVICE)
 Assessor = Annotated[Principal, Depends(require(Role.ADMIN, Role.SERVICE))]

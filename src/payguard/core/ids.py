@@ -1,9 +1,28 @@
-"""Unguessable identifiers, cheap enough for the hot path."""
+"""Identifiers: the shape every caller-chosen id takes, and unguessable ids cheap enough for
+the hot path."""
 
 from __future__ import annotations
 
 import os
+import re
 import threading
+from typing import TypeGuard
+
+#: A caller-chosen identifier (an account, device, user, subject, recipient... id): a letter
+#: or digit, then letters, digits and `. _ : @ + -`; at most `IDENTIFIER_MAX` characters.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]*$"
+IDENTIFIER_MAX = 128
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+def is_identifier(value: object) -> TypeGuard[str]:
+    """Whether `value` is an identifier (`IDENTIFIER_PATTERN`, 1-128 characters)."""
+    return (
+        isinstance(value, str)
+        and len(value) <= IDENTIFIER_MAX
+        and _IDENTIFIER.fullmatch(value) is not None
+    )
+
 
 _BATCH = 4096
 _lock = threading.Lock()

@@ -34,7 +34,7 @@ from payguard.core.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
-from payguard.core.ids import new_id
+from payguard.core.ids import is_identifier, new_id
 from payguard.sharing.interfaces import (
     Consent,
     DataRequest,
@@ -81,7 +81,6 @@ _TOKENIZE_BATCH = 1000
 #: The most entries one subject report lists of each kind.
 REPORT_LIMIT = 1000
 
-IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,127}")
 FIELD = re.compile(r"[a-z][a-z0-9_]{0,63}")
 PURPOSE = re.compile(r"[a-z][a-z_]{0,31}")
 _NAME_MAX = 128
@@ -109,7 +108,7 @@ class SubjectReport:
 
 
 def _identifier(value: object, field: str) -> str:
-    if not isinstance(value, str) or IDENTIFIER.fullmatch(value) is None:
+    if not is_identifier(value):
         raise ValidationFailed(
             f"{field} must be 1 to 128 letters, digits and . _ : @ + -, starting with a "
             "letter or digit",

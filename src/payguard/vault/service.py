@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.clock import Clock
 from payguard.core.errors import StateConflict, ValidationFailed
+from payguard.core.ids import is_identifier
 from payguard.tenancy.interfaces import Role
 from payguard.vault.formats import (
     MaskView,
@@ -77,7 +78,6 @@ MAX_VALUES = 1000
 #: The longest a token may live.
 MAX_TTL = timedelta(days=400)
 _SCOPE = re.compile(r"(merchant|device|channel):[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,127}")
-_SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,127}")
 _PURPOSE = re.compile(r"[a-z][a-z_]{0,31}")
 _TOKEN_MAX = 128
 _LOOKUP_LABEL = b"payguard/vault/lookup/v1"
@@ -243,7 +243,7 @@ class TokenService:
                 f"a token lives 1 second to {MAX_TTL.days} days", field="ttl_seconds"
             )
         if subject is not None:
-            if not isinstance(subject, str) or _SUBJECT.fullmatch(subject) is None:
+            if not is_identifier(subject):
                 raise ValidationFailed(
                     "a subject id is 1-128 letters, digits and . _ : @ + - (starting with "
                     "a letter or digit)",
@@ -557,7 +557,7 @@ class TokenService:
     def shred(self, tenant_id: str, subject: str, *, actor: Actor) -> Shredded:
         """Crypto-shred a subject: destroy its data keys, then erase its tokens' sealed
         values and lookup digests (audited). Idempotent."""
-        if not isinstance(subject, str) or _SUBJECT.fullmatch(subject) is None:
+        if not is_identifier(subject):
             raise ValidationFailed(
                 "a subject id is 1-128 letters, digits and . _ : @ + -", field="subject"
             )

@@ -45,6 +45,7 @@ from payguard.core.events import (
     Merchant,
     Payee,
 )
+from payguard.core.ids import IDENTIFIER_MAX, IDENTIFIER_PATTERN
 from payguard.core.ip import canonical_address
 from payguard.core.money import AMOUNT_PATTERN, CURRENCIES, Money, minor_units, parse_amount
 from payguard.core.pan import mask_pan, replace_pans
@@ -169,7 +170,7 @@ def free_text(value: str) -> str:
 
 Identifier = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]*$"),
+    StringConstraints(min_length=1, max_length=IDENTIFIER_MAX, pattern=IDENTIFIER_PATTERN),
 ]
 Text = Annotated[str, StringConstraints(max_length=256), AfterValidator(free_text)]
 #: Integers JSON readers everywhere agree on (±2^53).

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
-from payguard.api.deps import Assessments, Assessor, Auth, StepUps, actor_of
+from payguard.api.deps import Assessments, Assessor, Auth, IdentifierPath, StepUps, actor_of
 from payguard.auth.factors import FactorKind, Proof, assurance
 from payguard.auth.interfaces import ChallengeStatus, Context
 from payguard.auth.service import AuthService
@@ -56,8 +56,7 @@ from payguard.wire.auth import (
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]*$"
-UserId = Annotated[str, Path(min_length=1, max_length=128, pattern=_ID)]
+UserId = IdentifierPath
 ObjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 

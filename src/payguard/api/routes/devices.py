@@ -4,13 +4,22 @@ apps, and the network-wide community lists."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from payguard.api.deps import Admin, Analyst, Assessor, ClockDep, Devices, Reader, actor_of
+from payguard.api.deps import (
+    Admin,
+    Analyst,
+    Assessor,
+    ClockDep,
+    Devices,
+    IdentifierPath,
+    Reader,
+    actor_of,
+)
 from payguard.core.errors import ValidationFailed
 from payguard.devices.interfaces import (
     CommunityEntry,
@@ -44,9 +53,7 @@ from payguard.wire.devices import (
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
-DeviceId = Annotated[
-    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]*$")
-]
+DeviceId = IdentifierPath
 
 
 def _posture(raw: dict[str, Any]) -> PostureReport:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Request, status
 
-from payguard.api.deps import Admin, Reader, Sharing, actor_of, require
+from payguard.api.deps import Admin, IdentifierPath, Reader, Sharing, actor_of, require
 from payguard.tenancy.interfaces import Principal, Role
 from payguard.wire.sharing import (
     ConsentIn,
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/v1/sharing", tags=["sharing"])
 
 #: A partner's backend or an admin: consents, exports, subject reports.
 Partner = Annotated[Principal, Depends(require(Role.ADMIN, Role.SERVICE))]
-Id = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]*$")]
+Id = IdentifierPath
 
 
 @router.post(
