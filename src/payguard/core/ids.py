@@ -1,5 +1,5 @@
-"""Identifiers: the shape every caller-chosen id takes, and unguessable ids cheap enough for
-the hot path."""
+"""Identifiers and declared purposes: the shape every caller-chosen id and purpose takes, and
+unguessable ids cheap enough for the hot path."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ from typing import TypeGuard
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]*$"
 IDENTIFIER_MAX = 128
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+#: A declared purpose (why values are detokenized or data is shared): 1-32 lower-case letters
+#: and `_`, such as `fraud_investigation`.
+PURPOSE_PATTERN = r"^[a-z][a-z_]{0,31}$"
+PURPOSE_MAX = 32
+_PURPOSE = re.compile(PURPOSE_PATTERN)
+
+
+def is_purpose(value: object) -> TypeGuard[str]:
+    """Whether `value` is a declared purpose (`PURPOSE_PATTERN`)."""
+    return isinstance(value, str) and _PURPOSE.fullmatch(value) is not None
 
 
 def is_identifier(value: object) -> TypeGuard[str]:

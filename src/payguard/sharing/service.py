@@ -34,7 +34,7 @@ from payguard.core.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
-from payguard.core.ids import is_identifier, new_id
+from payguard.core.ids import is_identifier, is_purpose, new_id
 from payguard.sharing.interfaces import (
     Consent,
     DataRequest,
@@ -82,7 +82,6 @@ _TOKENIZE_BATCH = 1000
 REPORT_LIMIT = 1000
 
 FIELD = re.compile(r"[a-z][a-z0-9_]{0,63}")
-PURPOSE = re.compile(r"[a-z][a-z_]{0,31}")
 _NAME_MAX = 128
 #: Kinds whose values never leave in clear: a card number is tokenized or hashed.
 _NEVER_RAW = frozenset({"pan"})
@@ -261,7 +260,7 @@ class SharingService:
         try:
             _identifier(request_id, "id")
             _identifier(recipient_id, "recipient")
-            if not isinstance(purpose, str) or PURPOSE.fullmatch(purpose) is None:
+            if not is_purpose(purpose):
                 raise ValidationFailed(
                     "purpose must be 1 to 32 lower-case letters and _, such as fraud_review",
                     field="purpose",

@@ -19,7 +19,6 @@ role not listed under a given `detokenize` may not detokenize at all.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any, Protocol
 from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.clock import Clock
 from payguard.core.errors import PayguardError, PayloadTooLarge, ValidationFailed
+from payguard.core.ids import is_purpose
 from payguard.tenancy.interfaces import Role
 from payguard.vault.interfaces import PolicyRepository, TokenStyle
 from payguard.vault.kinds import Kind
@@ -80,7 +80,6 @@ MAX_PURPOSES = 32
 #: The largest policy document, in bytes of JSON.
 MAX_DOCUMENT_BYTES = 64 * 1024
 
-_PURPOSE = re.compile(r"[a-z][a-z_]{0,31}")
 _PARTS = ("styles", "detokenize", "detokenize_rate_per_minute")
 _STYLE_PARTS = ("default", "allowed")
 #: How much of an unknown key an error message quotes.
@@ -245,7 +244,7 @@ def _detokenizers(given: object) -> tuple[dict[Role, frozenset[str]], dict[str, 
             )
         seen: list[str] = []
         for index, item in enumerate(items):
-            if not isinstance(item, str) or _PURPOSE.fullmatch(item) is None:
+            if not is_purpose(item):
                 raise ValidationFailed(
                     "a purpose is 1-32 lower-case letters and _, such as fraud_investigation",
                     field=f"{at}[{index}]",

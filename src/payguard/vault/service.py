@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.clock import Clock
 from payguard.core.errors import StateConflict, ValidationFailed
-from payguard.core.ids import is_identifier
+from payguard.core.ids import is_identifier, is_purpose
 from payguard.tenancy.interfaces import Role
 from payguard.vault.formats import (
     MaskView,
@@ -78,7 +78,6 @@ MAX_VALUES = 1000
 #: The longest a token may live.
 MAX_TTL = timedelta(days=400)
 _SCOPE = re.compile(r"(merchant|device|channel):[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,127}")
-_PURPOSE = re.compile(r"[a-z][a-z_]{0,31}")
 _TOKEN_MAX = 128
 _LOOKUP_LABEL = b"payguard/vault/lookup/v1"
 _ADD_TRIES = 3
@@ -441,7 +440,7 @@ class TokenService:
                 raise ValidationFailed(
                     f"a token is 1 to {_TOKEN_MAX} characters", field=f"tokens[{index}]"
                 )
-        if not isinstance(purpose, str) or _PURPOSE.fullmatch(purpose) is None:
+        if not is_purpose(purpose):
             raise ValidationFailed(
                 "a purpose is 1-32 lower-case letters and _, such as fraud_investigation",
                 field="purpose",

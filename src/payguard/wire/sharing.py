@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PlainValidator, StrictInt, StringConstraints, WithJsonSchema
 
+from payguard.core.ids import PURPOSE_MAX, PURPOSE_PATTERN
 from payguard.sharing.interfaces import (
     Consent,
     DataRequest,
@@ -39,8 +40,9 @@ MAX_RECORD_MEMBERS = 128
 
 FIELD_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 FieldName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=FIELD_PATTERN)]
-PURPOSE_PATTERN = r"^[a-z][a-z_]{0,31}$"
-Purpose = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=PURPOSE_PATTERN)]
+Purpose = Annotated[
+    str, StringConstraints(min_length=1, max_length=PURPOSE_MAX, pattern=PURPOSE_PATTERN)
+]
 _FIELD = re.compile(FIELD_PATTERN)
 _METHODS = ", ".join(method.value for method in Method)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from payguard.core.ids import PURPOSE_MAX, PURPOSE_PATTERN
 from payguard.vault.interfaces import TokenStyle
 from payguard.wire.schemas import Identifier, Strict, _storable
 
@@ -29,8 +30,9 @@ Value = Annotated[
 ]
 SCOPE_PATTERN = r"^(merchant|device|channel):[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,127}$"
 Scope = Annotated[str, StringConstraints(max_length=137, pattern=SCOPE_PATTERN)]
-PURPOSE_PATTERN = r"^[a-z][a-z_]{0,31}$"
-Purpose = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=PURPOSE_PATTERN)]
+Purpose = Annotated[
+    str, StringConstraints(min_length=1, max_length=PURPOSE_MAX, pattern=PURPOSE_PATTERN)
+]
 
 
 class TokenizeIn(Strict):
