@@ -153,11 +153,6 @@ def tokenized_in_text(tokenize: Callable[[str], CardToken]) -> Callable[[str], s
     return replacement
 
 
-def without_pans(text: str) -> str:
-    """`text` with every card number rewritten the current way (see `_PAN_IN_TEXT`)."""
-    return replace_pans(text, _PAN_IN_TEXT.get())
-
-
 def free_text(value: str) -> str:
     """Text a person typed, as it may be stored: storable (see `_storable`) and with every
     card number in it tokenized and masked (`card_in_text`), or masked where no tenant is
@@ -165,7 +160,7 @@ def free_text(value: str) -> str:
     length check: `Annotated[str, StringConstraints(max_length=...),
     AfterValidator(free_text)]`, so none stores a card number in clear.
     """
-    return without_pans(_storable(value))
+    return replace_pans(_storable(value), _PAN_IN_TEXT.get())
 
 
 Identifier = Annotated[
@@ -467,27 +462,20 @@ class AssessmentRequest(Strict):
             occurred_at=self.occurred_at,
             account_id=self.account_id,
             amount=money,
-            # Free text may carry a card number: masked before anything can store it.
-            payee=None
-            if payee is None
-            else Payee(payee.id, _masked(payee.name), _masked(payee.account)),
+            # Free text (names, the payee account, the fingerprint, attribute keys and text
+            # values) was rewritten by `free_text` when the request was validated: no card
+            # number reaches the event in clear.
+            payee=None if payee is None else Payee(payee.id, payee.name, payee.account),
             merchant=None
             if merchant is None
-            else Merchant(merchant.id, merchant.mcc, _masked(merchant.name)),
-            device=None if device is None else Device(device.id, _masked(device.fingerprint)),
+            else Merchant(merchant.id, merchant.mcc, merchant.name),
+            device=None if device is None else Device(device.id, device.fingerprint),
             ip=self.ip,
             geo=None if geo is None else Geo(lat=geo.lat, lon=geo.lon, country=geo.country),
             channel=self.channel,
-            attributes={
-                key: without_pans(value) if isinstance(value, str) else value
-                for key, value in self.attributes.items()
-            },
+            attributes=dict(self.attributes),
             card=card,
         )
-
-
-def _masked(text: str | None) -> str | None:
-    return None if text is None else without_pans(text)
 
 
 def _in_domain(
