@@ -68,6 +68,7 @@ from stdnum import iban as _iban
 from stdnum.cn import ric as _ric
 
 from payguard.core.errors import ValidationFailed
+from payguard.core.pan import luhn_sum
 from payguard.vault.fpe import (
     MIN_DOMAIN,
     FastFpeCipher,
@@ -191,18 +192,6 @@ def detokenize(
 # -- pan -------------------------------------------------------------------------------------
 
 
-_DOUBLE = str.maketrans("0123456789", "0246813579")
-
-
-def _luhn_sum(digits: str) -> int:
-    """The Luhn sum of ASCII digits: every second digit from the right doubled (its digits
-    summed). Byte sums keep the loop in C; `core.pan.luhn_valid` is the readable version,
-    and the tests check the two agree."""
-    plain = digits[-1::-2]
-    doubled = digits[-2::-2].translate(_DOUBLE)
-    return sum(plain.encode()) + sum(doubled.encode()) - 48 * len(digits)
-
-
 @cache
 def _pan_layout(keep_bin: bool, keep_last4: bool, length: int) -> tuple[int, int, int] | str:
     """(digits kept at the head, reserved position, digits kept at the tail) of a PAN of
@@ -267,7 +256,7 @@ class PanFormat:
                 and value.isascii()
                 and value.isdigit()
             ):
-                if _luhn_sum(value) % 10:
+                if luhn_sum(value) % 10:
                     canonical(Kind.PAN, value, field=where)  # raises with the words for it
                 pan = value
             else:
@@ -281,7 +270,7 @@ class PanFormat:
         tokens = []
         for (head, tail), middle in zip(parts, middles, strict=True):
             # The reserved digit's Luhn weight is 1: exactly one digit there passes.
-            passing = -_luhn_sum(head + middle + "0" + tail) % 10
+            passing = -luhn_sum(head + middle + "0" + tail) % 10
             tokens.append(head + middle + str((passing + 1 + slot) % 10) + tail)
         return tokens
 
@@ -295,7 +284,7 @@ class PanFormat:
         ):
             raise _bad_token(self.kind, "13 to 19 ASCII digits")
         head, reserved, tail = self._layout(len(token), "token")
-        passing = -_luhn_sum(token[:reserved] + "0" + token[reserved + 1 :]) % 10
+        passing = -luhn_sum(token[:reserved] + "0" + token[reserved + 1 :]) % 10
         slot = (ord(token[reserved]) - 48 - passing - 1) % 10
         if slot >= VERSION_SLOTS:
             raise _bad_token(self.kind, "it passes the Luhn check, so it is a card number")
@@ -320,7 +309,7 @@ class PanFormat:
         middles = self.cipher.decrypt_each(key, 10, items)
         values = []
         for (head, tail), middle in zip(parts, middles, strict=True):
-            values.append(head + middle + str(-_luhn_sum(head + middle + "0" + tail) % 10) + tail)
+            values.append(head + middle + str(-luhn_sum(head + middle + "0" + tail) % 10) + tail)
         return values
 
 
