@@ -5,9 +5,10 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from payguard.core import pan as pan_module
 from payguard.core.pan import find_pans, luhn_valid, mask_pans, redact_pans
 
 # Test card numbers published by the card networks.
@@ -171,3 +172,41 @@ def test_luhn_agrees_with_the_textbook_algorithm(digits: str) -> None:
 def test_luhn_refuses_anything_but_ascii_digits(digits: str) -> None:
     with pytest.raises(ValueError, match="ASCII"):
         luhn_valid(digits)
+
+
+def _every_group_at_once(text: str) -> list[tuple[int, int, str]]:
+    """The detector without its shortcuts: each run's groups (IBAN digits left out first)
+    through the windowed Luhn search, whether the run is one number or many."""
+    protected = pan_module._ibans(text)
+    found: list[tuple[int, int, str]] = []
+    for run in pan_module._RUN.finditer(text):
+        groups = [
+            (group.start(), group.end())
+            for group in pan_module._GROUP.finditer(text, run.start(), run.end())
+            if not pan_module._inside(protected, group.start())
+            and group.end() - group.start() <= pan_module.MAX_DIGITS
+        ]
+        if groups:
+            found.extend(pan_module._in_run(text, groups))
+    return found
+
+
+_PIECES = st.one_of(
+    st.sampled_from([row["pan"] for row in VECTORS["pans"]]),
+    # IBANs whose digits after the country code pass Luhn (FI, DK), one in groups, and the
+    # start of one.
+    st.sampled_from(
+        ["FI4555372153974310", "DK7179868307848531", "DK34 9458 0730 2157 36", "GB82WEST"]
+    ),
+    st.text(alphabet="0123456789", min_size=1, max_size=22),
+    st.text(alphabet=" -./_abcAB\u2013\uff10\uff14\u0661", min_size=1, max_size=4),
+)
+
+
+@example("DK34 9458 0730 2157 36 and FI4555372153974310, 4111 1111 1111 1111")
+@given(st.lists(_PIECES, max_size=8).map("".join))
+def test_the_shortcuts_change_no_answer(text: str) -> None:
+    # Unbroken numbers are checked directly and IBANs are looked for only once a run holds
+    # a card number: the answers are those of running every run's groups through the
+    # windowed search with the IBANs' digits left out beforehand.
+    assert find_pans(text) == _every_group_at_once(text)

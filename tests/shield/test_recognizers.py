@@ -6,11 +6,15 @@ Chinese, full-width), and distractors that must not be reported as personal data
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from stdnum import iban as stdnum_iban
 
 from payguard.core.pan import luhn_valid
 from payguard.shield.interfaces import Entity, Finding
 from payguard.shield.recognizers import builtin
 from payguard.shield.recognizers.credentials import shannon_entropy
+from payguard.shield.recognizers.identity import _ADDRESS_LABELS
 from payguard.shield.recognizers.validators import VALIDATORS
 from payguard.shield.scanner import Scanner
 from payguard.vault.formats import new_vault_token
@@ -272,3 +276,43 @@ def test_validator_caches_hold_digests_not_the_texts_they_saw() -> None:
     answers = next(c for c in closure if isinstance(c, dict))
     assert answers and all(isinstance(k, bytes) and len(k) == 16 for k in answers)
     assert number not in repr(closure)
+
+
+_IBANS = [
+    "GB65ONKB73903112401386", "BE75072148061951", "DE89370400440532013000",
+    "FR1420041010050500013M02606", "NL91ABNA0417164300", "ES9121000418450200051332",
+    "FI4555372153974310", "NO9386011117947", "MT84MALT011000012345MTLCAST001S",
+    "BR1800360305000010009795493C1", "SA0380000000608010167519",
+]  # fmt: skip
+
+
+@given(
+    st.sampled_from(_IBANS),
+    st.lists(
+        st.tuples(st.integers(0, 33), st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")),
+        max_size=2,
+    ),
+    st.integers(0, 40),
+)
+def test_the_iban_validator_agrees_with_stdnum(
+    iban: str, edits: list[tuple[int, str]], cut: int
+) -> None:
+    # The validator reads stdnum's registry once per country instead of calling
+    # `stdnum.iban.is_valid`: same answers on valid IBANs, their typos and their prefixes.
+    chars = list(iban)
+    for position, char in edits:
+        chars[position % len(chars)] = char
+    number = "".join(chars)[: max(cut, 15)]
+    assert VALIDATORS["iban"](number) == stdnum_iban.is_valid(number)
+    assert VALIDATORS["iban"](" ".join(number[i : i + 4] for i in range(0, len(number), 4))) == (
+        stdnum_iban.is_valid(number)
+    )
+
+
+@pytest.mark.parametrize("label", _ADDRESS_LABELS)
+def test_every_address_label_is_read(label: str) -> None:
+    # Only colons after `addr`, `address` or `址` are read as an address label's: every
+    # label, in any case and with quotes or spaces before its colon, still is.
+    for written in (label, label.upper(), label.title()):
+        for text in (f"{written}: 42 Elm Row, Leeds", f'"{written}" : 42 Elm Row, Leeds'):
+            assert (Entity.ADDRESS, "42 Elm Row, Leeds") in found(text), text

@@ -94,18 +94,48 @@ def find_pans(text: str) -> list[tuple[int, int, str]]:
     # that is not ASCII may hold other scripts' digits, which the scan reads too.
     if text.isascii() and sum(map(text.count, _ASCII_DIGITS)) < MIN_DIGITS:
         return found
-    protected = _ibans(text)
+    # The valid IBANs' spans, found only once a run holds a card number: digits inside an
+    # IBAN are not a card's, and a run with no card number among all its groups has none
+    # among fewer of them either (removing groups only removes windows).
+    protected: list[tuple[int, int]] | None = None
     for run in _RUN.finditer(text):
-        if run.end() - run.start() < MIN_DIGITS:
+        start, end = run.span()
+        if end - start < MIN_DIGITS:
+            continue
+        chunk = run.group()
+        if chunk.isdigit():
+            # One unbroken number (most runs): a card number only when all of it is one.
+            if end - start > MAX_DIGITS or not _luhn_any(chunk):
+                continue
+            if protected is None:
+                protected = _ibans(text)
+            if not _inside(protected, start):
+                found.append((start, end, chunk))
             continue
         groups = [
             (group.start(), group.end())
-            for group in _GROUP.finditer(text, run.start(), run.end())
-            if not _inside(protected, group.start()) and group.end() - group.start() <= MAX_DIGITS
+            for group in _GROUP.finditer(text, start, end)
+            if group.end() - group.start() <= MAX_DIGITS
         ]
-        if groups:
-            found.extend(_in_run(text, groups))
+        if sum(high - low for low, high in groups) < MIN_DIGITS:
+            continue
+        pans = _in_run(text, groups)
+        if not pans:
+            continue
+        if protected is None:
+            protected = _ibans(text)
+        if protected and any(_inside(protected, low) for low, _ in groups):
+            groups = [group for group in groups if not _inside(protected, group[0])]
+            pans = _in_run(text, groups) if groups else []
+        found.extend(pans)
     return found
+
+
+def _luhn_any(digits: str) -> bool:
+    """The Luhn check of digits of any script (ASCII, full-width, Arabic-Indic, ...)."""
+    if not digits.isascii():
+        digits = "".join(str(int(char)) for char in digits)
+    return luhn_sum(digits) % 10 == 0
 
 
 def mask_pan(digits: str) -> str:

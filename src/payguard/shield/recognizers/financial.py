@@ -94,13 +94,32 @@ class IbanRecognizer(BaseRecognizer):
             low, high = match.span()
             # Character offsets of each letter or digit, so a prefix maps back to a span.
             positions = [i for i in range(low, high) if text[i] != " "]
-            for length in range(min(len(positions), _IBAN_MAX), _IBAN_MIN - 1, -1):
+            compact = match.group().replace(" ", "")
+            for length in _mod97_lengths(compact):
                 stop = positions[length - 1] + 1
                 if stop < high and text[stop] != " ":
                     continue  # a prefix ends where a group ends or the match ends
                 if iban_valid(text[low:stop]):
                     yield low, stop, 0.95
                     break
+
+
+def _mod97_lengths(compact: str) -> list[int]:
+    """The lengths (15-34, longest first) of the prefixes of `compact` (an IBAN's shape,
+    upper case) whose ISO 7064 MOD 97-10 check passes: one pass over the characters, so
+    the country layout (stdnum, far slower) is only checked for the one prefix in 97 that
+    passes."""
+    # The check reads the number rotated (the country and check digits last, each letter as
+    # two digits: always six digits): prefix p passes when (p * 10^6 + tail) % 97 == 1.
+    tail = int("".join(str(int(char, 36)) for char in compact[:4]))
+    remainder = 0
+    passing: list[int] = []
+    for length, char in enumerate(compact[4:_IBAN_MAX], start=5):
+        value = int(char, 36)
+        remainder = (remainder * (10 if value < 10 else 100) + value) % 97
+        if length >= _IBAN_MIN and (remainder * 1_000_000 + tail) % 97 == 1:
+            passing.append(length)
+    return passing[::-1]
 
 
 _ACCOUNT = re.compile(

@@ -168,7 +168,9 @@ _ADDRESS_LABELS = (
     "addr", "收货地址", "送货地址", "家庭住址", "联系地址", "通讯地址", "详细地址", "住址",
     "地址",
 )  # fmt: skip
-_COLON = re.compile(":")
+#: A colon after what may end an address label: every label ends in `addr`, `address` or
+#: `址` (quotes and spaces may stand between), so no other colon (a time's, a URL's) is read.
+_ADDRESS_COLON = re.compile(r"(?:(?i:addr(?:ess)?)|址)[ \"']*:")
 _ADDRESS_BODY = re.compile(r" ?\"?(?P<address>[^\n\r;。|:\"]{4,120})")
 
 
@@ -189,9 +191,10 @@ class AddressRecognizer(BaseRecognizer):
     entity = Entity.ADDRESS
 
     def candidates(self, text: str, start: int, end: int) -> Iterator[Candidate]:
-        for colon in _COLON.finditer(text, start, end):
-            body = _ADDRESS_BODY.match(text, colon.end(), end)
-            if body is None or not _after_label(text, colon.start(), _ADDRESS_LABELS):
+        for labelled in _ADDRESS_COLON.finditer(text, start, end):
+            colon = labelled.end() - 1
+            body = _ADDRESS_BODY.match(text, colon + 1, end)
+            if body is None or not _after_label(text, colon, _ADDRESS_LABELS):
                 continue
             low, high = body.span("address")
             cut = _NEXT_LABEL.search(text, low, high)

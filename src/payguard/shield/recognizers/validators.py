@@ -4,13 +4,17 @@ YAML recognizers choose one by name from `VALIDATORS`; no other code can be name
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable, Mapping
 from datetime import date
+from functools import cache
+from typing import Any
 
 import phonenumbers
-from stdnum import iban as _iban
+from stdnum import numdb
 from stdnum.cn import ric as _ric
+from stdnum.util import get_cc_module
 
 from payguard.core.pan import luhn_valid
 from payguard.shield.recognizers.base import digest_cached
@@ -28,6 +32,8 @@ _PROVINCES = frozenset(
     for code in range(int(span[:2]), int(span[-2:]) + 1)
 )
 _BIRTH_YEARS = range(1900, 2100)
+#: python-stdnum's IBAN registry: each country's IBAN length and BBAN layout.
+_IBAN_REGISTRY = numdb.get("iban")
 
 
 def _compact(text: str) -> str:
@@ -41,8 +47,40 @@ def luhn(text: str) -> bool:
 
 
 def iban_valid(text: str) -> bool:
-    """An IBAN: the country's length and layout and the mod-97 check digits (python-stdnum)."""
-    return bool(_iban.is_valid(_compact(text)))
+    """An IBAN: the mod-97 check digits, the country's length and layout (python-stdnum's
+    IBAN registry, read once per country) and the country's national check where stdnum
+    has one (Belgium's, Spain's, ...)."""
+    number = _compact(text)
+    if not 15 <= len(number) <= 34 or not mod97_valid(number):
+        return False
+    layout = _bban_layout(number[:2])
+    if layout is None or layout.fullmatch(number[4:]) is None:
+        return False
+    national = _national_iban(number[:2])
+    return national is None or bool(national.is_valid(number))
+
+
+_LAYOUT_PART = re.compile(r"([1-9][0-9]*)!([nac])")
+_LAYOUT_CLASS = {"n": "[0-9]", "a": "[A-Z]", "c": "[A-Za-z0-9]"}
+
+
+@cache
+def _bban_layout(country: str) -> re.Pattern[str] | None:
+    """The BBAN layout of a country's IBANs (`4!a6!n8!n`: 4 letters, 6 digits, 8 digits) as
+    a regular expression, or None for a country without IBANs."""
+    if not (country.isascii() and country.isalpha()):
+        return None
+    properties = _IBAN_REGISTRY.info(country)[0][1]
+    if not properties or "bban" not in properties:
+        return None
+    parts = _LAYOUT_PART.findall(properties["bban"])
+    return re.compile("".join(f"{_LAYOUT_CLASS[kind]}{{{count}}}" for count, kind in parts))
+
+
+@cache
+def _national_iban(country: str) -> Any:
+    """stdnum's national IBAN module for a country (`stdnum.be.iban`), or None."""
+    return get_cc_module(country.lower(), "iban")
 
 
 def mod97_valid(text: str) -> bool:
