@@ -29,6 +29,7 @@ from payguard.adapters.sql.lists import SqlListRepository
 from payguard.adapters.sql.models import SqlModelRegistry
 from payguard.adapters.sql.rules import SqlRuleSetRepository
 from payguard.adapters.sql.sharing import SqlSharingRepository
+from payguard.adapters.sql.shield_recognizers import SqlRecognizerRepository
 from payguard.adapters.sql.tenants import SqlTenantRepository
 from payguard.adapters.sql.vault import SqlDataKeyRepository
 from payguard.adapters.sql.vault_policies import SqlPolicyRepository
@@ -75,6 +76,7 @@ from payguard.settings import Settings
 from payguard.sharing.service import SharingService
 from payguard.shield.risk import assess_risk
 from payguard.shield.service import PrivacyService
+from payguard.shield.stored import StoredRecognizers
 from payguard.tenancy.service import TenantService
 from payguard.vault.cards import CardTokenizer
 from payguard.vault.interfaces import TokenStyle
@@ -148,13 +150,28 @@ class Services:
     cards: CardTokenizer = field(init=False)
     #: Governed data sharing: recipients, requests, consents, exports (`/v1/sharing`).
     sharing: SharingService = field(init=False)
+    #: Tenants' own Data Shield recognizers (`/v1/privacy/recognizers`,
+    #: `payguard shield recognizers`).
+    shield_recognizers: StoredRecognizers = field(init=False)
     #: Scan and redact text and documents for a tenant (`/v1/privacy`).
     privacy: PrivacyService = field(init=False)
 
     def __post_init__(self) -> None:
         self.cards = CardTokenizer(self.keys, self.tokens.metadata)
         self.sharing = _sharing(self)
-        self.privacy = PrivacyService(self.keys, self.tokens, audit=self.audit, check=canonical)
+        self.shield_recognizers = StoredRecognizers(
+            SqlRecognizerRepository(self.engine),
+            audit=self.audit,
+            clock=self.clock,
+            ttl=self.settings.cache_ttl_seconds,
+        )
+        self.privacy = PrivacyService(
+            self.keys,
+            self.tokens,
+            audit=self.audit,
+            check=canonical,
+            recognizers=self.shield_recognizers,
+        )
 
     def readiness(self) -> ReadinessReport:
         """Every configured backend, checked now, each with a bounded timeout."""

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     namespace: str = "payguard"
     #: Largest request body accepted, in bytes (larger → 413).
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: Largest body of the bulk endpoints (`/v1/privacy/scan`, `/v1/privacy/redact`,
+    #: `/v1/privacy/recognizers`, `/v1/sharing/exports`): texts of up to 1 MiB to scan,
+    #: records to export. Never below `max_body_bytes`.
+    max_bulk_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     #: Log level for structlog's JSON output.
     log_level: str = "INFO"
     #: Seconds a cached rule set or list snapshot is trusted before re-checking its version.

@@ -88,6 +88,25 @@ def test_scan_a_document_gives_each_findings_path(client: TestClient, tenant: An
     ]
 
 
+def test_keys_are_scanned_and_never_echoed_in_paths(client: TestClient, tenant: Any) -> None:
+    # A map keyed by phone numbers: the keys' findings are reported (`key: true`, offsets
+    # into the key), and every path shows such a key as `[phone]`, never the number.
+    document = {"contacts": {"13800138000": {"mail": EMAIL}, "tel 13900139000": "x"}}
+    answer = client.post("/v1/privacy/scan", json={"document": document}, headers=tenant())
+    assert answer.status_code == 200, answer.text
+    findings = answer.json()["findings"]
+    assert [(f["path"], f["entity"], f.get("key"), f["start"], f["end"]) for f in findings] == [
+        ("$.contacts['[phone]']", "phone", True, 0, 11),
+        ("$.contacts['[phone]'].mail", "email", None, 0, len(EMAIL)),
+        ("$.contacts['tel [phone]']", "phone", True, 4, 15),
+    ]
+    assert "13800138000" not in answer.text and "13900139000" not in answer.text
+    out = redact(client, tenant(), document=document, policy={"entities": {"phone": "redact"}})
+    assert out["document"] == {
+        "contacts": {"[phone]": {"mail": "j***@example.com"}, "tel [phone]": "x"}
+    }
+
+
 def test_scan_filters_entities_and_applies_thresholds(client: TestClient, tenant: Any) -> None:
     headers = tenant()
     only = scan(client, headers, text=TEXT, entities=["card", "email"])["findings"]
@@ -347,8 +366,20 @@ def test_malformed_and_hostile_bodies_are_4xx(
 
 
 @pytest.mark.parametrize("path", ["/v1/privacy/scan", "/v1/privacy/redact"])
-def test_a_body_over_the_apps_limit_is_413(client: TestClient, tenant: Any, path: str) -> None:
-    answer = client.post(path, json={"text": "x" * 70_000}, headers=tenant())
+def test_a_body_over_the_bulk_limit_is_413(client: TestClient, tenant: Any, path: str) -> None:
+    # The privacy endpoints take bodies up to `max_bulk_body_bytes` (4 MiB by default), not
+    # the 64 KiB of the others: a 70 KB text is scanned, a 5 MB body refused unread.
+    answer = client.post(path, json={"text": "x" * 70_000 + f" {EMAIL}"}, headers=tenant())
+    assert answer.status_code == 200, answer.text[:300]
+    answer = client.post(path, json={"text": "x" * 5_000_000}, headers=tenant())
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "payload_too_large"
+
+
+def test_other_endpoints_keep_the_small_body_limit(client: TestClient, tenant: Any) -> None:
+    answer = client.post(
+        "/v1/tokens", json={"kind": "generic", "values": ["x" * 70_000]}, headers=tenant()
+    )
     assert answer.status_code == 413
 
 

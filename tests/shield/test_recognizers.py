@@ -316,3 +316,28 @@ def test_every_address_label_is_read(label: str) -> None:
     for written in (label, label.upper(), label.title()):
         for text in (f"{written}: 42 Elm Row, Leeds", f'"{written}" : 42 Elm Row, Leeds'):
             assert (Entity.ADDRESS, "42 Elm Row, Leeds") in found(text), text
+
+
+_SECRETS = [
+    "sk_live_" + "a1B2" * 6,
+    "pk_live_" + "a1B2" * 6,
+    "AKIA" + "A1B2" * 4,
+    "ghp_" + "a1B2" * 9,
+    "github_pat_" + "a1B2" * 6,
+    "xoxb-" + "1234-abcd-" * 2,
+    "AIza" + "a1B2_" * 7,
+    "eyJhbGciOiJI.eyJzdWIiOiIx.c2lnbmF0dXJl",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEow==\n-----END RSA PRIVATE KEY-----",
+]
+
+
+def test_every_known_secret_pattern_starts_at_a_known_prefix() -> None:
+    # The recognizer looks for `_KNOWN_PREFIX` first and reads nothing before it: each
+    # pattern has an example here, and each example is found after other text.
+    from payguard.shield.recognizers.credentials import _KNOWN, _KNOWN_PREFIX
+
+    for index, regex in enumerate(_KNOWN):
+        example = _SECRETS[index]
+        assert regex.fullmatch(example), index
+        assert _KNOWN_PREFIX.match(example), index
+        assert found(f"deploy with {example} today") == [(Entity.SECRET, example)]

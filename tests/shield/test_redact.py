@@ -516,6 +516,36 @@ def test_a_document_is_redacted_in_a_copy_keeping_its_shape() -> None:
     }
 
 
+def test_keys_holding_personal_data_are_redacted_too() -> None:
+    vault = FakeVault()
+    document: dict[str, Any] = {
+        "by_phone": {"13800138000": {"since": 2024}, "13900139000": "ann@example.com"},
+        "jane@example.com": 3,
+        "[phone]": "kept",
+    }
+    done = redactor({"phone": "redact"}, vault=vault).redact_document(document)
+    # Both phone keys become `[phone]`: the second gets `#2`, nothing is lost; the key that
+    # was `[phone]` already collides with neither (another object).
+    assert done.document == {
+        "by_phone": {"[phone]": {"since": 2024}, "[phone]#2": "a***@example.com"},
+        "j***@example.com": 3,
+        "[phone]": "kept",
+    }
+    assert sorted((f.path, f.in_key) for f in done.findings) == [
+        ("$.by_phone['13800138000']", True),
+        ("$.by_phone['13900139000']", False),
+        ("$.by_phone['13900139000']", True),
+        ("$['jane@example.com']", True),
+    ]
+    assert redactor().tally.by_entity() == {}
+
+
+def test_a_redacted_key_never_overwrites_another_member() -> None:
+    document = {"[email]": 1, "ann@example.com": 2, "bob@example.com": 3}
+    done = redactor({"email": "redact"}).redact_document(document)
+    assert done.document == {"[email]": 1, "[email]#2": 2, "[email]#3": 3}
+
+
 def test_a_deep_document_is_redacted_without_recursion() -> None:
     document: Any = {"card": "4111111111111111"}
     for _ in range(3000):

@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from payguard.core.errors import NotFound, ValidationFailed
+from payguard.shield.cues import may_hold_entity
 from payguard.shield.interfaces import DocumentFinding, Entity, Finding
-from payguard.shield.recognizers import CardRecognizer
+from payguard.shield.recognizers import CardRecognizer, builtin
 from payguard.shield.registry import Registry
 from payguard.shield.scanner import Scanner, json_path
 
@@ -188,3 +191,61 @@ def test_hostile_input_of_200_kb_finishes(seed: str) -> None:
     text = seed * (200_000 // len(seed))
     findings = SCANNER.scan(text)
     assert all(0 <= f.start < f.end <= len(text) for f in findings)
+
+
+def test_scan_document_with_keys_scans_each_key_before_its_value() -> None:
+    document = {
+        "contacts": {"13800138000": "ann@example.com", "notes": "none"},
+        "ann@example.com": {"since": 2024},
+    }
+    assert SCANNER.scan_document(document) == [
+        DocumentFinding("$.contacts['13800138000']", Finding(0, 15, Entity.EMAIL, 0.9, "email"))
+    ]
+    found = SCANNER.scan_document(document, keys=True)
+    assert [(d.path, d.in_key, d.finding.entity, d.location) for d in found] == [
+        ("$.contacts['13800138000']", True, Entity.PHONE, ("contacts", "13800138000")),
+        ("$.contacts['13800138000']", False, Entity.EMAIL, ("contacts", "13800138000")),
+        ("$['ann@example.com']", True, Entity.EMAIL, ("ann@example.com",)),
+    ]
+    assert (found[0].finding.start, found[0].finding.end) == (0, 11)
+
+
+_CUELESS_WORDS = [
+    "name", "address", "card", "passport", "born", "birth", "key", "token", "secret",
+    "password", "bearer", "Street", "Main", "Ann", "Lee", "Jr", "sk_live_", "AKIA", "ghp_",
+    "github_pat_", "xoxb-", "AIza", "eyJhbGciOiJIUzI1", "-----BEGIN RSA PRIVATE KEY-----",
+    "tok_", "pan", "iban", "GB", "WEST", "Jan", "March", "account", "acct", "cc", "visa",
+    "ip", "host", "phone", "tel", "e-mail", "mail", "example", "com", "x", "Mrs", "Doctor",
+]  # fmt: skip
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(_CUELESS_WORDS),
+            st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", max_size=30),
+        ),
+        max_size=12,
+    ),
+    st.sampled_from([" ", "", "_", "-", ".", ", ", "\n", "/", "+", '"', "'", "(", "#", "*"]),
+)
+def test_builtin_recognizers_find_nothing_in_text_without_a_cue(
+    words: list[str], separator: str
+) -> None:
+    # The scanner skips text without a cue (`shield.cues`): sound only while no built-in
+    # recognizer can find anything in such text, which this checks by scanning it anyway.
+    text = separator.join(words)
+    if may_hold_entity(text):
+        return
+    assert SCANNER._scan(text, "") == []
+    assert all(r.cued for r in builtin())  # type: ignore[attr-defined]
+
+
+def test_a_partners_recognizer_is_never_skipped() -> None:
+    registry = Registry.builtin()
+    registry.load_yaml(
+        "recognizers:\n  - name: codename\n    patterns:\n      - regex: 'falcon'\n        score: 0.9\n"
+    )
+    scanner = Scanner(registry)
+    assert [f.recognizer for f in scanner.scan("project falcon")] == ["codename"]
+    assert [d.in_key for d in scanner.scan_document({"falcon": "x"}, keys=True)] == [True]

@@ -28,6 +28,7 @@ from payguard.api.routes import (
     lists,
     models,
     privacy,
+    privacy_recognizers,
     rules,
     sharing,
     tokens,
@@ -43,25 +44,42 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413 before any parsing happens."""
+#: Paths that carry bulk data (texts and documents to scan, recognizer documents of up to
+#: 64 KiB once JSON-escaped, records to export): their bodies may be up to
+#: `Settings.max_bulk_body_bytes`, every other body `max_body_bytes`.
+BULK_PATHS = (
+    "/v1/privacy/scan",
+    "/v1/privacy/redact",
+    "/v1/privacy/recognizers",
+    "/v1/sharing/exports",
+)
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+
+class BodyLimit:
+    """Refuse request bodies over the limit with 413 before any parsing happens: `limit`
+    bytes, or `bulk_limit` on `BULK_PATHS`."""
+
+    def __init__(self, app: ASGIApp, limit: int, bulk_limit: int | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.bulk_limit = max(limit, bulk_limit or limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.bulk_limit if scope.get("path") in BULK_PATHS else self.default_limit
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.limit + 1
-                if declared > self.limit:
-                    await self._refuse(send)
+                    declared = limit + 1
+                if declared > limit:
+                    await self._refuse(send, limit)
                     return
         chunks: list[bytes] = []
         size = 0
@@ -71,8 +89,8 @@ class BodyLimit:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                await self._refuse(send)
+            if size > limit:
+                await self._refuse(send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -89,9 +107,9 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         payload = orjson.dumps(
-            errors.error_body("payload_too_large", f"request body over {self.limit} bytes")
+            errors.error_body("payload_too_large", f"request body over {limit} bytes")
         )
         await send(
             {
@@ -263,6 +281,7 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
     app.include_router(vault_policy.router)
     app.include_router(sharing.router)
     app.include_router(privacy.router)
+    app.include_router(privacy_recognizers.router)
 
     _document_raw_bodies(app)
     _serve_docs(app)
@@ -273,5 +292,9 @@ def create_app(services: Services | None = None, *, settings: Settings | None = 
         async def echo(request: Request) -> FastJSON:
             return FastJSON(orjson.loads(await request.body()))
 
-    app.add_middleware(BodyLimit, limit=built.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=built.settings.max_body_bytes,
+        bulk_limit=built.settings.max_bulk_body_bytes,
+    )
     return app

@@ -28,6 +28,7 @@ from payguard.risk.service import AssessmentService
 from payguard.services import ReadinessReport, Services
 from payguard.sharing.service import SharingService
 from payguard.shield.service import PrivacyService
+from payguard.shield.stored import StoredRecognizers
 from payguard.tenancy.interfaces import Principal, Role
 from payguard.vault.interfaces import CardTokenizing
 from payguard.vault.policy import StoredPolicies
@@ -101,6 +102,10 @@ async def _privacy(request: Request) -> PrivacyService:
     return services_of(request).privacy
 
 
+async def _shield_recognizers(request: Request) -> StoredRecognizers:
+    return services_of(request).shield_recognizers
+
+
 Assessments = Annotated[AssessmentService, Depends(_assessments)]
 Rules = Annotated[RuleService, Depends(_rules)]
 Lists = Annotated[ListService, Depends(_lists)]
@@ -115,6 +120,7 @@ CardTokens = Annotated[CardTokenizing, Depends(_cards)]
 VaultPolicies = Annotated[StoredPolicies, Depends(_vault_policies)]
 Sharing = Annotated[SharingService, Depends(_sharing)]
 Privacy = Annotated[PrivacyService, Depends(_privacy)]
+ShieldRecognizers = Annotated[StoredRecognizers, Depends(_shield_recognizers)]
 Readiness = Annotated[Callable[[], ReadinessReport], Depends(_readiness)]
 
 

@@ -356,6 +356,19 @@ BODIES: dict[tuple[str, str], dict[str, Example]] = {
             },
         },
     },
+    ("put", "/v1/privacy/recognizers"): _one(
+        "Member numbers (MBR- and 8 digits), surer near the word member",
+        {
+            "yaml": "recognizers:\n"
+            "  - name: member_id\n"
+            "    entity: custom\n"
+            "    patterns:\n"
+            '      - regex: "MBR-[0-9]{8}"\n'
+            "        score: 0.6\n"
+            "    context:\n"
+            "      words: [member, membership]\n"
+        },
+    ),
     ("post", "/v1/privacy/redact"): {
         "text": {
             "summary": "Redact a ticket with the default policy",

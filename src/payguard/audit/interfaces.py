@@ -56,6 +56,7 @@ class AuditAction(StrEnum):
     VAULT_POLICY = "vault:policy"
     PRIVACY_SCAN = "privacy:scan"
     PRIVACY_REDACT = "privacy:redact"
+    PRIVACY_RECOGNIZERS = "privacy:recognizers"
     SHARING_RECIPIENT = "sharing:recipient"
     SHARING_REQUEST = "sharing:request"
     SHARING_CONSENT = "sharing:consent"

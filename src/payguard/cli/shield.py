@@ -6,7 +6,11 @@ the file as a stream and prints measures and rules only, never a value from the 
 
 `shield scan` counts the personal data in a CSV, JSON Lines or Parquet file per column (or
 JSONPath); `shield redact` writes a redacted copy under a file policy (`shield.structured`).
-Both stream the file on every core and print counts only.
+Both stream the file on every core and print counts only. `--recognizers FILE` adds a YAML
+file of the partner's own recognizers (`shield.custom`) to the built-in ones.
+
+`shield recognizers show|set` reads and replaces a tenant's stored recognizers, the ones
+`/v1/privacy` and `shield redact --tenant` use (`shield.stored`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from payguard.shield.interfaces import Action, DataSetUnreadable, Entity, TextRe
 
 if TYPE_CHECKING:  # numpy loads with the risk module: only when `shield risk` runs
     from payguard.shield.risk import ColumnKind, RiskReport, Suggestion
+    from payguard.shield.scanner import Scanner
+    from payguard.shield.stored import ActiveRecognizers
     from payguard.shield.structured import FilePolicy
 
 shield_app = typer.Typer(
@@ -287,20 +293,72 @@ def _no_key() -> bytes:
     raise ValidationFailed("hash needs the tenant's key: pass --tenant", field="tenant")
 
 
-def _file_redactor(actions: dict[str, str], tenant: str | None) -> TextRedactor:
-    """The redactor of one worker (a module-level function, so a spawned process can be
-    handed it): the tenant's keys and vault from the settings, or none without --tenant."""
-    from payguard.shield.redact import RedactionPolicy, Redactor
+def _file_scanner(recognizers: str | None = None) -> Scanner:
+    """The scanner of one worker: the built-in recognizers and those of the YAML document
+    `recognizers` (checked in the parent; compiled here, in each worker)."""
+    from payguard.shield.recognizers import builtin
     from payguard.shield.scanner import Scanner
+    from payguard.shield.stored import compile_checked
+
+    if recognizers is None:
+        return Scanner.default()
+    return Scanner([*builtin(), *compile_checked(recognizers)])
+
+
+def _file_redactor(
+    actions: dict[str, str], tenant: str | None, recognizers: str | None = None
+) -> TextRedactor:
+    """The redactor of one worker (a module-level function, so a spawned process can be
+    handed it): the tenant's keys and vault from the settings, or none without --tenant;
+    the recognizers of the YAML document `recognizers` when given, else the tenant's own."""
+    from payguard.shield.redact import RedactionPolicy, Redactor
+    from payguard.shield.stored import compile_checked
 
     policy = RedactionPolicy(actions={Entity(k): Action(v) for k, v in actions.items()})
     if tenant is None:
-        return Redactor(Scanner.default(), policy, tokenize=_no_vault, hash_key=_no_key)
+        return Redactor(_file_scanner(recognizers), policy, tokenize=_no_vault, hash_key=_no_key)
     from payguard.services import build_services
 
     built = build_services()
     atexit.register(built.close)
-    return built.privacy.redactor(tenant_named(built, tenant).id, policy, Actor.system("cli"))
+    custom = None if recognizers is None else compile_checked(recognizers)
+    return built.privacy.redactor(
+        tenant_named(built, tenant).id, policy, Actor.system("cli"), custom=custom
+    )
+
+
+def _read_recognizers(path: Path, *, field: str = "recognizers") -> str:
+    """The YAML document in `path` (at most `shield.custom.MAX_SOURCE_BYTES`), as text."""
+    from payguard.shield.custom import MAX_SOURCE_BYTES
+
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_SOURCE_BYTES + 1)
+    except OSError as exc:
+        raise ValidationFailed(f"cannot read {path.name}: {exc.strerror}", field=field) from None
+    if len(raw) > MAX_SOURCE_BYTES:
+        raise PayloadTooLarge(f"{path.name} is larger than {MAX_SOURCE_BYTES} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationFailed(f"{path.name} is not UTF-8 text", field=field) from None
+
+
+def _checked_recognizers(path: Path | None) -> str | None:
+    """The YAML document of --recognizers, checked here (before any worker starts), or None;
+    errors name the field at fault in the document."""
+    if path is None:
+        return None
+    from payguard.shield.stored import check_recognizers
+
+    source = _read_recognizers(path)
+    try:
+        check_recognizers(source)
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            f"{path.name}: {exc.field}: {exc.message}", field=exc.field
+        ) from None
+    return source
 
 
 def _needs_keys(policy: FilePolicy, actions: dict[str, str]) -> str | None:
@@ -336,6 +394,16 @@ def _findings(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "-"
 
 
+RecognizersOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--recognizers",
+        help="A YAML file of your own recognizers, added to the built-in ones",
+        dir_okay=False,
+    ),
+]
+
+
 @shield_app.command()
 def scan(
     file: Annotated[Path, typer.Argument(help="A .csv, .jsonl/.ndjson or .parquet file")],
@@ -350,6 +418,7 @@ def scan(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the --suggest-policy file if it exists")
     ] = False,
+    recognizers: RecognizersOption = None,
 ) -> None:
     """Count the personal data in FILE per column (or JSONPath), streaming, on every core.
 
@@ -360,6 +429,7 @@ def scan(
 
     with domain_errors():
         chosen = format_of(file, fmt)
+        custom = _checked_recognizers(recognizers)
         if suggest is not None and suggest.exists() and not force:
             raise ValidationFailed(
                 f"{suggest.name} already exists: pass --force to replace it",
@@ -369,6 +439,7 @@ def scan(
         with _progress("scanning", unit) as progress:
             report = scan_file(
                 file,
+                partial(_file_scanner, custom),
                 fmt=chosen,
                 delimiter=delimiter,
                 workers=_worker_count(file, workers),
@@ -426,12 +497,22 @@ def redact(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    recognizers: Annotated[
+        Path | None,
+        typer.Option(
+            "--recognizers",
+            help="A YAML file of your own recognizers, added to the built-in ones; with "
+            "--tenant, used instead of the tenant's stored recognizers (the file only)",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a redacted copy of FILE in its own format under a file policy, streaming.
 
     Columns named in the policy get their action; every other string is scanned and its
-    entities redacted (`free_text: scan`). `hash` and `tokenize` need --tenant. Exit 2 on bad
-    input; OUT is written only when the whole file is done.
+    entities redacted (`free_text: scan`). `hash` and `tokenize` need --tenant. With
+    --tenant, the tenant's own recognizers run too (unless --recognizers names a file). Exit
+    2 on bad input; OUT is written only when the whole file is done.
     """
     from payguard.shield.redact import DEFAULT_ACTIONS
     from payguard.shield.structured import redact_file
@@ -442,6 +523,7 @@ def redact(
         if not file.is_file():
             raise DataSetUnreadable(f"cannot open {file.name}: no such file")
         policy = _read_policy(policy_file)
+        custom = _checked_recognizers(recognizers)
         defaults = dict(DEFAULT_ACTIONS)
         if tenant is None:  # defaults that need keys are masked; the policy's own are refused
             masked = [
@@ -468,7 +550,7 @@ def redact(
             file,
             out,
             policy,
-            partial(_file_redactor, actions, tenant),
+            partial(_file_redactor, actions, tenant, custom),
             fmt=chosen,
             delimiter=delimiter,
             workers=_worker_count(file, workers),
@@ -507,3 +589,76 @@ def redact(
         typer.echo(f"  column {pattern}: {count} values")
     if report.entities:
         typer.echo(f"  found in free text: {_findings(report.entities)}")
+
+
+# -- a tenant's own recognizers ------------------------------------------------------------
+
+recognizers_app = typer.Typer(
+    no_args_is_help=True,
+    help="A tenant's own recognizers (YAML), used by /v1/privacy and `shield redact --tenant`.",
+)
+shield_app.add_typer(recognizers_app, name="recognizers")
+TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant (by name)")]
+
+
+def _recognizers_json(active: ActiveRecognizers) -> str:
+    from payguard.shield.stored import builtin_recognizers
+
+    return json.dumps(
+        {
+            "builtin": [
+                {"name": name, "entities": [e.value for e in entities]}
+                for name, entities in builtin_recognizers()
+            ],
+            "custom": {
+                "version": active.version,
+                "created_at": None if active.created_at is None else active.created_at.isoformat(),
+                "created_by": active.created_by,
+                "yaml": active.source if active.version else None,
+                "recognizers": [
+                    {"name": r.name, "entity": r.entity.value} for r in active.recognizers
+                ],
+            },
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+@recognizers_app.command("show")
+def recognizers_show(tenant: TenantOption) -> None:
+    """Print the built-in recognizers and the tenant's own set in force as JSON (version 0:
+    none stored)."""
+    with _services() as built:
+        owner = tenant_named(built, tenant)
+        typer.echo(_recognizers_json(built.shield_recognizers.active(owner.id)))
+
+
+@recognizers_app.command("set")
+def recognizers_set(
+    tenant: TenantOption,
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file",
+            help="The recognizers (YAML, at most 64 KiB; `recognizers: []` for none)",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+) -> None:
+    """Replace the tenant's own recognizers with the YAML document in --file (a new version,
+    in force at once; audited). Exit 2 on a bad document, naming the field at fault."""
+    with _services() as built:
+        owner = tenant_named(built, tenant)
+        source = _read_recognizers(file, field="file")
+        try:
+            active = built.shield_recognizers.set(owner.id, source, actor=Actor.system("cli"))
+        except ValidationFailed as exc:  # the field at fault, as the API names it
+            raise ValidationFailed(f"{exc.field}: {exc.message}", field=exc.field) from None
+        names = ", ".join(active.names) or "none"
+        typer.echo(
+            f"recognizers of {tenant} are now version {active.version} "
+            f"({len(active.recognizers)}: {names})"
+        )

@@ -10,7 +10,8 @@ character to one character, so it never moves an offset).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -92,10 +93,14 @@ class DataSetUnreadable(ValidationFailed):
 class DocumentFinding:
     """A finding in one string (or integer) of a JSON document: where it is (`path`, a
     JSONPath such as `$.customer.phone` or `$.items[0]['e-mail']`) and the finding, whose
-    offsets are into that string."""
+    offsets are into that string. With `in_key`, the finding is in the member's key (the
+    last segment of `path`), offsets into the key. `location` is the path as its raw
+    segments (keys and indexes), for code that walks the document again."""
 
     path: str
     finding: Finding
+    in_key: bool = False
+    location: tuple[str | int, ...] = field(default=(), compare=False, repr=False)
 
 
 class Action(StrEnum):
@@ -127,3 +132,40 @@ class TextRedactor(Protocol):
         """One value (a whole column's cell or a JSON member) under `action`, whatever it
         holds; `entity` says what it is when known (for `tokenize`, `generalize`, `mask`)."""
         ...
+
+
+__all__ += ["RecognizerRepository", "StoredRecognizerSet"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecognizerSet:
+    """One version of a tenant's own recognizers as stored: the YAML source as the partner
+    gave it (validated before it was stored), when and by whom."""
+
+    tenant_id: str
+    version: int
+    document: str
+    created_at: datetime
+    created_by: str
+
+
+class RecognizerRepository(Protocol):
+    """Storage of tenants' recognizer versions 1, 2, 3... Versions are never changed or
+    deleted; the highest is the one in force. Every call names its tenant."""
+
+    def add(
+        self, tenant_id: str, document: str, created_at: datetime, created_by: str
+    ) -> StoredRecognizerSet:
+        """Store `document` as the tenant's next version (the highest + 1, taken again if a
+        concurrent writer took it first)."""
+        ...
+
+    def current(self, tenant_id: str) -> StoredRecognizerSet | None:
+        """The highest version; None if the tenant never stored recognizers."""
+        ...
+
+    def current_version(self, tenant_id: str) -> int:
+        """The highest version's number (0: none stored), without reading the document."""
+        ...
+
+    def get(self, tenant_id: str, version: int) -> StoredRecognizerSet | None: ...

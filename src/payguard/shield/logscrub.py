@@ -23,6 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from payguard.shield.cues import may_hold_entity
 from payguard.shield.interfaces import Entity
 from payguard.tenancy.interfaces import API_KEY
 
@@ -71,13 +72,6 @@ SAFE_KEYS = frozenset(
 #: mask before the shield did.
 LOG_THRESHOLDS: Mapping[str, float] = {Entity.CARD: 0.35}
 
-#: Text that may hold an entity: a digit (any script), an `@`, a `:` or `=` (labels, IPv6),
-#: anything outside ASCII (Chinese labels, names and addresses; full-width forms), a title
-#: before a name, or a run of 20 or more key-like characters (checked for a capital letter,
-#: so that `snake_case` event names pass). Text with none of these is not scanned: no
-#: recognizer can match it.
-_CUE = re.compile(r"[\d@:=]|[^\x00-\x7f]|(?<![A-Za-z])(?:Mr|Mrs|Ms|Miss|Dr|Prof)(?![a-z])")
-_KEYISH_RUN = re.compile(r"[A-Za-z+/_\-]{20,}")
 _PGK = "pgk_"
 
 #: Integers below 7 digits cannot be any entity; beyond 40 digits, none is one (and `str()`
@@ -98,12 +92,6 @@ def _scanner() -> Scanner:
     return _scanner_instance
 
 
-def _may_hold_entity(text: str) -> bool:
-    if _CUE.search(text) is not None:
-        return True
-    return any(not run.islower() for run in _KEYISH_RUN.findall(text))
-
-
 def keeps_ip(text: str) -> bool:
     """Whether an IP address found in a log line is kept: it is not globally routable (an
     IPv4-mapped IPv6 address is judged by its IPv4 address)."""
@@ -121,7 +109,7 @@ def scrub_text(text: str) -> str:
     shield's scanner as `[<entity>]`, except payguard tokens and non-global IP addresses."""
     if _PGK in text:
         text = API_KEY.sub("pgk_[redacted]", text)
-    if not _may_hold_entity(text):
+    if not may_hold_entity(text):
         return text
     findings = _scanner().scan(text)
     if not findings:

@@ -51,7 +51,7 @@ from payguard.shield.interfaces import (
     Redacted,
 )
 from payguard.shield.normalize import normalize
-from payguard.shield.scanner import Scanner, json_path
+from payguard.shield.scanner import Scanner
 
 __all__ = [
     "DEFAULT_ACTIONS",
@@ -308,21 +308,22 @@ class Redactor:
     # -- JSON documents -----------------------------------------------------------------
 
     def redact_document(self, document: Any) -> RedactedDocument:
-        """A copy of a JSON document with every finding in its strings (and integers)
-        replaced; tokens asked for in one batch per kind. An integer with a finding in it
-        becomes a string. Keys are not scanned and are kept."""
-        found = [f for f in self.scanner.scan_document(document) if self._keeps(f.finding)]
-        by_path: dict[str, list[Finding]] = {}
+        """A copy of a JSON document with every finding in its strings (and integers) and
+        in its keys replaced; tokens asked for in one batch per kind. An integer with a
+        finding in it becomes a string. A key whose replacement another key of the same
+        object has already taken gets `#2`, `#3`, ... after it, so no member is lost."""
+        found = [
+            f for f in self.scanner.scan_document(document, keys=True) if self._keeps(f.finding)
+        ]
+        by_place: dict[_Place, list[Finding]] = {}
         for item in found:
-            by_path.setdefault(item.path, []).append(item.finding)
-        plans: dict[str, list[_Piece]] = {}
-        if by_path:
-            for path, value in _leaves(document):
-                findings = by_path.get(path)
-                if findings:
-                    plans[path] = self._plan(str(value), findings)
+            by_place.setdefault((item.location, item.in_key), []).append(item.finding)
+        plans = {
+            place: self._plan(_text_at(document, place), findings)
+            for place, findings in by_place.items()
+        }
         tokens = self._tokens(piece for pieces in plans.values() for piece in pieces)
-        rendered = {path: self._render(pieces, tokens) for path, pieces in plans.items()}
+        rendered = {place: self._render(pieces, tokens) for place, pieces in plans.items()}
         return RedactedDocument(_rebuild(document, rendered), tuple(found))
 
     # -- one value ----------------------------------------------------------------------
@@ -627,22 +628,25 @@ def _age_band(number: Decimal) -> str | None:
 # -- documents ------------------------------------------------------------------------------
 
 
-def _leaves(document: Any) -> Iterable[tuple[str, Any]]:
-    """Every string and integer of a document with its JSONPath (the scanner's paths)."""
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
-    while stack:
-        parts, value = stack.pop()
-        if isinstance(value, dict):
-            stack.extend(((*parts, str(k)), v) for k, v in value.items())
-        elif isinstance(value, list | tuple):
-            stack.extend(((*parts, i), v) for i, v in enumerate(value))
-        elif isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-            yield json_path(parts), value
+#: A place in a document: the path's segments, and whether the text is the last key
+#: itself (True) or the value there (False).
+_Place = tuple[tuple[str | int, ...], bool]
 
 
-def _rebuild(document: Any, rendered: Mapping[str, str]) -> Any:
-    """A copy of `document` with the values at `rendered`'s paths replaced (iteratively:
-    any depth)."""
+def _text_at(document: Any, place: _Place) -> str:
+    """The text at a place the scanner reported."""
+    parts, in_key = place
+    if in_key:
+        return str(parts[-1])
+    value = document
+    for part in parts:
+        value = value[part]
+    return str(value)
+
+
+def _rebuild(document: Any, rendered: Mapping[_Place, str]) -> Any:
+    """A copy of `document` with the texts at `rendered`'s places replaced, keys included
+    (iteratively: any depth)."""
     root: list[Any] = [None]
     # (container to fill, its key or index, the value, the value's path parts)
     stack: list[tuple[Any, Any, Any, tuple[str | int, ...]]] = [(root, 0, document, ())]
@@ -652,8 +656,15 @@ def _rebuild(document: Any, rendered: Mapping[str, str]) -> Any:
             copy: dict[str, Any] = {}
             into[slot] = copy
             for key, item in value.items():
-                copy[key] = None
-                stack.append((copy, key, item, (*parts, str(key))))
+                member = (*parts, str(key))
+                name = rendered.get((member, True), key) if rendered else key
+                if name in copy:
+                    number = 2
+                    while f"{name}#{number}" in copy:
+                        number += 1
+                    name = f"{name}#{number}"
+                copy[name] = None
+                stack.append((copy, name, item, member))
         elif isinstance(value, list | tuple):
             items: list[Any] = [None] * len(value)
             into[slot] = items
@@ -661,7 +672,7 @@ def _rebuild(document: Any, rendered: Mapping[str, str]) -> Any:
         elif rendered and (
             isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
         ):
-            into[slot] = rendered.get(json_path(parts), value)
+            into[slot] = rendered.get((parts, False), value)
         else:
             into[slot] = value
     return root[0]

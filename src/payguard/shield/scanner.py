@@ -23,11 +23,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from payguard.core.errors import ValidationFailed
+from payguard.shield.cues import may_hold_entity
 from payguard.shield.interfaces import DocumentFinding, Entity, Finding, Recognizer
 from payguard.shield.normalize import normalize
 from payguard.shield.registry import Registry
 
-__all__ = ["DEFAULT_THRESHOLD", "Scanner", "json_path"]
+__all__ = ["DEFAULT_THRESHOLD", "Scanner", "json_path", "key_context"]
 
 #: The score a finding needs to be reported, for entities the scanner is given no threshold.
 DEFAULT_THRESHOLD = 0.5
@@ -36,6 +37,16 @@ _KEY_CONTEXT_MAX = 64
 #: integer raises).
 _INT_MAX = 10**34
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
+
+
+def key_context(key: str | None) -> str:
+    """How a member's key is read before its value: as a label, `key: `, with its words
+    apart (`customerName` and `customer_name` both read `customer name: `),
+    so context words and labels find their words in it. At most 64 characters of the key."""
+    return f"{_CAMEL.sub(' ', key[:_KEY_CONTEXT_MAX]).strip()}: " if key else ""
 
 
 def json_path(parts: Iterable[str | int]) -> str:
@@ -80,6 +91,9 @@ class Scanner:
             if not 0.0 <= value <= 1.0:
                 raise ValidationFailed("a threshold is between 0 and 1", field=f"thresholds.{key}")
             self.thresholds[entity] = float(value)
+        #: Every recognizer finds nothing in text without a cue (`may_hold_entity`): true of
+        #: the built-in ones, not assumed of a partner's.
+        self._cued = all(getattr(r, "cued", False) for r in self.registry)
 
     @classmethod
     def default(cls, *, thresholds: Mapping[Entity | str, float] | None = None) -> Scanner:
@@ -88,29 +102,48 @@ class Scanner:
 
     def scan(self, text: str) -> list[Finding]:
         """Every finding in `text`, sorted by start; offsets are into `text` as given."""
+        if self._cued and not may_hold_entity(text):
+            return []
         return self._scan(text, "")
 
-    def scan_document(self, document: Any) -> list[DocumentFinding]:
+    def scan_document(self, document: Any, *, keys: bool = False) -> list[DocumentFinding]:
         """Every finding in the strings (and integers) of a JSON document, in document order,
         each with its JSONPath. Floats, booleans, null and integers of more than 34 digits
-        are not scanned."""
+        are not scanned. With `keys`, each member's key is scanned too, before its value
+        (`DocumentFinding.in_key`): a map keyed by phone numbers or e-mail addresses."""
         found: list[DocumentFinding] = []
-        stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+        # (path segments, value, whether `value` is the key that ends the segments)
+        stack: list[tuple[tuple[str | int, ...], Any, bool]] = [((), document, False)]
         while stack:
-            parts, value = stack.pop()
-            if isinstance(value, dict):
-                stack.extend(((*parts, str(k)), v) for k, v in reversed(value.items()))
+            parts, value, is_key = stack.pop()
+            if is_key:
+                findings = self._scan(value, "") if may_hold_entity(value) or not self._cued else []
+            elif isinstance(value, dict):
+                for k, v in reversed(value.items()):
+                    member = (*parts, str(k))
+                    stack.append((member, v, False))
+                    if keys:
+                        stack.append((member, str(k), True))
+                continue
             elif isinstance(value, list | tuple):
-                stack.extend(((*parts, i), v) for i, v in reversed(list(enumerate(value))))
+                stack.extend(((*parts, i), v, False) for i, v in reversed(list(enumerate(value))))
+                continue
             elif isinstance(value, str) or (
                 isinstance(value, int) and not isinstance(value, bool) and abs(value) < _INT_MAX
             ):
                 key = parts[-1] if parts and isinstance(parts[-1], str) else ""
-                prefix = f"{key[:_KEY_CONTEXT_MAX]}: " if key else ""
-                findings = self._scan(str(value), prefix)
-                if findings:
-                    path = json_path(parts)
-                    found.extend(DocumentFinding(path, finding) for finding in findings)
+                text = str(value)
+                if key:
+                    findings = self._scan(text, key_context(key))
+                elif may_hold_entity(text) or not self._cued:
+                    findings = self._scan(text, "")
+                else:
+                    findings = []
+            else:
+                continue
+            if findings:
+                path = json_path(parts)
+                found.extend(DocumentFinding(path, f, is_key, parts) for f in findings)
         return found
 
     def _scan(self, text: str, prefix: str) -> list[Finding]:

@@ -7,19 +7,24 @@ and the token service): `DataKeys` for the hashing key (`shield:hash`) and `Toke
 deterministic tokens. `check` is the vault's own value check (`vault.kinds.canonical`):
 values it refuses are redacted without asking the token service, so one refused value
 never costs a batch.
+
+A tenant's own recognizers (`shield.stored.StoredRecognizers`, when the root hands them in)
+run beside the built-in ones in every scan and redaction for that tenant; the `entities`
+filter applies to them too. They are compiled once per (tenant, version), never per request.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.errors import ValidationFailed
-from payguard.shield.interfaces import DocumentFinding, Entity, Finding
+from payguard.shield.interfaces import DocumentFinding, Entity, Finding, Recognizer
+from payguard.shield.recognizers import builtin
 from payguard.shield.redact import (
     HASH_PURPOSE,
     RedactedDocument,
@@ -28,7 +33,8 @@ from payguard.shield.redact import (
     Tally,
 )
 from payguard.shield.registry import Registry
-from payguard.shield.scanner import Scanner
+from payguard.shield.scanner import Scanner, json_path
+from payguard.shield.stored import StoredRecognizers
 
 __all__ = [
     "MAX_TOKEN_RETRIES",
@@ -94,11 +100,13 @@ class PrivacyService:
         *,
         audit: AuditWriter,
         check: Callable[[str, str], object] | None = None,
+        recognizers: StoredRecognizers | None = None,
     ) -> None:
         self._keys = keys
         self._tokens = tokens
         self._audit = audit
         self._check = check
+        self._recognizers = recognizers
 
     # -- building blocks ----------------------------------------------------------------
 
@@ -107,22 +115,39 @@ class PrivacyService:
         *,
         entities: Collection[Entity] | None = None,
         thresholds: Mapping[Entity | str, float] | None = None,
+        custom: Iterable[Recognizer] = (),
     ) -> Scanner:
-        """A scanner of the built-in recognizers: those that find one of `entities` (and
-        payguard tokens, which still mask look-alikes) when given."""
-        registry = Registry.builtin()
+        """A scanner of the built-in recognizers and `custom` ones (a tenant's own): those
+        that find one of `entities` (and payguard tokens, which still mask look-alikes) when
+        given. Cheap: the recognizers' regexes are compiled already."""
+        recognizers = [*builtin(), *custom]
         if entities is not None:
             wanted = set(entities) | {Entity.PAYGUARD_TOKEN}
-            registry = Registry(r for r in registry if r.entities & wanted)
-        return Scanner(registry, thresholds=thresholds)
+            recognizers = [r for r in recognizers if r.entities & wanted]
+        return Scanner(Registry(recognizers), thresholds=thresholds)
 
-    def redactor(self, tenant_id: str, policy: RedactionPolicy | None, actor: Actor) -> Redactor:
+    def custom_recognizers(self, tenant_id: str) -> tuple[Recognizer, ...]:
+        """The tenant's own recognizers in force (none without a store)."""
+        if self._recognizers is None:
+            return ()
+        return self._recognizers.active(tenant_id).recognizers
+
+    def redactor(
+        self,
+        tenant_id: str,
+        policy: RedactionPolicy | None,
+        actor: Actor,
+        *,
+        custom: Sequence[Recognizer] | None = None,
+    ) -> Redactor:
         """A redactor for the tenant: its hashing key from the keyring (fetched when first
-        needed) and its deterministic vault tokens, made as `actor`."""
+        needed), its deterministic vault tokens, made as `actor`, and its own recognizers
+        (or `custom` instead, when given: the CLI's `--recognizers` file)."""
         policy = policy if policy is not None else RedactionPolicy()
         thresholds: dict[Entity | str, float] = {e: t for e, t in policy.thresholds.items()}
+        own = self.custom_recognizers(tenant_id) if custom is None else custom
         return Redactor(
-            self.scanner(thresholds=thresholds),
+            self.scanner(thresholds=thresholds, custom=own),
             policy,
             tokenize=lambda kind, values: self._tokenize(tenant_id, kind, values, actor),
             hash_key=lambda: self._keys.data_key(tenant_id, HASH_PURPOSE)[1],
@@ -174,18 +199,23 @@ class PrivacyService:
         thresholds: Mapping[Entity | str, float] | None = None,
         actor: Actor,
     ) -> ScanResult:
-        """Findings in `text` or `document` (exactly one), audited as `privacy:scan`."""
-        scanner = self.scanner(entities=entities, thresholds=thresholds)
+        """Findings in `text` or `document` (exactly one), with the built-in recognizers and
+        the tenant's own, audited as `privacy:scan`."""
+        scanner = self.scanner(
+            entities=entities, thresholds=thresholds, custom=self.custom_recognizers(tenant_id)
+        )
         wanted = None if entities is None else frozenset(entities)
         if text is not None:
             findings = tuple(f for f in scanner.scan(text) if wanted is None or f.entity in wanted)
             result = ScanResult(findings=findings)
             counted = Counter(f.entity.value for f in findings)
         else:
-            found = tuple(
-                f
-                for f in scanner.scan_document(document)
-                if wanted is None or f.finding.entity in wanted
+            found = _keys_hidden(
+                [
+                    f
+                    for f in scanner.scan_document(document, keys=True)
+                    if wanted is None or f.finding.entity in wanted
+                ]
             )
             result = ScanResult(document_findings=found)
             counted = Counter(f.finding.entity.value for f in found)
@@ -228,3 +258,30 @@ class PrivacyService:
             },
         )
         return result
+
+
+def _keys_hidden(found: list[DocumentFinding]) -> tuple[DocumentFinding, ...]:
+    """The findings with their paths written without the personal data in keys: a key that
+    holds a finding is shown with each finding as `[<entity>]` (`$.contacts['[phone]']`),
+    in its own findings' paths and in those of everything under it."""
+    shown: dict[tuple[str | int, ...], str] = {}
+    spans: dict[tuple[str | int, ...], list[Finding]] = {}
+    for item in found:
+        if item.in_key:
+            spans.setdefault(item.location, []).append(item.finding)
+    for location, findings in spans.items():
+        key = str(location[-1])
+        # The findings of one key do not overlap: replaced from the right, offsets hold.
+        for finding in sorted(findings, key=lambda f: f.start, reverse=True):
+            key = f"{key[: finding.start]}[{finding.entity.value}]{key[finding.end :]}"
+        shown[location] = key
+    if not shown:
+        return tuple(found)
+    out = []
+    for item in found:
+        parts = [
+            shown.get(item.location[: index + 1], part) if isinstance(part, str) else part
+            for index, part in enumerate(item.location)
+        ]
+        out.append(replace(item, path=json_path(parts)))
+    return tuple(out)

@@ -62,7 +62,7 @@ from payguard.shield.interfaces import (
     TextRedactor,
 )
 from payguard.shield.redact import DEFAULT_ACTIONS
-from payguard.shield.scanner import Scanner, json_path
+from payguard.shield.scanner import Scanner, json_path, key_context
 from payguard.shield.tabular import MAX_LINE_CHARS, TableFormat, format_of
 
 __all__ = [
@@ -104,7 +104,6 @@ WHOLE = 0.8
 MEMO_SIZE = 8192
 MEMO_TEXT = 96
 _INT_MAX = 10**34  # as the scanner: longer integers are not scanned
-_KEY_CONTEXT_MAX = 64  # as the scanner: the key, read as context, is cut here
 
 
 # -- JSONPath subset -------------------------------------------------------------------------
@@ -905,9 +904,7 @@ class _Worker:
         of a chunk is redacted once."""
         redactor: TextRedactor = self.engine
         memo = self.memo
-        keyed = [
-            (f"{slot.key[:_KEY_CONTEXT_MAX]}: " if slot.key else "") + slot.text for slot in slots
-        ]
+        keyed = [key_context(slot.key) + slot.text for slot in slots]
         found: dict[str, Redacted | None] = {}
         missing: list[str] = []
         for text in keyed:

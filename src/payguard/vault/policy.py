@@ -19,7 +19,6 @@ role not listed under a given `detokenize` may not detokenize at all.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +28,7 @@ from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.clock import Clock
 from payguard.core.errors import PayguardError, PayloadTooLarge, ValidationFailed
 from payguard.core.ids import is_purpose
+from payguard.core.ttlcache import TenantCache
 from payguard.tenancy.interfaces import Role
 from payguard.vault.interfaces import PolicyRepository, TokenStyle
 from payguard.vault.kinds import Kind
@@ -376,22 +376,17 @@ class StoredPolicies:
         self._repository = repository
         self._audit = audit
         self._clock = clock
-        self._ttl = ttl
-        self._cache_size = cache_size
         self._default = ActivePolicy(default if default is not None else VaultPolicy())
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, ActivePolicy]] = {}
+        self._cache: TenantCache[ActivePolicy] = TenantCache(clock, ttl=ttl, size=cache_size)
 
     def policy(self, tenant_id: str) -> VaultPolicy:
         return self.active(tenant_id).policy
 
     def active(self, tenant_id: str) -> ActivePolicy:
         """The tenant's policy in force (cached for `ttl` seconds)."""
-        now = self._clock.now().timestamp()
-        with self._lock:
-            cached = self._cache.get(tenant_id)
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
+        cached = self._cache.get(tenant_id)
+        if cached is not None and cached[1]:
+            return cached[0]
         stored = self._repository.current(tenant_id)
         if stored is None:
             active = self._default
@@ -402,20 +397,12 @@ class StoredPolicies:
                 stored.created_at,
                 stored.created_by,
             )
-        self._remember(tenant_id, now, active)
+        self._cache.put(tenant_id, active)
         return active
-
-    def _remember(self, tenant_id: str, now: float, active: ActivePolicy) -> None:
-        with self._lock:
-            self._cache.pop(tenant_id, None)
-            self._cache[tenant_id] = (now, active)
-            while len(self._cache) > self._cache_size:
-                self._cache.pop(next(iter(self._cache)))
 
     def forget(self) -> None:
         """Drop every cached policy (each is read again on next use)."""
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def set_policy(self, tenant_id: str, document: object, *, actor: Actor) -> ActivePolicy:
         """Validate `document`, store it as the tenant's next version and put it in force
@@ -434,7 +421,7 @@ class StoredPolicies:
         text = json.dumps(normal, sort_keys=True, separators=(",", ":"))
         stored = self._repository.add(tenant_id, text, self._clock.now(), actor.name)
         active = ActivePolicy(policy, stored.version, stored.created_at, stored.created_by)
-        self._remember(tenant_id, self._clock.now().timestamp(), active)
+        self._cache.put(tenant_id, active)
         self._audit.success(
             AuditAction.VAULT_POLICY,
             actor,

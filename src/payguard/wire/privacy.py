@@ -174,6 +174,11 @@ class FindingPublic(Strict):
     score: float
     recognizer: str
     path: str | None = Field(default=None, description="The JSONPath of the string, documents")
+    key: bool | None = Field(
+        default=None,
+        description="True when the finding is in the member's key (the last part of `path`, "
+        "offsets into the key); keys holding a finding are shown as `[<entity>]` in paths",
+    )
 
 
 class ScanOut(Strict):

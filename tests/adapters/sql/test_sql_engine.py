@@ -17,7 +17,7 @@ from payguard.adapters.sql.engine import create_sql_engine, for_reads, for_write
 from payguard.settings import Settings
 
 #: The newest migration.
-HEAD = "0011"
+HEAD = "0012"
 
 ALL_TABLES = {
     "alembic_version",
@@ -48,6 +48,7 @@ ALL_TABLES = {
     "sharing_exports",
     "sharing_recipients",
     "sharing_requests",
+    "shield_recognizers",
     "state_markers",
     "tenants",
     "vault_keys",

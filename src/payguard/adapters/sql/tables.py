@@ -50,6 +50,7 @@ __all__ = [
     "sharing_exports",
     "sharing_recipients",
     "sharing_requests",
+    "shield_recognizers",
     "state_markers",
     "tenants",
     "to_json",
@@ -552,6 +553,18 @@ vault_tokens = sa.Table(
 #: `document` is the JSON policy document, validated before it was stored.
 vault_policies = sa.Table(
     "vault_policies",
+    metadata,
+    sa.Column("tenant_id", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+)
+
+#: Tenants' own Data Shield recognizers, versions 1, 2, 3... per tenant; the highest is in
+#: force. `document` is the YAML source as the partner gave it, validated before it was stored.
+shield_recognizers = sa.Table(
+    "shield_recognizers",
     metadata,
     sa.Column("tenant_id", sa.String, primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),

@@ -1,9 +1,15 @@
 """`/v1/privacy`: find personal data in text or a JSON document (`scan`), and redact it by
-policy (`redact`: mask, hash, tokenize, redact, generalize, keep)."""
+policy (`redact`: mask, hash, tokenize, redact, generalize, keep).
+
+A body may hold a mebibyte of text, a second or so of scanning: the work runs on the thread
+pool, so the event loop keeps serving other requests meanwhile."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from payguard.api.deps import Assessor, Privacy, Reader, actor_of
 from payguard.shield.interfaces import DocumentFinding, Entity, Finding
@@ -13,7 +19,7 @@ from payguard.wire.privacy import FindingPublic, RedactIn, RedactOut, ScanIn, Sc
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
 
 
-def finding_out(finding: Finding, path: str | None = None) -> FindingPublic:
+def finding_out(finding: Finding, path: str | None = None, in_key: bool = False) -> FindingPublic:
     return FindingPublic(
         entity=finding.entity.value,
         start=finding.start,
@@ -21,11 +27,12 @@ def finding_out(finding: Finding, path: str | None = None) -> FindingPublic:
         score=finding.score,
         recognizer=finding.recognizer,
         path=path,
+        key=True if in_key else None,
     )
 
 
 def document_finding_out(found: DocumentFinding) -> FindingPublic:
-    return finding_out(found.finding, found.path)
+    return finding_out(found.finding, found.path, found.in_key)
 
 
 @router.post(
@@ -36,13 +43,16 @@ def document_finding_out(found: DocumentFinding) -> FindingPublic:
 )
 async def scan(body: ScanIn, principal: Reader, privacy: Privacy, request: Request) -> ScanOut:
     thresholds = body.thresholds.model_dump(exclude_none=True) if body.thresholds else None
-    result = privacy.scan(
-        principal.tenant_id,
-        text=body.text,
-        document=body.document,
-        entities=None if body.entities is None else [Entity(e) for e in body.entities],
-        thresholds=thresholds,
-        actor=actor_of(principal, request),
+    result = await run_in_threadpool(
+        partial(
+            privacy.scan,
+            principal.tenant_id,
+            text=body.text,
+            document=body.document,
+            entities=None if body.entities is None else [Entity(e) for e in body.entities],
+            thresholds=thresholds,
+            actor=actor_of(principal, request),
+        )
     )
     return ScanOut(
         findings=[finding_out(f) for f in result.findings]
@@ -60,12 +70,15 @@ async def redact(
     body: RedactIn, principal: Assessor, privacy: Privacy, request: Request
 ) -> RedactOut:
     policy = RedactionPolicy.from_dict(body.policy.document()) if body.policy else None
-    result = privacy.redact(
-        principal.tenant_id,
-        text=body.text,
-        document=body.document,
-        policy=policy,
-        actor=actor_of(principal, request),
+    result = await run_in_threadpool(
+        partial(
+            privacy.redact,
+            principal.tenant_id,
+            text=body.text,
+            document=body.document,
+            policy=policy,
+            actor=actor_of(principal, request),
+        )
     )
     return RedactOut(
         text=result.text,

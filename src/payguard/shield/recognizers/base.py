@@ -241,6 +241,9 @@ class BaseRecognizer:
     #: (so the rest of the text costs nothing), within `longest` characters of the window.
     context_only: bool = False
     longest: int = 64
+    #: This recognizer finds nothing in text without a cue (`scanner.may_hold_entity`), so
+    #: the scanner may skip such text: true of every built-in one (a test checks it).
+    cued: bool = True
 
     @property
     def entities(self) -> frozenset[Entity]:
@@ -287,6 +290,8 @@ class PatternRecognizer(BaseRecognizer):
     ) -> None:
         self.name = name
         self.entity = entity
+        #: A partner's patterns may match anything: never skipped.
+        self.cued = False
         self.patterns = tuple(patterns)
         self.context = context
         self.validator = validator

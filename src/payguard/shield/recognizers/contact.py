@@ -28,7 +28,8 @@ __all__ = [
 
 _PHONE_CONTEXT = (
     "phone", "tel", "telephone", "mobile", "cell", "call", "contact", "whatsapp", "sms",
-    "电话", "手机", "手机号", "联系电话", "联系方式", "号码", "致电", "微信",
+    "电话", "手机", "手机号", "联系电话", "联系方式", "号码", "致电", "微信", "telefon",
+    "handy", "mobil", "téléphone", "portable", "tél",
 )  # fmt: skip
 
 #: A Chinese mobile number: 1[3-9] and 9 more digits, optionally after +86 / 0086 / (+86),
@@ -133,7 +134,9 @@ class EmailRecognizer(BaseRecognizer):
 
     name = "email"
     entity = Entity.EMAIL
-    context = Context(("email", "e-mail", "mail", "邮箱", "邮件", "电子邮件"), boost=0.1)
+    context = Context(
+        ("email", "e-mail", "mail", "courriel", "邮箱", "邮件", "电子邮件"), boost=0.1
+    )
 
     def candidates(self, text: str, start: int, end: int) -> Iterator[Candidate]:
         for at_match in _EMAIL_AT.finditer(text, start, end):

@@ -150,7 +150,8 @@ class BankAccountRecognizer(BaseRecognizer):
         (
             "account", "account number", "account no", "acct", "a/c", "bank account",
             "routing", "beneficiary", "账户", "账号", "卡号", "银行账号", "收款账号",
-            "开户行", "户号", "银行卡",
+            "开户行", "户号", "银行卡", "kontonummer", "konto", "numéro de compte",
+            "compte", "compte bancaire",
         ),
         window=30,
         boost=0.45,

@@ -46,7 +46,13 @@ class ResidentIdRecognizer(BaseRecognizer):
                 yield match.start(), match.end(), 0.95
 
 
-_PASSPORT = re.compile(r"(?:[A-Z]{1,2}[0-9]{7,8}|[0-9]{9})(?![0-9A-Za-z])")
+#: Letters and digits as passports number them: one or two letters and 7-8 digits (China,
+#: UK, US and many more), 9 digits, French `12AB34567`, German `C01X00T47` (nine of its
+#: letters and digits, starting with a letter).
+_PASSPORT = re.compile(
+    r"(?:[A-Z]{1,2}[0-9]{7,8}|[0-9]{9}|[0-9]{2}[A-Z]{2}[0-9]{5}"
+    r"|[CFGHJK][0-9CFGHJKLMNPRTVWXYZ]{8})(?![0-9A-Za-z])"
+)
 _CN_PASSPORT = re.compile(r"[EG][0-9]{8}|E[A-HJ-NP-Z][0-9]{7}")
 
 
@@ -60,7 +66,7 @@ class PassportRecognizer(BaseRecognizer):
     entity = Entity.PASSPORT
     context = Context(
         ("passport", "passport no", "passport number", "travel document", "护照", "护照号",
-         "护照号码"),
+         "护照号码", "reisepass", "reisepassnummer", "passnummer", "passeport"),
         boost=0.55,
     )  # fmt: skip
 
@@ -69,26 +75,38 @@ class PassportRecognizer(BaseRecognizer):
             yield match.start(), match.end(), 0.25 if _CN_PASSPORT.fullmatch(match.group()) else 0.1
 
 
-_NAME_WORD = r"[A-Z][a-z]+(?:['\-][A-Z]?[a-z]+)?(?![A-Za-z])"
+#: Latin capitals and small letters, with the accented ones of Latin-1 and Latin Extended-A
+#: (`Valérie`, `Gülay`, `Łukasz`; Extended-A alternates capital and small, so it is in both).
+_UPPER = "A-Z\u00c0-\u00d6\u00d8-\u00de\u0100-\u017f"
+_LOWER = "a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u017f"
+#: A capitalised name word: `Ann`, `Smith-Jones`, `O'Brien` (either apostrophe), `Grégoire`.
+_NAME_WORD = (
+    rf"(?:[A-Z]['\u2019](?=[A-Z]))?[{_UPPER}][{_LOWER}]+(?:['\u2019\-][{_UPPER}]?[{_LOWER}]+)?"
+    rf"(?![{_UPPER}{_LOWER}])"
+)
 #: Labels a name follows (`name: Ann Lee`), matched before the `:` or `=` in lower case.
 _NAME_LABELS = (
     "name on the account", "name on account", "name on card", "full name", "first name",
     "last name", "name", "cardholder", "card holder", "account holder", "recipient",
     "beneficiary", "payee", "payer", "owner", "contact", "attn", "holder", "customer_name",
-    "legal_name",
+    "legal_name", "nom", "prénom", "nom complet", "titulaire", "vorname", "nachname",
+    "inhaber", "empfänger",
 )  # fmt: skip
 _TITLE = r"(?:Mr|Mrs|Ms|Miss|Dr|Prof)"
 _SUFFIX = r"(?:,? (?:Jr\.|Sr\.|II|III|IV|MD|DDS|DVM|PhD))"
 _CN_NAME = r"[\u4e00-\u9fff][\u4e00-\u9fff·]{1,3}"
-_LABELLED = re.compile(
-    rf"[:=] ?\"?(?P<name>(?:{_TITLE}\.? )?{_NAME_WORD}(?: {_NAME_WORD}){{0,3}}{_SUFFIX}?"
-    rf"|{_CN_NAME})"
+_LABELLED_NAME = (
+    rf" ?\"?(?P<name>(?:{_TITLE}\.? )?{_NAME_WORD}(?: {_NAME_WORD}){{0,3}}{_SUFFIX}?|{_CN_NAME})"
 )
+#: A name after a label's `:` or `=`, and after ` - ` (`Name - Ann Lee`): two patterns, so
+#: each starts with what it needs (a search for `[:=]| -` would stop at every space).
+_LABELLED = (re.compile(f"[:=]{_LABELLED_NAME}"), re.compile(f" -{_LABELLED_NAME}"))
 _TITLED = re.compile(rf"{_TITLE}\.? (?P<name>{_NAME_WORD}(?: {_NAME_WORD}){{0,2}})")
 _CN_LABELLED = re.compile(
     r"(?:姓名|名字|收货人|收件人|联系人|持卡人|户名|开户名|寄件人|乘客|患者|申请人|"
     r"付款人|收款人|负责人|经办人|对接人)"
-    r"\s?:?\s?(?P<name>[\u4e00-\u9fff][\u4e00-\u9fff·]{1,3})"
+    r"\s?:?\s?(?P<name>[\u4e00-\u9fff][\u4e00-\u9fff·]{1,3}"
+    rf"|{_NAME_WORD}(?: {_NAME_WORD}){{0,3}})"
 )
 #: Words that follow a Chinese name without a break and are not part of it.
 _CN_AFTER_NAME = re.compile(
@@ -104,14 +122,20 @@ _LETTERS = frozenset(string.ascii_letters)
 
 def _after_label(text: str, colon: int, labels: tuple[str, ...]) -> bool:
     """Whether one of `labels` (lower case, longest first where one ends another) stands
-    right before `text[colon]`, an ASCII label as a whole word."""
-    before = text[max(0, colon - 24) : colon].rstrip(" \"'").lower()
+    right before `text[colon]`, an ASCII label as a whole word or the last word of a
+    camelCase key (`customerName`)."""
+    written = text[max(0, colon - 24) : colon].rstrip(" \"'")
+    before = written.lower()
     if not before.endswith(labels):
         return False
     for label in labels:
         if before.endswith(label):
             at = len(before) - len(label)
-            return at == 0 or not label.isascii() or before[at - 1] not in _LETTERS
+            if at == 0 or not label.isascii() or before[at - 1] not in _LETTERS:
+                return True
+            return (
+                len(written) == len(before) and written[at].isupper() and written[at - 1].islower()
+            )
     return False
 
 
@@ -124,9 +148,10 @@ class PersonRecognizer(BaseRecognizer):
     entity = Entity.PERSON
 
     def candidates(self, text: str, start: int, end: int) -> Iterator[Candidate]:
-        for match in _LABELLED.finditer(text, start, end):
-            if _after_label(text, match.start(), _NAME_LABELS):
-                yield from self._name(text, *match.span("name"), 0.7)
+        for labelled in _LABELLED:
+            for match in labelled.finditer(text, start, end):
+                if _after_label(text, match.start(), _NAME_LABELS):
+                    yield from self._name(text, *match.span("name"), 0.7)
         for match in matches(_TITLED, text, start, end, _LETTERS):
             yield from self._name(text, *match.span("name"), 0.65)
         for match in _CN_LABELLED.finditer(text, start, end):
@@ -134,8 +159,10 @@ class PersonRecognizer(BaseRecognizer):
 
     @staticmethod
     def _name(text: str, start: int, end: int, score: float) -> Iterator[Candidate]:
-        cut = _CN_AFTER_NAME.search(text, start + 2, end)
-        if cut is not None:
+        # A word that starts inside the name may end past it (`刘玉珍电话`: `电` is the
+        # name's last character only if `话` is not next).
+        cut = _CN_AFTER_NAME.search(text, start + 2, min(len(text), end + 1))
+        if cut is not None and cut.start() < end:
             end = cut.start()
         words = text[start:end].split(" ")
         kept = next((i for i, word in enumerate(words) if word.lower() in _NAME_STOP), len(words))
@@ -146,10 +173,54 @@ class PersonRecognizer(BaseRecognizer):
             yield start, end, score
 
 
-_STREET_SUFFIX = (
-    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|"
-    r"Terrace|Ter|Parkway|Pkwy|Circle|Cir|Square|Sq|Highway|Hwy|Trail|Trl|Crescent|Close|"
-    r"Row|Walk|Plaza|Alley|Loop|Pike|Path|Ridge|Heights|Park|Gardens|Estates|Mews)"
+#: Street suffixes: the USPS's (Publication 28, appendix C1) primary names and their
+#: common abbreviations, and a few British ones (Close, Mews, Row, Walk, Gardens).
+_STREET_SUFFIXES = re.split(
+    r"\s+",
+    """
+    Alley Aly Annex Arcade Avenue Ave Bayou Beach Bend Bluffs? Bottom Boulevard Blvd Branch
+    Bridge Brooks? Burgs? Bypass Camp Canyon Cape Causeway Center Ctr Circles? Cir Cliffs?
+    Close Club Commons? Corners? Course Court Ct Courts Coves? Creek Crescent Crest Crossing
+    Crossroads? Curve Dale Dam Divide Drives? Dr Estates? Expressway Expy Extensions? Falls?
+    Ferry Fields? Flats? Fords? Forest Forges? Forks? Fort Freeway Fwy Gardens? Gateway
+    Glens? Greens? Groves? Harbors? Haven Heights Highway Hwy Hills? Hollow Inlet Island
+    Islands Isle Junctions? Jct Keys? Knolls? Lakes? Land Landing Lane Ln Lights? Loaf Locks?
+    Lodge Loop Mall Manors? Meadows? Mews Mills? Mission Motorway Mount Mountains? Neck
+    Orchard Oval Overpass Park Parks Parkways? Pkwy Pass Passage Path Pike Pines? Place Pl
+    Plains? Plaza Points? Ports? Prairie Radial Ramp Ranch Rapids? Rest Ridges? River Road
+    Rd Roads Route Row Rue Run Shoals? Shores? Skyway Springs? Spurs? Square Sq Squares
+    Station Stravenue Stream Streets? St Summit Terrace Ter Throughway Trace Track
+    Trafficway Trail Trl Trailer Tunnel Turnpike Underpass Unions? Valleys? Viaduct Views?
+    Villages? Ville Vista Walks? Wall Ways? Wells?
+""".strip(),
+)
+
+
+def _trie(words: set[str]) -> str:
+    """An alternation of the literal `words` factored by their common prefixes
+    (`A(?:l(?:ley|y)|nnex)`): the regex engine tries each branch in turn, so 170 flat
+    branches would cost 170 tries wherever a suffix may stand. Longer words are tried
+    first (a word that ends where another goes on makes the rest optional, greedily)."""
+    groups: dict[str, set[str]] = {}
+    for word in words:
+        if word:
+            groups.setdefault(word[0], set()).add(word[1:])
+    branches = [re.escape(first) + _trie(tails) for first, tails in sorted(groups.items())]
+    if not branches:
+        return ""
+    alternation = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+    if "" not in words:
+        return alternation
+    return f"(?:{alternation})?" if len(branches) == 1 else f"{alternation}?"
+
+
+#: `Bluffs?` is `Bluff` and `Bluffs`.
+_STREET_SUFFIX = _trie(
+    {
+        variant
+        for word in _STREET_SUFFIXES
+        for variant in ((word[:-2], word[:-1]) if word.endswith("?") else (word,))
+    }
 )
 _US_ADDRESS = re.compile(
     rf"[0-9]{{1,6}} (?:[A-Z][a-z]+ ){{1,4}}{_STREET_SUFFIX}\.?"
@@ -158,6 +229,12 @@ _US_ADDRESS = re.compile(
     r"(?![A-Za-z])"
 )
 _CJK = r"\u4e00-\u9fff"
+#: The province-level divisions' names: a Chinese address found by its shape starts at
+#: one when one lies in the characters the shape took before it (`我住在山东省…`).
+_CN_PROVINCE = re.compile(
+    "北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|"
+    "湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|台湾|内蒙古|广西|西藏|宁夏|新疆|香港|澳门"
+)
 _CN_ADDRESS = re.compile(
     rf"[{_CJK}]{{2,7}}?(?:省|自治区|特别行政区|市)[{_CJK}]{{1,8}}?(?:市|区|县|州|盟|旗)"
     rf"[{_CJK}0-9A-Za-z#\-]{{0,40}}"
@@ -165,12 +242,13 @@ _CN_ADDRESS = re.compile(
 #: Labels an address follows (`address: ...`), matched before the `:` in lower case.
 _ADDRESS_LABELS = (
     "home address", "mailing address", "shipping address", "billing address", "address",
-    "addr", "收货地址", "送货地址", "家庭住址", "联系地址", "通讯地址", "详细地址", "住址",
-    "地址",
+    "addr", "ship to", "deliver to", "adresse", "anschrift", "收货地址", "送货地址",
+    "家庭住址", "联系地址", "通讯地址", "详细地址", "住址", "地址",
 )  # fmt: skip
-#: A colon after what may end an address label: every label ends in `addr`, `address` or
-#: `址` (quotes and spaces may stand between), so no other colon (a time's, a URL's) is read.
-_ADDRESS_COLON = re.compile(r"(?:(?i:addr(?:ess)?)|址)[ \"']*:")
+#: A colon after what may end an address label: every label ends in one of these letters
+#: (quotes and spaces may stand between), so most colons (a time's, a URL's) are not read.
+#: A character class first: the search skips ahead to it in C.
+_ADDRESS_COLON = re.compile(r"[rRsSeEtToO址][ \"']*:")
 _ADDRESS_BODY = re.compile(r" ?\"?(?P<address>[^\n\r;。|:\"]{4,120})")
 
 
@@ -202,12 +280,15 @@ class AddressRecognizer(BaseRecognizer):
                 high = cut.start()
             while high > low and text[high - 1] in " ,.、":
                 high -= 1
-            if high - low >= 4:
+            # An address has words: `remote_addr: 192.0.2.7` is an IP address's label.
+            if high - low >= 4 and any(char.isalpha() for char in text[low:high]):
                 yield low, high, 0.8
         for match in matches(_US_ADDRESS, text, start, end, ALNUM):
             yield match.start(), match.end(), 0.7
         for match in _CN_ADDRESS.finditer(text, start, end):
-            yield match.start(), match.end(), 0.6
+            low = match.start()
+            province = _CN_PROVINCE.search(text, low, low + 7)
+            yield (province.start() if province else low), match.end(), 0.6
 
 
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -253,7 +334,8 @@ class DateOfBirthRecognizer(BaseRecognizer):
     entity = Entity.DATE_OF_BIRTH
     context = Context(
         ("born", "birth", "date of birth", "birthday", "dob", "d.o.b", "d.o.b.", "出生",
-         "出生日期", "出生年月", "生日", "出生于"),
+         "出生日期", "出生年月", "生日", "出生于", "geburtsdatum", "geboren", "né le",
+         "née le", "date de naissance"),
         boost=0.5,
     )  # fmt: skip
 
