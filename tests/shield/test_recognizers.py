@@ -341,3 +341,21 @@ def test_every_known_secret_pattern_starts_at_a_known_prefix() -> None:
         assert regex.fullmatch(example), index
         assert _KNOWN_PREFIX.match(example), index
         assert found(f"deploy with {example} today") == [(Entity.SECRET, example)]
+
+
+def test_chinese_mobile_validity_agrees_with_phonenumbers() -> None:
+    # The recognizer reads phonenumbers' metadata patterns once instead of parsing each
+    # number: the same verdict on numbers of every prefix 130-199.
+    import random
+
+    import phonenumbers
+
+    from payguard.shield.recognizers.contact import _cn_mobile_valid
+
+    rng = random.Random(15)
+    for prefix in range(130, 200):
+        for _ in range(40):
+            digits = f"{prefix}{rng.randrange(10**8):08d}"
+            expected = phonenumbers.is_valid_number(phonenumbers.parse(digits, "CN"))
+            assert _cn_mobile_valid(digits) == expected, digits
+            assert _cn_mobile_valid(f"{digits[:3]} {digits[3:7]} {digits[7:]}") == expected

@@ -727,4 +727,7 @@ def test_no_planted_value_survives_the_default_policy(
     compact = _compact(out)
     for _, value in planted:
         assert value not in out
-        assert _compact(value) not in compact
+        if "@" not in value:
+            # A masked e-mail keeps its domain, whose letters and digits may spell another
+            # planted address's (`a00@a00.com` in `a***@a00a00.com`).
+            assert _compact(value) not in compact

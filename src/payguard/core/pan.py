@@ -117,7 +117,7 @@ def find_pans(text: str) -> list[tuple[int, int, str]]:
             for group in _GROUP.finditer(text, start, end)
             if group.end() - group.start() <= MAX_DIGITS
         ]
-        if sum(high - low for low, high in groups) < MIN_DIGITS:
+        if not _room_for_a_window([high - low for low, high in groups]):
             continue
         pans = _in_run(text, groups)
         if not pans:
@@ -241,6 +241,21 @@ def _in_run(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int, st
         start, end = groups[first][0], groups[last][1]
         found.append((start, end, "".join(_GROUP.findall(text, start, end))))
     return found
+
+
+def _room_for_a_window(lengths: list[int]) -> bool:
+    """Whether groups of these lengths (digits each) can hold a window of 13-19 digits at
+    all: one group of that many, or a chain whose groups but the last have 3-6 digits and
+    whose last has at most 6. A quick test on the lengths alone (separators are not read), so
+    runs such as `+86 138 0013 8000` or `20261204-000123` skip the windowed search."""
+    chain = 0  # digits of the chain of inner groups ending at the previous group
+    for length in lengths:
+        if MIN_DIGITS <= length <= MAX_DIGITS:
+            return True
+        if chain and length <= _GROUP_MAX and chain + length >= MIN_DIGITS:
+            return True
+        chain = chain + length if _GROUP_MIN <= length <= _GROUP_MAX else 0
+    return False
 
 
 def _inner(group: tuple[int, int]) -> bool:

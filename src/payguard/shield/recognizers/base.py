@@ -39,6 +39,7 @@ __all__ = [
     "PatternRecognizer",
     "digest_cached",
     "matches",
+    "trie_regex",
 ]
 
 #: Default reach of context words, in characters either side of a candidate.
@@ -81,6 +82,24 @@ def digest_cached(maxsize: int) -> Callable[[Callable[[str], bool]], Callable[[s
     return decorate
 
 
+def trie_regex(words: set[str]) -> str:
+    """An alternation of the literal `words` factored by their common prefixes
+    (`A(?:l(?:ley|y)|nnex)`): the regex engine tries each branch of a flat alternation in
+    turn wherever one may start, a trie once. At one position the longest word matches
+    (a word that ends where another goes on makes the rest optional, greedily)."""
+    groups: dict[str, set[str]] = {}
+    for word in words:
+        if word:
+            groups.setdefault(word[0], set()).add(word[1:])
+    branches = [re.escape(first) + trie_regex(tails) for first, tails in sorted(groups.items())]
+    if not branches:
+        return ""
+    alternation = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+    if "" not in words:
+        return alternation
+    return f"(?:{alternation})?" if len(branches) == 1 else f"{alternation}?"
+
+
 @lru_cache(maxsize=2)
 def _lowered(text: str) -> str | None:
     """`text` in lower case when that keeps every offset (almost always; `İ` is one of the
@@ -121,9 +140,9 @@ class Context:
     folded: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Longest first, so "account number" is preferred to "account" at one position.
-        words = sorted({w.strip().lower() for w in self.words if w.strip()}, key=len, reverse=True)
-        alternation = "|".join(map(re.escape, words)) or r"(?!)"
+        # A trie: at one position "account number" is preferred to "account".
+        words = {w.strip().lower() for w in self.words if w.strip()}
+        alternation = trie_regex(words) if words else r"(?!)"
         object.__setattr__(self, "regex", re.compile(alternation))
         object.__setattr__(self, "folded", re.compile(alternation, re.IGNORECASE))
 

@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from datetime import date
 
 from payguard.shield.interfaces import Entity
-from payguard.shield.recognizers.base import ALNUM, BaseRecognizer, Candidate, Context, matches
+from payguard.shield.recognizers.base import (
+    ALNUM,
+    BaseRecognizer,
+    Candidate,
+    Context,
+    matches,
+    trie_regex,
+)
 from payguard.shield.recognizers.validators import cn_ric_valid
 
 __all__ = [
@@ -196,26 +203,8 @@ _STREET_SUFFIXES = re.split(
 )
 
 
-def _trie(words: set[str]) -> str:
-    """An alternation of the literal `words` factored by their common prefixes
-    (`A(?:l(?:ley|y)|nnex)`): the regex engine tries each branch in turn, so 170 flat
-    branches would cost 170 tries wherever a suffix may stand. Longer words are tried
-    first (a word that ends where another goes on makes the rest optional, greedily)."""
-    groups: dict[str, set[str]] = {}
-    for word in words:
-        if word:
-            groups.setdefault(word[0], set()).add(word[1:])
-    branches = [re.escape(first) + _trie(tails) for first, tails in sorted(groups.items())]
-    if not branches:
-        return ""
-    alternation = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
-    if "" not in words:
-        return alternation
-    return f"(?:{alternation})?" if len(branches) == 1 else f"{alternation}?"
-
-
 #: `Bluffs?` is `Bluff` and `Bluffs`.
-_STREET_SUFFIX = _trie(
+_STREET_SUFFIX = trie_regex(
     {
         variant
         for word in _STREET_SUFFIXES
