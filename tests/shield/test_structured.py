@@ -494,3 +494,30 @@ def test_any_text_redactor_will_do(tmp_path: Path) -> None:
     )
     assert recording.values == [({"b": [1, 2]}, Action.HASH, Entity.CUSTOM)]  # a whole subtree
     assert read_jsonl(out) == [{"a": "<hash>", "c": "X"}]
+
+
+def test_keys_holding_personal_data_are_hidden_in_the_scan_and_redacted_in_the_output(
+    tmp_path: Path,
+) -> None:
+    # A JSON Lines map keyed by phone numbers: the scan's report names one column
+    # `$.by_phone['[phone]']` for all of them (no number printed, no column per number),
+    # and the redacted output writes each key as the policy redacts a phone.
+    records: list[dict[str, object]] = [
+        {"by_phone": {f"1380013{n:04d}": {"email": EMAIL}}, "n": n} for n in range(5)
+    ]
+    records.append({"by_phone": {"13800130000": 1, "13800130001": 2, "status": "ok"}})
+    source = write_jsonl(tmp_path / "keys.jsonl", records)
+    report = scan_file(source, chunk_rows=2)
+    names = [c.column for c in report.columns]
+    assert "$.by_phone['[phone]'].email" in names
+    assert not any("1380013" in name for name in names)
+    assert "1380013" not in json.dumps(report.summary())
+    out = tmp_path / "keys.out.jsonl"
+    redact_file(source, out, FilePolicy(), make_redactor)
+    got = read_jsonl(out)
+    # The test policy redacts phones: two in one object become `[phone]` and `[phone]#2`.
+    assert [list(row["by_phone"]) for row in got] == [["[phone]"]] * 5 + [
+        ["[phone]", "[phone]#2", "status"]
+    ]
+    assert got[5]["by_phone"] == {"[phone]": 1, "[phone]#2": 2, "status": "ok"}
+    assert "1380013" not in out.read_text()

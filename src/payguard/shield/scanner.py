@@ -95,6 +95,12 @@ class Scanner:
         #: the built-in ones, not assumed of a partner's.
         self._cued = all(getattr(r, "cued", False) for r in self.registry)
 
+    @property
+    def cued(self) -> bool:
+        """Whether every recognizer finds nothing in text without a cue
+        (`shield.cues.may_hold_entity`): such text is not scanned."""
+        return self._cued
+
     @classmethod
     def default(cls, *, thresholds: Mapping[Entity | str, float] | None = None) -> Scanner:
         """A scanner of every built-in recognizer."""

@@ -54,6 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from payguard.core.errors import PayguardError, PayloadTooLarge, ValidationFailed, field_path
 from payguard.core.policyfile import load_mapping
+from payguard.shield.cues import may_hold_entity
 from payguard.shield.interfaces import (
     Action,
     DataSetUnreadable,
@@ -728,6 +729,33 @@ class _Worker:
         self.stringify = job.fmt is not TableFormat.JSONL
         self.line = 0  # the line (or row) being read, for errors
         self.memo: dict[str, Redacted] = {}
+        # JSON Lines keys may hold personal data (a map keyed by phone numbers): shown as
+        # `[<entity>]` in the scan's report, redacted in the output. CSV and Parquet column
+        # names are the file's schema and stay as they are.
+        self.keyed = job.fmt is TableFormat.JSONL
+        scanner = getattr(self.engine, "scanner", self.engine)
+        self.cued = bool(getattr(scanner, "cued", False))
+
+    def _key_may_hold(self, key: str) -> bool:
+        return not self.cued or may_hold_entity(key)
+
+    def shown_key(self, key: str) -> str:
+        """A key as the scan's report shows it: each finding in it as `[<entity>]`."""
+        if not self.keyed or not self._key_may_hold(key):
+            return key
+        for finding in reversed(self.engine.scan(key)):
+            key = f"{key[: finding.start]}[{finding.entity.value}]{key[finding.end :]}"
+        return key
+
+    def redacted_key(self, key: str, stats: _Stats) -> str:
+        """A key as the redacted output writes it: its findings redacted by the policy."""
+        if not self._key_may_hold(key):
+            return key
+        done: Redacted = self.engine.redact_text(key)
+        if not done.findings:
+            return key
+        stats.entities.update(f.entity.value for f in done.findings)
+        return done.text
 
     def rows(self, chunk: _Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
         job = self.job
@@ -791,7 +819,7 @@ class _Worker:
         while stack:
             parts, value = stack.pop()
             if isinstance(value, dict):
-                stack.extend(((*parts, str(k)), v) for k, v in value.items())
+                stack.extend(((*parts, self.shown_key(str(k))), v) for k, v in value.items())
             elif isinstance(value, list):
                 stack.extend(((*parts, ANY_INDEX), v) for v in value)
             elif (isinstance(value, str) and value) or (
@@ -804,7 +832,13 @@ class _Worker:
                 entry[0] += 1
         seen: set[tuple[str, str]] = set()
         for found in self.engine.scan_document(row):
-            name = _display_path(found.path, flat)
+            name = _display(
+                tuple(
+                    ANY_INDEX if isinstance(part, int) else self.shown_key(part)
+                    for part in found.location
+                ),
+                flat,
+            )
             entity = found.finding.entity.value
             entry = columns.get(name)
             if entry is None:  # not counted above (cannot happen): count it now
@@ -814,7 +848,7 @@ class _Worker:
                 seen.add((found.path, entity))
                 entry[2][entity] += 1
             span = found.finding.end - found.finding.start
-            if span >= WHOLE * len(_at(row, found.path)) and (found.path, "") not in seen:
+            if span >= WHOLE * len(_at(row, found.location)) and (found.path, "") not in seen:
                 seen.add((found.path, ""))
                 entry[3][entity] += 1
 
@@ -873,9 +907,16 @@ class _Worker:
                 done = self.value(
                     item, inner, at if isinstance(at, str) else key, depth + 1, stats, slots
                 )
+                name = at
+                if self.keyed and self.scan_text and isinstance(at, str):
+                    name = self.redacted_key(at, stats)
+                    if name != at:
+                        base, number = name, 2
+                        while name in copy or (name in value and name != at):
+                            name, number = f"{base}#{number}", number + 1
                 if done.__class__ is _Slot:
-                    done.into, done.at = copy, at
-                copy[at] = done
+                    done.into, done.at = copy, name
+                copy[name] = done
             return copy
         if not self.scan_text:
             return value
@@ -965,23 +1006,12 @@ def _display(parts: tuple[Segment, ...], flat: bool) -> str:
     return render_path(parts, generalise=True)
 
 
-@lru_cache(maxsize=8192)
-def _display_path(path: str, flat: bool) -> str:
-    parts = tuple(ANY_INDEX if isinstance(p, int) else p for p in _parts(path))
-    return _display(parts, flat)
-
-
-def _at(row: Any, path: str) -> str:
-    """The text of the value at a JSONPath `scan_document` reported in `row`."""
+def _at(row: Any, location: Sequence[str | int]) -> str:
+    """The text of the value at a place `scan_document` reported in `row`."""
     value = row
-    for part in _parts(path):
+    for part in location:
         value = value[part]
     return value if isinstance(value, str) else str(value)
-
-
-@lru_cache(maxsize=8192)
-def _parts(path: str) -> tuple[Segment, ...]:
-    return parse_path(path)
 
 
 _WORKER: _Worker | _Result | None = None
