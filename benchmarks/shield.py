@@ -24,6 +24,7 @@ JSON Lines file in < 300 MB of memory.
 
 Usage: python benchmarks/shield.py [--seed 1] [--docs 10000] [--passes 3] [--errors N]
        python benchmarks/shield.py --jsonl-mb 2000 [--seed 1]
+       python benchmarks/shield.py --jsonl-mb 2000 --write-jsonl big.jsonl   # for the CLI
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from shield_corpus import (
     generate,
     headline,
     micro,
+    ratio,
     score,
 )
 
@@ -58,18 +60,14 @@ MB = 1_000_000
 JSONL_POOL = 2_000
 
 
-def _ratio(value: float, defined: bool) -> str:
-    return f"{value:6.3f}" if defined else "     -"
-
-
 def _row(name: str, exact: Counts, overlap: Counts) -> str:
     cells = [f"{name:<18}{exact.labelled:>8,}{exact.found:>8,} "]
     for counts in (exact, overlap):
         p_defined, r_defined = counts.found > 0, counts.labelled > 0
         both = p_defined and r_defined
         cells.append(
-            f" {_ratio(counts.precision, p_defined)} {_ratio(counts.recall, r_defined)}"
-            f" {_ratio(counts.f1, both)} {_ratio(counts.f2, both)} "
+            f" {ratio(counts.precision, p_defined)} {ratio(counts.recall, r_defined)}"
+            f" {ratio(counts.f1, both)} {ratio(counts.f2, both)} "
         )
     return "|".join(cells).rstrip()
 
@@ -301,10 +299,22 @@ def main() -> None:
     parser.add_argument(
         "--jsonl-mb", type=float, default=0, help="measure memory on a JSON Lines file of N MB"
     )
+    parser.add_argument(
+        "--write-jsonl",
+        type=Path,
+        help="only write the --jsonl-mb file here (for `payguard shield scan|redact` runs)",
+    )
     args = parser.parse_args()
     if args.docs < 1 or args.passes < 1:
         parser.error("--docs and --passes are 1 or more")
-    if args.jsonl_mb:
+    if args.write_jsonl:
+        if not args.jsonl_mb:
+            parser.error("--write-jsonl needs --jsonl-mb")
+        lines, size = write_jsonl(
+            args.write_jsonl, seed=args.seed, target_bytes=int(args.jsonl_mb * MB)
+        )
+        print(f"wrote {args.write_jsonl}: {lines:,} lines, {size / MB:,.1f} MB")
+    elif args.jsonl_mb:
         run_jsonl(args)
     else:
         run_corpus(args)

@@ -851,6 +851,11 @@ def micro(counts: dict[Entity, Counts], entities: Iterable[Entity]) -> Counts:
     return total
 
 
+def ratio(value: float, defined: bool) -> str:
+    """A precision, recall or F figure for a table: three decimals, or `-` when undefined."""
+    return f"{value:6.3f}" if defined else "     -"
+
+
 def headline(counts: Counts) -> str:
     """The benchmark's last line, for the structured identifiers' micro-averaged counts."""
     return (

@@ -56,7 +56,15 @@ from datetime import UTC, date, datetime
 
 import phonenumbers
 from faker import Faker
-from shield_corpus import Counts, headline, luhn_valid, micro, reads_as_identifier, score
+from shield_corpus import (
+    Counts,
+    headline,
+    luhn_valid,
+    micro,
+    ratio,
+    reads_as_identifier,
+    score,
+)
 from stdnum import iban as stdnum_iban
 
 from payguard.shield.interfaces import STRUCTURED, Entity, Finding
@@ -1077,17 +1085,13 @@ def generate(*, seed: int, docs: int) -> Iterator[Document]:
 # -- scoring and the report ----------------------------------------------------------------
 
 
-def _ratio(value: float, defined: bool) -> str:
-    return f"{value:6.3f}" if defined else "     -"
-
-
 def _row(name: str, exact: Counts, overlap: Counts) -> str:
     cells = [f"{name:<20}{exact.labelled:>7,}{exact.found:>7,} "]
     for counts in (exact, overlap):
         p_defined, r_defined = counts.found > 0, counts.labelled > 0
         cells.append(
-            f" {_ratio(counts.precision, p_defined)} {_ratio(counts.recall, r_defined)}"
-            f" {_ratio(counts.f1, p_defined and r_defined)} "
+            f" {ratio(counts.precision, p_defined)} {ratio(counts.recall, r_defined)}"
+            f" {ratio(counts.f1, p_defined and r_defined)} "
         )
     return "|".join(cells).rstrip()
 
