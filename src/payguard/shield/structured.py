@@ -717,6 +717,10 @@ class _Slot:
         self.at: Any = None
 
 
+#: How many keys found clean a worker remembers (then it starts again).
+_CLEAN_KEYS = 4096
+
+
 class _Worker:
     def __init__(self, job: _Job) -> None:
         self.job = job
@@ -735,15 +739,28 @@ class _Worker:
         self.keyed = job.fmt is TableFormat.JSONL
         scanner = getattr(self.engine, "scanner", self.engine)
         self.cued = bool(getattr(scanner, "cued", False))
+        # Keys with a cue in which nothing was found (`line1`, `addr2`): each row repeats
+        # them, so they are scanned once. Keys that hold personal data are never kept.
+        self.clean_keys: set[str] = set()
 
     def _key_may_hold(self, key: str) -> bool:
+        if key in self.clean_keys:
+            return False
         return not self.cued or may_hold_entity(key)
+
+    def _clean(self, key: str) -> None:
+        if len(self.clean_keys) >= _CLEAN_KEYS:
+            self.clean_keys.clear()
+        self.clean_keys.add(key)
 
     def shown_key(self, key: str) -> str:
         """A key as the scan's report shows it: each finding in it as `[<entity>]`."""
         if not self.keyed or not self._key_may_hold(key):
             return key
-        for finding in reversed(self.engine.scan(key)):
+        findings = self.engine.scan(key)
+        if not findings:
+            self._clean(key)
+        for finding in reversed(findings):
             key = f"{key[: finding.start]}[{finding.entity.value}]{key[finding.end :]}"
         return key
 
@@ -753,6 +770,7 @@ class _Worker:
             return key
         done: Redacted = self.engine.redact_text(key)
         if not done.findings:
+            self._clean(key)
             return key
         stats.entities.update(f.entity.value for f in done.findings)
         return done.text
