@@ -27,6 +27,7 @@ __all__ = [
     "Recognizer",
     "Redacted",
     "TextRedactor",
+    "marked",
 ]
 
 
@@ -66,6 +67,21 @@ class Finding:
     entity: Entity
     score: float
     recognizer: str
+
+
+def marked(text: str, findings: Iterable[Finding]) -> str:
+    """`text` with each finding (sorted by start, not overlapping, as the scanner gives them)
+    written as `[<entity>]`: how logs, paths and report columns show personal data."""
+    parts: list[str] = []
+    last = 0
+    for finding in findings:
+        parts.append(text[last : finding.start])
+        parts.append(f"[{finding.entity.value}]")
+        last = finding.end
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 class Recognizer(Protocol):

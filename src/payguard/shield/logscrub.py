@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from payguard.shield.cues import may_hold_entity
-from payguard.shield.interfaces import Entity
+from payguard.shield.interfaces import Entity, marked
 from payguard.tenancy.interfaces import API_KEY
 
 if TYPE_CHECKING:
@@ -114,20 +114,15 @@ def scrub_text(text: str) -> str:
     findings = _scanner().scan(text)
     if not findings:
         return text
-    parts: list[str] = []
-    last = 0
-    for finding in findings:
-        if finding.entity is Entity.PAYGUARD_TOKEN:
-            continue
-        if finding.entity is Entity.IP_ADDRESS and keeps_ip(text[finding.start : finding.end]):
-            continue
-        parts.append(text[last : finding.start])
-        parts.append(f"[{finding.entity.value}]")
-        last = finding.end
-    if not parts:
-        return text
-    parts.append(text[last:])
-    return "".join(parts)
+    return marked(
+        text,
+        (
+            f
+            for f in findings
+            if f.entity is not Entity.PAYGUARD_TOKEN
+            and not (f.entity is Entity.IP_ADDRESS and keeps_ip(text[f.start : f.end]))
+        ),
+    )
 
 
 def scrub_value(value: Any, key: str = "") -> Any:

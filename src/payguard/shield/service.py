@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from payguard.audit.interfaces import Actor, AuditAction, AuditWriter
 from payguard.core.errors import ValidationFailed
-from payguard.shield.interfaces import DocumentFinding, Entity, Finding, Recognizer
+from payguard.shield.interfaces import DocumentFinding, Entity, Finding, Recognizer, marked
 from payguard.shield.recognizers import builtin
 from payguard.shield.redact import (
     HASH_PURPOSE,
@@ -270,11 +270,7 @@ def _keys_hidden(found: list[DocumentFinding]) -> tuple[DocumentFinding, ...]:
         if item.in_key:
             spans.setdefault(item.location, []).append(item.finding)
     for location, findings in spans.items():
-        key = str(location[-1])
-        # The findings of one key do not overlap: replaced from the right, offsets hold.
-        for finding in sorted(findings, key=lambda f: f.start, reverse=True):
-            key = f"{key[: finding.start]}[{finding.entity.value}]{key[finding.end :]}"
-        shown[location] = key
+        shown[location] = marked(str(location[-1]), sorted(findings, key=lambda f: f.start))
     if not shown:
         return tuple(found)
     out = []

@@ -61,6 +61,7 @@ from payguard.shield.interfaces import (
     Entity,
     Redacted,
     TextRedactor,
+    marked,
 )
 from payguard.shield.redact import DEFAULT_ACTIONS
 from payguard.shield.scanner import Scanner, json_path, key_context
@@ -760,9 +761,7 @@ class _Worker:
         findings = self.engine.scan(key)
         if not findings:
             self._clean(key)
-        for finding in reversed(findings):
-            key = f"{key[: finding.start]}[{finding.entity.value}]{key[finding.end :]}"
-        return key
+        return marked(key, findings)
 
     def redacted_key(self, key: str, stats: _Stats) -> str:
         """A key as the redacted output writes it: its findings redacted by the policy."""
