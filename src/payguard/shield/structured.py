@@ -65,7 +65,7 @@ from payguard.shield.interfaces import (
 )
 from payguard.shield.redact import DEFAULT_ACTIONS
 from payguard.shield.scanner import Scanner, json_path, key_context
-from payguard.shield.tabular import MAX_LINE_CHARS, TableFormat, format_of
+from payguard.shield.tabular import MAX_LINE_CHARS, TableFormat, format_of, json_object_line
 
 __all__ = [
     "ANY_INDEX",
@@ -779,19 +779,9 @@ class _Worker:
         if job.fmt is TableFormat.JSONL:
             for offset, raw in enumerate(chunk.items):
                 number = chunk.first + offset
-                if not raw.strip():
-                    continue
-                try:
-                    value = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    raise DataSetUnreadable(
-                        f"{job.name} line {number}: not valid JSON (or not UTF-8)", line=number
-                    ) from None
-                if not isinstance(value, dict):
-                    raise DataSetUnreadable(
-                        f"{job.name} line {number}: not a JSON object", line=number
-                    )
-                yield number, value
+                value = json_object_line(raw, job.name, number)
+                if value is not None:
+                    yield number, value
         elif job.fmt is TableFormat.CSV:
             header = job.header
             for number, record in chunk.items:

@@ -16,13 +16,20 @@ import csv
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
 from payguard.shield.interfaces import DataSetUnreadable
 
-__all__ = ["BATCH_ROWS", "MAX_LINE_CHARS", "TableFormat", "format_of", "read_rows"]
+__all__ = [
+    "BATCH_ROWS",
+    "MAX_LINE_CHARS",
+    "TableFormat",
+    "format_of",
+    "json_object_line",
+    "read_rows",
+]
 
 #: The longest line (a CSV record's physical line, a JSON Lines record) read, in bytes: 8 MiB.
 MAX_LINE_CHARS = 8 * 1024 * 1024
@@ -168,6 +175,22 @@ def _csv_rows(
             ) from None
 
 
+def json_object_line(line: bytes, name: str, number: int) -> dict[str, Any] | None:
+    """A JSON Lines record: the object on `line` (line `number` of the file `name`), None for
+    a blank line; DataSetUnreadable naming the line, never its content, for anything else."""
+    if not line.strip():
+        return None
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise DataSetUnreadable(
+            f"{name} line {number}: not valid JSON (or not UTF-8)", line=number
+        ) from None
+    if not isinstance(value, dict):
+        raise DataSetUnreadable(f"{name} line {number}: not a JSON object", line=number)
+    return value
+
+
 def _jsonl_rows(path: Path, wanted: tuple[str, ...] | None) -> Iterator[dict[str, object]]:
     try:
         stream = path.open("rb")
@@ -185,18 +208,9 @@ def _jsonl_rows(path: Path, wanted: tuple[str, ...] | None) -> Iterator[dict[str
                     f"{path.name} line {number}: longer than {MAX_LINE_CHARS} bytes",
                     line=number,
                 )
-            if not line.strip():
+            value = json_object_line(line, path.name, number)
+            if value is None:
                 continue
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise DataSetUnreadable(
-                    f"{path.name} line {number}: not valid JSON (or not UTF-8)", line=number
-                ) from None
-            if not isinstance(value, dict):
-                raise DataSetUnreadable(
-                    f"{path.name} line {number}: not a JSON object", line=number
-                )
             if wanted is None:
                 yield value
             else:
