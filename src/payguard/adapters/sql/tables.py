@@ -549,29 +549,26 @@ vault_tokens = sa.Table(
     sa.Index("ix_vault_tokens_subject", "tenant_id", "subject_id"),
 )
 
-#: Tenants' vault policies, versions 1, 2, 3... per tenant; the highest is in force.
-#: `document` is the JSON policy document, validated before it was stored.
-vault_policies = sa.Table(
-    "vault_policies",
-    metadata,
-    sa.Column("tenant_id", sa.String, primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("document", sa.Text, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("created_by", sa.String, nullable=False),
-)
 
-#: Tenants' own Data Shield recognizers, versions 1, 2, 3... per tenant; the highest is in
-#: force. `document` is the YAML source as the partner gave it, validated before it was stored.
-shield_recognizers = sa.Table(
-    "shield_recognizers",
-    metadata,
-    sa.Column("tenant_id", sa.String, primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("document", sa.Text, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("created_by", sa.String, nullable=False),
-)
+def _versioned_documents(name: str) -> sa.Table:
+    """A table of per-tenant documents kept as versions 1, 2, 3... (the highest in force),
+    each validated before it was stored (`_versioned.VersionedDocuments`)."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("tenant_id", sa.String, primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("document", sa.Text, nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("created_by", sa.String, nullable=False),
+    )
+
+
+#: Tenants' vault policies: `document` is the JSON policy document.
+vault_policies = _versioned_documents("vault_policies")
+
+#: Tenants' own Data Shield recognizers: `document` is the YAML source as the partner gave it.
+shield_recognizers = _versioned_documents("shield_recognizers")
 
 #: Governed data sharing (`payguard.sharing`): recipients, data requests, consents, and
 #: exports with the subjects each carried (never a value). JSON text: `quasi_identifiers` a
