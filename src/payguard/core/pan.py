@@ -131,11 +131,14 @@ def find_pans(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
+def _ascii(digits: str) -> str:
+    """Digits of any script (ASCII, full-width, Arabic-Indic, ...) as ASCII digits."""
+    return digits if digits.isascii() else "".join(str(int(char)) for char in digits)
+
+
 def _luhn_any(digits: str) -> bool:
-    """The Luhn check of digits of any script (ASCII, full-width, Arabic-Indic, ...)."""
-    if not digits.isascii():
-        digits = "".join(str(int(char)) for char in digits)
-    return luhn_sum(digits) % 10 == 0
+    """The Luhn check of digits of any script."""
+    return luhn_sum(_ascii(digits)) % 10 == 0
 
 
 def mask_pan(digits: str) -> str:
@@ -198,10 +201,7 @@ def _in_run(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int, st
     # Prefix sums of the digits' plain and doubled values over the even and the odd indexes
     # (built in C: bytes.translate, slicing, accumulate): a window's Luhn sum is then four
     # subtractions. Other scripts' digits are read by their values first.
-    digits = "".join(parts)
-    if not digits.isascii():
-        digits = "".join(str(int(char)) for char in digits)
-    raw = digits.encode("ascii")
+    raw = _ascii("".join(parts)).encode("ascii")
     plain = raw.translate(_PLAIN_BYTES)
     doubled = raw.translate(_DOUBLED_BYTES)
     plain_even = list(accumulate(plain[0::2], initial=0))
