@@ -11,8 +11,8 @@ Overlaps are resolved in this order:
 `scan_document` walks a JSON document (dicts, lists, strings, integers) without recursion
 and reports each finding with the JSONPath of the string it is in (`$.customer.phone`,
 `$.items[0]`, `$['e-mail']`). The member's key is read as context for its value, so
-`{"passport": "E12345678"}` is found like `passport: E12345678` in text; keys themselves
-are not scanned.
+`{"passport": "E12345678"}` is found like `passport: E12345678` in text; with `keys=True`
+each key is scanned too.
 """
 
 from __future__ import annotations
@@ -95,12 +95,6 @@ class Scanner:
         #: the built-in ones, not assumed of a partner's.
         self._cued = all(getattr(r, "cued", False) for r in self.registry)
 
-    @property
-    def cued(self) -> bool:
-        """Whether every recognizer finds nothing in text without a cue
-        (`shield.cues.may_hold_entity`): such text is not scanned."""
-        return self._cued
-
     @classmethod
     def default(cls, *, thresholds: Mapping[Entity | str, float] | None = None) -> Scanner:
         """A scanner of every built-in recognizer."""
@@ -123,7 +117,7 @@ class Scanner:
         while stack:
             parts, value, is_key = stack.pop()
             if is_key:
-                findings = self._scan(value, "") if may_hold_entity(value) or not self._cued else []
+                findings = self.scan(value)
             elif isinstance(value, dict):
                 for k, v in reversed(value.items()):
                     member = (*parts, str(k))
@@ -139,12 +133,7 @@ class Scanner:
             ):
                 key = parts[-1] if parts and isinstance(parts[-1], str) else ""
                 text = str(value)
-                if key:
-                    findings = self._scan(text, key_context(key))
-                elif may_hold_entity(text) or not self._cued:
-                    findings = self._scan(text, "")
-                else:
-                    findings = []
+                findings = self._scan(text, key_context(key)) if key else self.scan(text)
             else:
                 continue
             if findings:

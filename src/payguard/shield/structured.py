@@ -54,7 +54,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from payguard.core.errors import PayguardError, PayloadTooLarge, ValidationFailed, field_path
 from payguard.core.policyfile import load_mapping
-from payguard.shield.cues import may_hold_entity
 from payguard.shield.interfaces import (
     Action,
     DataSetUnreadable,
@@ -738,16 +737,9 @@ class _Worker:
         # `[<entity>]` in the scan's report, redacted in the output. CSV and Parquet column
         # names are the file's schema and stay as they are.
         self.keyed = job.fmt is TableFormat.JSONL
-        scanner = getattr(self.engine, "scanner", self.engine)
-        self.cued = bool(getattr(scanner, "cued", False))
-        # Keys with a cue in which nothing was found (`line1`, `addr2`): each row repeats
-        # them, so they are scanned once. Keys that hold personal data are never kept.
+        # Keys in which nothing was found (`status`, `line1`): each row repeats them, so
+        # they are scanned once. Keys that hold personal data are never kept.
         self.clean_keys: set[str] = set()
-
-    def _key_may_hold(self, key: str) -> bool:
-        if key in self.clean_keys:
-            return False
-        return not self.cued or may_hold_entity(key)
 
     def _clean(self, key: str) -> None:
         if len(self.clean_keys) >= _CLEAN_KEYS:
@@ -756,7 +748,7 @@ class _Worker:
 
     def shown_key(self, key: str) -> str:
         """A key as the scan's report shows it: each finding in it as `[<entity>]`."""
-        if not self.keyed or not self._key_may_hold(key):
+        if not self.keyed or key in self.clean_keys:
             return key
         findings = self.engine.scan(key)
         if not findings:
@@ -765,7 +757,7 @@ class _Worker:
 
     def redacted_key(self, key: str, stats: _Stats) -> str:
         """A key as the redacted output writes it: its findings redacted by the policy."""
-        if not self._key_may_hold(key):
+        if key in self.clean_keys:
             return key
         done: Redacted = self.engine.redact_text(key)
         if not done.findings:
