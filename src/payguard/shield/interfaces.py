@@ -27,6 +27,7 @@ __all__ = [
     "Recognizer",
     "Redacted",
     "TextRedactor",
+    "entity_of",
     "marked",
 ]
 
@@ -67,6 +68,18 @@ class Finding:
     entity: Entity
     score: float
     recognizer: str
+
+
+def entity_of(value: object, field: str) -> Entity:
+    """The entity named `value`; ValidationFailed on `field` listing the entities when it
+    names none (at most 32 characters of it quoted)."""
+    try:
+        return Entity(value) if isinstance(value, str) else Entity("")
+    except ValueError:
+        known = ", ".join(e.value for e in Entity)
+        raise ValidationFailed(
+            f"unknown entity {str(value)[:32]!r}: one of {known}", field=field
+        ) from None
 
 
 def marked(text: str, findings: Iterable[Finding]) -> str:

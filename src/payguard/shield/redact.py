@@ -49,6 +49,7 @@ from payguard.shield.interfaces import (
     Entity,
     Finding,
     Redacted,
+    entity_of,
 )
 from payguard.shield.normalize import normalize
 from payguard.shield.scanner import Scanner
@@ -122,16 +123,6 @@ Generalize = Literal["amount", "age"]
 # -- the policy -----------------------------------------------------------------------------
 
 
-def _entity(key: object, at: str) -> Entity:
-    try:
-        return Entity(key) if isinstance(key, str) else Entity("")
-    except ValueError:
-        known = ", ".join(e.value for e in Entity)
-        raise ValidationFailed(
-            f"unknown entity {str(key)[:_QUOTED]!r}: one of {known}", field=at
-        ) from None
-
-
 def _action(value: object, at: str) -> Action:
     try:
         return Action(value) if isinstance(value, str) else Action("")
@@ -176,13 +167,13 @@ class RedactionPolicy:
         if entities is not None:
             for key, value in _object(entities, f"{field}.entities").items():
                 at = f"{field}.entities.{str(key)[:_QUOTED]}"
-                actions[_entity(key, at)] = _action(value, at)
+                actions[entity_of(key, at)] = _action(value, at)
         thresholds: dict[Entity, float] = {}
         scores = given.get("thresholds")
         if scores is not None:
             for key, value in _object(scores, f"{field}.thresholds").items():
                 at = f"{field}.thresholds.{str(key)[:_QUOTED]}"
-                entity = _entity(key, at)
+                entity = entity_of(key, at)
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise ValidationFailed("a threshold is a number from 0 to 1", field=at)
                 if not 0.0 <= value <= 1.0:  # NaN fails this too

@@ -24,7 +24,7 @@ from typing import Any
 
 from payguard.core.errors import ValidationFailed
 from payguard.shield.cues import may_hold_entity
-from payguard.shield.interfaces import DocumentFinding, Entity, Finding, Recognizer
+from payguard.shield.interfaces import DocumentFinding, Entity, Finding, Recognizer, entity_of
 from payguard.shield.normalize import normalize
 from payguard.shield.registry import Registry
 
@@ -79,13 +79,7 @@ class Scanner:
             raise ValidationFailed("a threshold is between 0 and 1", field="default_threshold")
         self.thresholds: dict[Entity, float] = dict.fromkeys(Entity, default_threshold)
         for key, value in (thresholds or {}).items():
-            try:
-                entity = Entity(key)
-            except ValueError:
-                known = ", ".join(e.value for e in Entity)
-                raise ValidationFailed(
-                    f"unknown entity {str(key)[:32]!r}: one of {known}", field=f"thresholds.{key}"
-                ) from None
+            entity = entity_of(key, f"thresholds.{key}")
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValidationFailed("a threshold is a number", field=f"thresholds.{key}")
             if not 0.0 <= value <= 1.0:

@@ -60,6 +60,7 @@ from payguard.shield.interfaces import (
     Entity,
     Redacted,
     TextRedactor,
+    entity_of,
     marked,
 )
 from payguard.shield.redact import DEFAULT_ACTIONS
@@ -183,18 +184,11 @@ def render_path(parts: Sequence[Segment], *, generalise: bool = False) -> str:
 # -- the policy ------------------------------------------------------------------------------
 
 _ACTIONS = tuple(action.value for action in Action)
-_ENTITY_NAMES = tuple(entity.value for entity in Entity)
 ActionName = Literal["mask", "hash", "tokenize", "redact", "generalize", "keep"]
 
 
 def _entity_name(value: str | None, where: str) -> Entity | None:
-    if value is None:
-        return None
-    if value not in _ENTITY_NAMES:
-        raise ValidationFailed(
-            f"unknown entity {value[:32]!r}: one of {', '.join(_ENTITY_NAMES)}", field=where
-        )
-    return Entity(value)
+    return None if value is None else entity_of(value, where)
 
 
 class _ColumnSpec(BaseModel):
